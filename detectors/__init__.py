@@ -1,0 +1,23 @@
+"""Pure metrics and detectors over plain Python data.
+
+This package imports neither Spark, Kafka, FastAPI nor a database driver: every metric runs on
+plain lists and strings, so the stream, the offline scorer and the audits share one code path.
+"""
+
+from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
+from detectors.likelihood import LikelihoodScores, likelihood_scores, min_k_prob, token_entropy
+from detectors.request import RequestInput, RequestScores, score_request
+
+__all__ = [
+    "LikelihoodScores",
+    "RequestInput",
+    "RequestScores",
+    "compression_ratio",
+    "distinct_n",
+    "likelihood_scores",
+    "min_k_prob",
+    "repetition_rate",
+    "score_request",
+    "token_entropy",
+    "words",
+]

@@ -1,0 +1,73 @@
+"""Token-likelihood metrics from the log-probabilities l_1..l_N of the response tokens (nats)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LikelihoodScores:
+    """Surprisal statistics of one response, in nats per token."""
+
+    surprisal_mean: float
+    surprisal_max: float
+    perplexity: float
+    min_k_prob: float
+
+
+def min_k_prob(logprobs: Sequence[float], k: float = 0.2) -> float:
+    """Min-K% Prob (Shi et al. 2023, "Detecting Pretraining Data from Large Language Models"):
+
+        MinK(x) = (1 / |S|) * sum_{i in S} l_i,  S = the floor(k N) smallest l_i (at least one).
+
+    Higher (closer to 0) means the text's least likely tokens are still likely: more likely a
+    member of the training data. Raises ``ValueError`` on an empty sequence.
+    """
+    if not 0 < k <= 1:
+        raise ValueError(f"k must be in (0, 1], got {k}")
+    values = np.asarray(logprobs, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("min_k_prob needs at least one log-probability")
+    m = max(1, math.floor(k * values.size))
+    return float(np.partition(values, m - 1)[:m].mean())
+
+
+def likelihood_scores(logprobs: Sequence[float], k: float = 0.2) -> LikelihoodScores | None:
+    """Surprisal -l_i (Shannon 1948; "surprisal" in Hale 2001) over the response tokens:
+
+        surprisal_mean = -(1/N) sum_i l_i      surprisal_max = max_i -l_i
+        perplexity     = exp(surprisal_mean)   min_k_prob    = Min-K% Prob with k = 0.2
+
+    ``None`` when there is no token.
+    """
+    values = np.asarray(logprobs, dtype=np.float64)
+    if values.size == 0:
+        return None
+    mean = float(-values.mean())
+    return LikelihoodScores(
+        surprisal_mean=mean,
+        surprisal_max=float(-values.min()),
+        perplexity=math.exp(mean) if mean < 700 else math.inf,
+        min_k_prob=min_k_prob(values, k),
+    )
+
+
+def token_entropy(top_logprobs: Sequence[Sequence[float]]) -> float | None:
+    """Mean next-token entropy in nats, H_t = -sum_v p_t(v) log p_t(v), over the positions.
+
+    Only the top-k alternatives are logged, so each position's distribution is renormalised over
+    them: p_t(v) = exp(l_v) / sum_u exp(l_u) (a lower bound on the full entropy when k is small).
+    Positions with no alternatives are skipped; ``None`` when none has any.
+    """
+    entropies = []
+    for alternatives in top_logprobs:
+        if not alternatives:
+            continue
+        lp = np.asarray(alternatives, dtype=np.float64)
+        lp = lp - np.logaddexp.reduce(lp)  # renormalise in log space
+        entropies.append(float(-(np.exp(lp) * lp).sum()))
+    return float(np.mean(entropies)) if entropies else None

@@ -1,0 +1,78 @@
+"""All per-request scores of ARCHITECTURE.md's score table that need no model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from detectors.lexical import compression_ratio, distinct_n, repetition_rate
+from detectors.likelihood import likelihood_scores, token_entropy
+
+SCORE_NAMES = (
+    "surprisal_mean",
+    "surprisal_max",
+    "perplexity",
+    "entropy_mean",
+    "min_k_prob",
+    "distinct_2",
+    "repetition_rate",
+    "compression_ratio",
+    "latency_ms",
+    "tokens_per_s",
+)
+
+
+@dataclass(frozen=True)
+class RequestInput:
+    """Plain inputs of one request: the adapter maps an inference event onto this."""
+
+    response: str
+    logprobs: Sequence[float] | None = None
+    top_logprobs: Sequence[Sequence[float]] | None = None
+    latency_ms: float | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class RequestScores:
+    """Per-request scores; ``None`` where the input does not allow the score."""
+
+    surprisal_mean: float | None = None
+    surprisal_max: float | None = None
+    perplexity: float | None = None
+    entropy_mean: float | None = None
+    min_k_prob: float | None = None
+    distinct_2: float | None = None
+    repetition_rate: float | None = None
+    compression_ratio: float | None = None
+    latency_ms: float | None = None
+    tokens_per_s: float | None = None
+    extra: dict[str, float | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, float | None]:
+        out = asdict(self)
+        return {**{k: out[k] for k in SCORE_NAMES}, **self.extra}
+
+
+def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float | None:
+    """Decoding throughput: output tokens / latency in seconds (``None`` for zero latency)."""
+    if output_tokens is None or latency_ms is None or latency_ms <= 0:
+        return None
+    return output_tokens / (latency_ms / 1000.0)
+
+
+def score_request(req: RequestInput) -> RequestScores:
+    """Compute every model-free score of one request (definitions in ARCHITECTURE.md)."""
+    lik = likelihood_scores(req.logprobs) if req.logprobs else None
+    return RequestScores(
+        surprisal_mean=lik.surprisal_mean if lik else None,
+        surprisal_max=lik.surprisal_max if lik else None,
+        perplexity=lik.perplexity if lik else None,
+        min_k_prob=lik.min_k_prob if lik else None,
+        entropy_mean=token_entropy(req.top_logprobs) if req.top_logprobs else None,
+        distinct_2=distinct_n(req.response, 2),
+        repetition_rate=repetition_rate(req.response, 3),
+        compression_ratio=compression_ratio(req.response),
+        latency_ms=req.latency_ms,
+        tokens_per_s=tokens_per_s(req.output_tokens, req.latency_ms),
+    )

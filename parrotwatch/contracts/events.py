@@ -1,0 +1,157 @@
+"""Pydantic models of the v1 events. Additive changes only; a breaking change is a v2."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
+LogProb = Annotated[float, Field(le=0, strict=True, allow_inf_nan=False)]
+
+
+class _Event(BaseModel):
+    # Producers may add fields (contracts are extended, never broken); they travel along.
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: LogProb
+
+
+class LogprobToken(BaseModel):
+    """One generated token, in OpenAI ``choices[].logprobs.content`` layout."""
+
+    model_config = ConfigDict(extra="allow")
+
+    token: str
+    logprob: LogProb
+    top_logprobs: list[TopLogprob] | None = None
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: NonEmptyStr
+    content: str | list[Any] | None = None
+
+
+class Usage(BaseModel):
+    """Token counts, named after OTel ``gen_ai.usage.input_tokens`` / ``output_tokens``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input_tokens: Annotated[int, Field(ge=0, strict=True)] | None = None
+    output_tokens: Annotated[int, Field(ge=0, strict=True)] | None = None
+
+
+class InferenceEventV1(_Event):
+    """One LLM call: topic ``llm.inference.v1`` or ``POST /v1/inference``."""
+
+    request_id: NonEmptyStr = Field(description="Unique id of the LLM call; idempotency key.")
+    timestamp: AwareDatetime = Field(description="RFC 3339 time the call finished (event time).")
+    model: NonEmptyStr
+    app: NonEmptyStr = "default"
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    response: str
+    logprobs: list[LogprobToken] | None = None
+    latency_ms: NonNegative | None = None
+    time_to_first_token_ms: NonNegative | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    sources: list[str] | None = None
+    samples: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> InferenceEventV1:
+        if self.prompt is None and self.messages is None:
+            raise ValueError("one of 'prompt' or 'messages' is required")
+        return self
+
+    def output_tokens(self) -> int | None:
+        """``usage.output_tokens`` when logged, else the number of logprob tokens."""
+        if self.usage is not None and self.usage.output_tokens is not None:
+            return self.usage.output_tokens
+        return len(self.logprobs) if self.logprobs is not None else None
+
+
+class FeedbackEventV1(_Event):
+    """User feedback on one request: topic ``llm.feedback.v1`` or ``POST /v1/feedback``."""
+
+    feedback_id: NonEmptyStr = Field(description="Idempotency key.")
+    request_id: NonEmptyStr
+    timestamp: AwareDatetime
+    thumb: Literal[1, -1] | None = None
+    score: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    label: NonEmptyStr | None = None
+    correction: str | None = None
+    comment: str | None = None
+    annotator: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _has_signal(self) -> FeedbackEventV1:
+        signals = (self.thumb, self.score, self.label, self.correction, self.comment)
+        if all(s is None for s in signals):
+            raise ValueError(
+                "feedback needs at least one of 'thumb', 'score', 'label', 'correction', 'comment'"
+            )
+        return self
+
+
+class ScoreEventV1(BaseModel):
+    """Per-request scores: topic ``llm.scores.v1``. ``None`` where the input does not allow it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    timestamp: AwareDatetime
+    model: str
+    app: str
+    surprisal_mean: float | None = None
+    surprisal_max: float | None = None
+    perplexity: float | None = None
+    entropy_mean: float | None = None
+    min_k_prob: float | None = None
+    distinct_2: float | None = None
+    repetition_rate: float | None = None
+    compression_ratio: float | None = None
+    latency_ms: float | None = None
+    tokens_per_s: float | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _nan_is_null(cls, value: Any) -> Any:
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+
+class AlertEventV1(BaseModel):
+    """An alert transition: topic ``llm.alerts.v1`` and the ``alerts`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_id: NonEmptyStr = Field(description="Stable fingerprint of rule + segment.")
+    rule: NonEmptyStr
+    status: Literal["firing", "resolved"]
+    severity: Literal["info", "warning", "critical"]
+    labels: dict[str, str]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    value: float | None = None
+    baseline: float | None = None
+    threshold: float | None = None
+    summary: NonEmptyStr
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _required_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        missing = {"model", "app", "metric"} - labels.keys()
+        if missing:
+            raise ValueError(f"labels must include {sorted(missing)}")
+        return labels

@@ -1,0 +1,114 @@
+"""Score a JSONL file of inference events v1 offline (``parrotwatch score IN.jsonl -o OUT.jsonl``).
+
+The same parse-and-score path as the stream (:mod:`parrotwatch.scoring`): each non-blank input
+line gives exactly one output line, in input order. A scored line is
+``ScoredEvent.as_record()``; a bad line is ``{"line": N, "request_id": ..., "error": reason}``,
+with ``N`` the 1-based physical line number (blank lines count) and ``request_id`` recovered
+when the line is a JSON object with a string ``request_id``, else ``null``. Nothing is dropped
+and one bad line never stops the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from tqdm import tqdm
+
+from parrotwatch.scoring import InvalidEvent, parse_inference, score_event
+
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class OfflineReport:
+    """``lines``: non-blank input lines (= output lines); ``scored + len(errors) == lines``."""
+
+    lines: int
+    scored: int
+    errors: list[tuple[int, str]]
+
+
+def _read_lines(f: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """Yield ``(bytes read, line without its newline or None when oversize, line size)``.
+
+    A line longer than ``max_bytes`` is skipped through in chunks, never held in memory whole.
+    """
+    while chunk := f.readline(max_bytes + 2):
+        read = len(chunk)
+        if chunk.endswith(b"\n") or len(chunk) < max_bytes + 2:
+            line = chunk.rstrip(b"\r\n")
+            yield read, line, len(line)
+            continue
+        end = chunk[-2:]  # the line's last two bytes, for a "\r\n" split across reads
+        while not end.endswith(b"\n") and (tail := f.readline(_CHUNK)):
+            read += len(tail)
+            end = (end + tail)[-2:]
+        yield read, None, read - (len(end) - len(end.rstrip(b"\r\n")))
+
+
+def _recover_request_id(raw: bytes) -> str | None:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    rid = obj.get("request_id") if isinstance(obj, dict) else None
+    return rid if isinstance(rid, str) and rid else None
+
+
+def _score_line(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    """The output record of one line; raises :class:`InvalidEvent` with the reason."""
+    event = parse_inference(raw, max_bytes)
+    try:
+        return score_event(event).as_record()
+    except Exception as exc:  # a detector bug on one event must not stop the file
+        raise InvalidEvent(f"scoring failed: {type(exc).__name__}: {exc}") from exc
+
+
+def score_file(
+    in_path: Path,
+    out_path: Path,
+    *,
+    max_event_bytes: int = 1_048_576,
+    progress: bool = True,
+) -> OfflineReport:
+    """Score every inference event of ``in_path`` (JSONL) into ``out_path`` (JSONL)."""
+    in_path, out_path = Path(in_path), Path(out_path)
+    if in_path.resolve() == out_path.resolve():
+        raise ValueError(f"output {out_path} would overwrite the input; choose another path")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    lines = scored = 0
+    errors: list[tuple[int, str]] = []
+    bar = tqdm(
+        total=in_path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        desc=f"scoring {in_path.name}",
+        file=sys.stderr,
+        disable=not progress,
+    )
+    with in_path.open("rb") as src, out_path.open("wb") as dst, bar:
+        for number, (read, raw, size) in enumerate(_read_lines(src, max_event_bytes), start=1):
+            bar.update(read)
+            if raw is not None and not raw.strip():
+                continue  # blank line: skipped, still counted in the numbering
+            lines += 1
+            try:
+                if raw is None:
+                    raise InvalidEvent(
+                        f"event is {size} bytes, over the {max_event_bytes}-byte limit"
+                    )
+                record = _score_line(raw, max_event_bytes)
+                scored += 1
+            except InvalidEvent as exc:
+                rid = _recover_request_id(raw) if raw is not None else None
+                record = {"line": number, "request_id": rid, "error": str(exc)}
+                errors.append((number, str(exc)))
+                bar.set_postfix(errors=len(errors), refresh=False)
+            dst.write(orjson.dumps(record))
+            dst.write(b"\n")
+    return OfflineReport(lines=lines, scored=scored, errors=errors)

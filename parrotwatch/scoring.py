@@ -1,0 +1,106 @@
+"""Parse, validate and score raw events: the one code path of the stream and ``parrotwatch score``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from detectors.request import SCORE_NAMES, RequestInput, score_request
+from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
+
+_INFERENCE = TypeAdapter(InferenceEventV1)
+_FEEDBACK = TypeAdapter(FeedbackEventV1)
+
+
+class InvalidEvent(ValueError):
+    """A record that breaks its contract; ``str(exc)`` is the dead-letter reason."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming every bad field, e.g. ``latency_ms: Input should be a valid number``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _check_raw(raw: bytes, max_bytes: int) -> None:
+    if len(raw) > max_bytes:
+        raise InvalidEvent(f"event is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def _validate(adapter: TypeAdapter, raw: bytes, max_bytes: int) -> Any:
+    if raw is None:
+        raise InvalidEvent("record has no value (null payload)")
+    _check_raw(raw, max_bytes)
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise InvalidEvent(f"not valid JSON: {exc.errors()[0]['msg']}") from exc
+        raise InvalidEvent(describe_validation_error(exc)) from exc
+
+
+def parse_inference(raw: bytes, max_bytes: int = 1_048_576) -> InferenceEventV1:
+    """Validate one ``llm.inference.v1`` payload; raises :class:`InvalidEvent` with the reason."""
+    return _validate(_INFERENCE, raw, max_bytes)
+
+
+def parse_feedback(raw: bytes, max_bytes: int = 1_048_576) -> FeedbackEventV1:
+    """Validate one ``llm.feedback.v1`` payload; raises :class:`InvalidEvent` with the reason."""
+    return _validate(_FEEDBACK, raw, max_bytes)
+
+
+def request_input(event: InferenceEventV1) -> RequestInput:
+    """Map an inference event onto the plain inputs of the detectors."""
+    lps = event.logprobs
+    return RequestInput(
+        response=event.response,
+        logprobs=[t.logprob for t in lps] if lps else None,
+        top_logprobs=[[a.logprob for a in (t.top_logprobs or [])] for t in lps] if lps else None,
+        latency_ms=event.latency_ms,
+        output_tokens=event.output_tokens(),
+    )
+
+
+def utc(ts: datetime) -> datetime:
+    return ts.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ScoredEvent:
+    """Identity, segment and scores of one request: a row of ``inference_scores``."""
+
+    request_id: str
+    timestamp: datetime
+    model: str
+    app: str
+    scores: dict[str, float | None]
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
+            "model": self.model,
+            "app": self.app,
+            **self.scores,
+        }
+
+
+def score_event(event: InferenceEventV1) -> ScoredEvent:
+    scores = score_request(request_input(event)).as_dict()
+    return ScoredEvent(
+        request_id=event.request_id,
+        timestamp=utc(event.timestamp),
+        model=event.model,
+        app=event.app,
+        scores={k: scores[k] for k in SCORE_NAMES},
+    )

@@ -1,0 +1,94 @@
+"""Typed settings, read from ``PARROTWATCH_*`` environment variables.
+
+Nothing is read at import time: call :func:`load_settings` (the API takes it as a dependency, so
+tests override it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INFERENCE_TOPIC = "llm.inference.v1"
+FEEDBACK_TOPIC = "llm.feedback.v1"
+SCORES_TOPIC = "llm.scores.v1"
+ALERTS_TOPIC = "llm.alerts.v1"
+DLQ_TOPIC = "llm.dlq.v1"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field maps to ``PARROTWATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PARROTWATCH_", extra="forbid")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".parrotwatch",
+        description="State directory: jars, data, checkpoints, logs.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None, description="External Kafka bootstrap servers; unset = the local broker."
+    )
+    database_url: str | None = Field(
+        default=None, description="External PostgreSQL URL; unset = the embedded server."
+    )
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    postgres_port: int = 5433
+    api_host: str = "127.0.0.1"
+    api_port: int = 8088
+    api_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr("dev-key")],
+        description="Accepted X-API-Key values (JSON list in the environment).",
+    )
+    max_event_bytes: int = Field(
+        default=1_048_576, description="Largest accepted event, in bytes (API and stream)."
+    )
+    max_request_bytes: int = Field(default=8_388_608, description="Largest API request body.")
+    topic_prefix: str = Field(
+        default="", description="Prefix for every topic name (isolates tenants and tests)."
+    )
+    trigger_seconds: float = Field(default=1.0, description="Streaming micro-batch interval.")
+    max_offsets_per_trigger: int = 50_000
+    shuffle_partitions: int = 2
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def local_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def local_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.home / "jars"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)

@@ -1,0 +1,93 @@
+"""The scoring job: ``python -m streaming.job`` (or ``spark-submit streaming/job.py``).
+
+Two streaming queries in one Spark application:
+
+* ``llm.inference.v1`` -> parse, validate, score -> ``inference_scores`` + ``llm.scores.v1``
+* ``llm.feedback.v1``  -> parse, validate         -> ``feedback``
+and every invalid record of either -> ``dead_letters`` + ``llm.dlq.v1`` with its reason.
+Checkpoints live under ``$PARROTWATCH_HOME/checkpoints``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+
+from parrotwatch.db import migrate
+from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
+from parrotwatch.stack.urls import database_url
+from streaming.session import build_session
+from streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
+from streaming.transforms import parse_feedback_rows, read_kafka, score_inference
+
+log = logging.getLogger("parrotwatch.stream")
+
+
+def start_queries(spark, settings: Settings, db_url: str) -> list:
+    queries = []
+    plans = [
+        ("inference", INFERENCE_TOPIC, score_inference, INFERENCE_TABLE),
+        ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE),
+    ]
+    for name, topic, step, spec in plans:
+        checkpoint = settings.checkpoints_dir / f"{settings.topic_prefix}{name}"
+        sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url)
+        query = (
+            read_kafka(spark, settings, settings.topic(topic))
+            .transform(step, settings.max_event_bytes)
+            .writeStream.foreachBatch(sink)
+            .option("checkpointLocation", str(checkpoint / "spark"))
+            .trigger(processingTime=f"{settings.trigger_seconds} seconds")
+            .queryName(f"{settings.topic_prefix}{name}")
+            .start()
+        )
+        queries.append(query)
+    return queries
+
+
+def write_status(settings: Settings, queries: list) -> None:
+    """``run/stream-status.json``: what ``parrotwatch status`` shows of the stream."""
+    status = {
+        "updated_at": time.time(),
+        "queries": {
+            q.name: {"active": q.isActive, "progress": q.lastProgress} for q in queries
+        },
+    }
+    path = settings.run_dir / f"stream-status{settings.topic_prefix and '-' + settings.topic_prefix}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, default=str))
+    tmp.replace(path)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    db_url = database_url(settings)
+    migrate(db_url)
+    spark = build_session(settings)
+    queries = start_queries(spark, settings, db_url)
+    log.info("streaming queries started: %s", [q.name for q in queries])
+
+    def stop(signum, _frame):
+        log.info("signal %s: stopping queries", signum)
+        for q in queries:
+            q.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    while all(q.isActive for q in queries):
+        write_status(settings, queries)
+        time.sleep(1.0)
+    write_status(settings, queries)
+    failed = [q for q in queries if q.exception() is not None]
+    for q in failed:
+        log.error("query %s failed: %s", q.name, q.exception())
+    spark.stop()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

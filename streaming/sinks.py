@@ -1,0 +1,212 @@
+"""Exactly-once sinks for ``foreachBatch`` (which Spark may replay after a crash).
+
+For micro-batch ``b`` of sink ``s``:
+
+1. PostgreSQL, one transaction: rows are inserted ``ON CONFLICT DO NOTHING`` keyed by their id,
+   each new row tagged ``sink_batch = "s:b"``; dead letters keyed by (topic, partition, offset).
+   A replay inserts nothing new, and a client retry of one ``request_id`` is stored once.
+2. Kafka, one transaction: the score messages of the rows tagged ``s:b`` and the batch's dead
+   letters, committed together with a marker (offset ``b + 1`` of consumer group ``s`` on the
+   marker topic). A replayed batch whose marker is committed is not published again; an aborted
+   one is published whole. Readers use ``isolation.level=read_committed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pyarrow as pa
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from detectors.request import SCORE_NAMES
+from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
+from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where the ``ok`` rows of a stream land, and what they publish."""
+
+    table: str
+    id_column: str
+    columns: tuple[str, ...]  # from the arrow rows, in table order
+    publish_topic: str | None  # per-row messages of newly stored rows (None: no publishing)
+
+
+INFERENCE_TABLE = TableSpec(
+    table="inference_scores",
+    id_column="request_id",
+    columns=("request_id", "event_time", "model", "app", *SCORE_NAMES, "input_tokens",
+             "output_tokens", "finish_reason"),
+    publish_topic=SCORES_TOPIC,
+)
+
+FEEDBACK_TABLE = TableSpec(
+    table="feedback",
+    id_column="feedback_id",
+    columns=("feedback_id", "request_id", "event_time", "thumb", "score", "label", "correction",
+             "comment", "annotator", "metadata"),
+    publish_topic=None,
+)
+
+
+def sink_identity(checkpoint: Path, name: str) -> str:
+    """A sink id bound to its checkpoint: a new checkpoint restarts batch ids, so new markers."""
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    id_file = checkpoint / "parrotwatch-sink-id"
+    if not id_file.exists():
+        id_file.write_text(f"{name}-{uuid.uuid4().hex[:12]}")
+    return id_file.read_text().strip()
+
+
+def _rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def score_message(row: dict[str, Any]) -> bytes:
+    """``llm.scores.v1`` value: request id, segment, event time and every score."""
+    return orjson.dumps({
+        "request_id": row["request_id"],
+        "timestamp": _rfc3339(row["event_time"]),
+        "model": row["model"],
+        "app": row["app"],
+        **{k: row[k] for k in SCORE_NAMES},
+    })
+
+
+def dead_letter_message(row: dict[str, Any]) -> bytes:
+    """``llm.dlq.v1`` value: where the record came from, why it was rejected, and the record."""
+    payload: bytes | None = row["payload"]
+    try:
+        text, encoding = (payload.decode("utf-8"), "utf-8") if payload is not None else (None, None)
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(payload).decode(), "base64"
+    return orjson.dumps({
+        "source_topic": row["topic"],
+        "partition": row["partition"],
+        "offset": row["offset"],
+        "kafka_timestamp": _rfc3339(row["kafka_timestamp"]) if row["kafka_timestamp"] else None,
+        "reason": row["reason"],
+        "payload": text,
+        "payload_encoding": encoding,
+        "dead_lettered_at": _rfc3339(datetime.now(UTC)),
+    })
+
+
+class TransactionalSink:
+    """``foreachBatch`` callable writing one stream's rows exactly once (see module docstring)."""
+
+    def __init__(self, settings: Settings, spec: TableSpec, sink_id: str, database_url: str):
+        self.settings = settings
+        self.spec = spec
+        self.sink_id = sink_id
+        self.database_url = database_url
+        self._producer: KafkaProducer | None = None
+        self._next_batch: int | None = None  # first batch id whose Kafka part is not committed
+        self._marker = TopicPartition(settings.topic(SINK_MARKERS_TOPIC), 0)
+
+    # -- Kafka side ---------------------------------------------------------------------------
+    def _kafka(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap,
+                transactional_id=f"parrotwatch-sink.{self.sink_id}",
+                enable_idempotence=True, acks="all", linger_ms=5, batch_size=512 * 1024,
+                max_request_size=MAX_MESSAGE_BYTES,
+            )
+            self._producer.init_transactions()  # fences a zombie and aborts its open transaction
+        return self._producer
+
+    def _committed_batches(self) -> int:
+        if self._next_batch is None:
+            consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap,
+                                     group_id=self.sink_id, enable_auto_commit=False)
+            try:
+                self._next_batch = consumer.committed(self._marker) or 0
+            finally:
+                consumer.close()
+        return self._next_batch
+
+    def _publish(self, batch_id: int, messages: list[tuple[str, bytes | None, bytes]]) -> None:
+        producer = self._kafka()
+        producer.begin_transaction()
+        for topic, key, value in messages:
+            producer.send(topic, key=key, value=value)
+        producer.send_offsets_to_transaction(
+            {self._marker: OffsetAndMetadata(batch_id + 1, "", -1)}, self.sink_id)
+        producer.commit_transaction()
+        self._next_batch = batch_id + 1
+
+    # -- PostgreSQL side -----------------------------------------------------------------------
+    def _store(self, conn: psycopg.Connection, tag: str, ok: list[dict], dlq: list[dict]) -> int:
+        spec = self.spec
+        cols = (*spec.columns, "kafka_partition", "kafka_offset", "kafka_timestamp", "sink_batch")
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TEMP TABLE incoming (LIKE {spec.table} INCLUDING DEFAULTS) "
+                        "ON COMMIT DROP")
+            with cur.copy(f"COPY incoming ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in ok:
+                    copy.write_row([*(row[c] for c in spec.columns), row["partition"],
+                                    row["offset"], row["kafka_timestamp"], tag])
+            cur.execute(
+                f"INSERT INTO {spec.table} ({', '.join(cols)}) "
+                f"SELECT DISTINCT ON ({spec.id_column}) {', '.join(cols)} FROM incoming "
+                f"ORDER BY {spec.id_column}, kafka_partition, kafka_offset "
+                f"ON CONFLICT ({spec.id_column}) DO NOTHING")
+            stored = cur.rowcount
+            if dlq:
+                cur.executemany(
+                    "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset, reason,"
+                    " payload, kafka_timestamp) VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    [(r["topic"], r["partition"], r["offset"], r["reason"], r["payload"],
+                      r["kafka_timestamp"]) for r in dlq])
+        return stored
+
+    def __call__(self, batch_df, batch_id: int) -> None:
+        started = time.perf_counter()
+        table: pa.Table = batch_df.toArrow()
+        rows = table.to_pylist()
+        ok = [r for r in rows if r["kind"] == "ok"]
+        dlq = [r for r in rows if r["kind"] == "dlq"]
+        tag = f"{self.sink_id}:{batch_id}"
+        with psycopg.connect(self.database_url) as conn:
+            stored = self._store(conn, tag, ok, dlq)
+            conn.execute(
+                "INSERT INTO sink_batches (sink, batch_id, rows_in, rows_stored, dead_letters, "
+                "duration_ms) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (self.sink_id, batch_id, len(rows), stored, len(dlq),
+                 (time.perf_counter() - started) * 1000))
+            new_ids = None
+            if self.spec.publish_topic and batch_id >= self._committed_batches():
+                new_ids = {r[0] for r in conn.execute(
+                    f"SELECT {self.spec.id_column} FROM {self.spec.table} WHERE sink_batch = %s",
+                    (tag,))}
+        if batch_id < self._committed_batches():
+            log.info("batch %s of %s already published; skipping Kafka", batch_id, self.sink_id)
+            return
+        messages = []
+        if self.spec.publish_topic:
+            topic = self.settings.topic(self.spec.publish_topic)
+            for r in ok:  # first occurrence of each id stored by this batch
+                if r["request_id"] in new_ids:
+                    new_ids.discard(r["request_id"])
+                    messages.append((topic, r["request_id"].encode(), score_message(r)))
+        dlq_topic = self.settings.topic(DLQ_TOPIC)
+        messages += [(dlq_topic, r["key"], dead_letter_message(r)) for r in dlq]
+        if messages:  # an empty batch publishes nothing, so it needs no marker either
+            self._publish(batch_id, messages)
+        log.info("batch %s: %s rows, %s stored, %s dead letters, %.0f ms", batch_id, len(rows),
+                 stored, len(dlq), (time.perf_counter() - started) * 1000)

@@ -1,0 +1,49 @@
+"""Pure ``DataFrame -> DataFrame`` steps of the scoring job."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from parrotwatch.settings import Settings
+from streaming.records import (
+    FEEDBACK_SCHEMA,
+    INFERENCE_SCHEMA,
+    RowFn,
+    feedback_row,
+    inference_row,
+    process_batches,
+)
+
+
+def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame:
+    """Spark's own Kafka source, from the earliest offset on first start (checkpoint after)."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .option("kafka.max.partition.fetch.bytes", str(16 * 1024 * 1024))
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+
+
+def _apply(df: DataFrame, row_fn: RowFn, schema, max_bytes: int) -> DataFrame:
+    fn = partial(process_batches, row_fn=row_fn, schema=schema, max_bytes=max_bytes)
+    return df.select("key", "value", "topic", "partition", "offset", "timestamp").mapInArrow(
+        fn, from_arrow_schema(schema)
+    )
+
+
+def score_inference(df: DataFrame, max_bytes: int) -> DataFrame:
+    """Kafka rows -> one row per record: its scores, or its dead-letter reason."""
+    return _apply(df, inference_row, INFERENCE_SCHEMA, max_bytes)
+
+
+def parse_feedback_rows(df: DataFrame, max_bytes: int) -> DataFrame:
+    """Kafka rows -> one row per record: its feedback columns, or its dead-letter reason."""
+    return _apply(df, feedback_row, FEEDBACK_SCHEMA, max_bytes)
