@@ -57,8 +57,8 @@ def _gc_paused(fn: Any) -> Any:
 class Incident:
     """An anomaly in events ``start_index <= i < end_index`` of ``model``/``app`` (None: all).
 
-    ``repetition_loop``: the response becomes its first 3-6 words repeated 20-60 times,
-    ``finish_reason`` "length", usage and latency grow with it, logprobs (where present) near 0.
+    ``repetition_loop``: the response becomes its first 3-6 words repeated up to max_tokens
+    (256 or 512 words), ``finish_reason`` "length", usage and latency follow, logprobs ~0.
     ``latency_spike``: ``latency_ms`` and ``time_to_first_token_ms`` x10. ``low_confidence``:
     logprobs (where present) redrawn at a mean surprisal of ~3 nats instead of ~0.5.
     """
@@ -120,8 +120,8 @@ def _add_logprobs(gen: np.random.Generator, events: list[dict[str, Any]], vocab:
         lp *= np.repeat([_CONFIDENCE.get(ev["model"], 1.0) for ev in events], sizes)
     lp = np.minimum(np.floor(np.maximum(lp, -15.0) * 1e4) / 1e4, -1e-4)
     rest = (1.0 - np.exp(lp)) * (0.5 + 0.45 * gen.random(n))  # mass of the 4 alternatives
-    w = -np.sort(-(gen.random((n, 4)) + 0.05), axis=1)
-    alt_lp = np.floor(np.log(rest[:, None] * w / w.sum(axis=1, keepdims=True)) * 1e4) / 1e4
+    split = -np.sort(-(gen.random((n, 4)) + 0.05), axis=1)  # descending shares of ``rest``
+    alt_lp = np.floor(np.log(rest[:, None] * split / split.sum(1, keepdims=True)) * 1e4) / 1e4
     # 5 distinct candidate words (strictly growing offsets < nv); drop the chosen one if there
     steps = np.hstack([np.zeros((n, 1), int), gen.integers(1, nv // 5, (n, 4))])
     cand = (gen.integers(0, nv, (n, 1)) + np.cumsum(steps, axis=1)) % nv
@@ -221,9 +221,9 @@ def _apply_incident(inc: Incident, events: list[dict[str, Any]], rng: random.Ran
             ev["latency_ms"] = round(ev["latency_ms"] * 10, 1)
             ev["time_to_first_token_ms"] = round(ev["time_to_first_token_ms"] * 10, 1)
         elif inc.kind == "repetition_loop":
-            phrase = " ".join(ev["response"].split()[:rng.randint(3, 6)])
+            phrase, limit = ev["response"].split()[:rng.randint(3, 6)], rng.choice((256, 512))
             old, ttft = ev["usage"]["output_tokens"], ev["time_to_first_token_ms"]
-            ev["response"] = " ".join([phrase] * rng.randint(20, 60))
+            ev["response"] = " ".join((phrase * (limit // len(phrase) + 1))[:limit])
             new = len(ev["response"].split())
             ev["usage"]["output_tokens"], ev["finish_reason"] = new, "length"
             ev["latency_ms"] = round(ttft + (ev["latency_ms"] - ttft) * new / max(old, 1), 1)

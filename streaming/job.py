@@ -26,8 +26,8 @@ from streaming.transforms import parse_feedback_rows, read_kafka, score_inferenc
 log = logging.getLogger("parrotwatch.stream")
 
 
-def start_queries(spark, settings: Settings, db_url: str) -> list:
-    queries = []
+def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
+    queries, sinks = [], []
     plans = [
         ("inference", INFERENCE_TOPIC, score_inference, INFERENCE_TABLE),
         ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE),
@@ -45,7 +45,8 @@ def start_queries(spark, settings: Settings, db_url: str) -> list:
             .start()
         )
         queries.append(query)
-    return queries
+        sinks.append(sink)
+    return queries, sinks
 
 
 def write_status(settings: Settings, queries: list) -> None:
@@ -62,31 +63,54 @@ def write_status(settings: Settings, queries: list) -> None:
     tmp.replace(path)
 
 
+def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[bool]) -> int:
+    """Run the queries; when one fails (broker or database away), restart all from their
+    checkpoints with exponential backoff. Returns the exit code once asked to stop."""
+    backoff = 2.0
+    while not stopping:
+        queries, sinks = start_queries(spark, settings, db_url)
+        log.info("streaming queries started: %s", [q.name for q in queries])
+        while all(q.isActive for q in queries) and not stopping:
+            write_status(settings, queries)
+            time.sleep(1.0)
+        for q in queries:
+            if q.isActive:
+                q.stop()
+        write_status(settings, queries)
+        for sink in sinks:
+            sink.close()
+        failed = [q for q in queries if q.exception() is not None]
+        if not failed:
+            backoff = 2.0
+            continue
+        for q in failed:
+            log.error("query %s failed; restarting from its checkpoint in %.0fs: %s",
+                      q.name, backoff, str(q.exception()).splitlines()[0])
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 60.0)
+    return 0
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = load_settings()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     db_url = database_url(settings)
     migrate(db_url)
     spark = build_session(settings)
-    queries = start_queries(spark, settings, db_url)
-    log.info("streaming queries started: %s", [q.name for q in queries])
+    stopping: list[bool] = []
 
     def stop(signum, _frame):
-        log.info("signal %s: stopping queries", signum)
-        for q in queries:
-            q.stop()
+        log.info("signal %s: stopping after the current micro-batch", signum)
+        stopping.append(True)
 
     signal.signal(signal.SIGTERM, stop)
-    while all(q.isActive for q in queries):
-        write_status(settings, queries)
-        time.sleep(1.0)
-    write_status(settings, queries)
-    failed = [q for q in queries if q.exception() is not None]
-    for q in failed:
-        log.error("query %s failed: %s", q.name, q.exception())
-    spark.stop()
-    return 1 if failed else 0
+    signal.signal(signal.SIGINT, stop)
+    try:
+        return run_until_stopped(spark, settings, db_url, stopping)
+    finally:
+        spark.stop()
 
 
 if __name__ == "__main__":

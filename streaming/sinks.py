@@ -129,6 +129,11 @@ class TransactionalSink:
             self._producer.init_transactions()  # fences a zombie and aborts its open transaction
         return self._producer
 
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
     def _committed_batches(self) -> int:
         if self._next_batch is None:
             consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap,

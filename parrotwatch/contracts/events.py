@@ -16,8 +16,18 @@ class _Event(BaseModel):
     # Producers may add fields (contracts are extended, never broken); they travel along.
     model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
 
+    @field_validator("timestamp", mode="before", check_fields=False)
+    @classmethod
+    def _rfc3339_string(cls, value: Any) -> Any:
+        # pydantic would read a bare number as Unix seconds; the contract says RFC 3339 text.
+        if isinstance(value, int | float):
+            raise ValueError("timestamp must be an RFC 3339 string, e.g. 2026-11-28T01:02:03Z")
+        return value
+
 
 class TopLogprob(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
     token: str
     logprob: LogProb
 
@@ -69,8 +79,8 @@ class InferenceEventV1(_Event):
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> InferenceEventV1:
-        if self.prompt is None and self.messages is None:
-            raise ValueError("one of 'prompt' or 'messages' is required")
+        if self.prompt is None and not self.messages:
+            raise ValueError("one of 'prompt' or a non-empty 'messages' list is required")
         return self
 
     def output_tokens(self) -> int | None:
@@ -93,6 +103,13 @@ class FeedbackEventV1(_Event):
     comment: str | None = None
     annotator: str | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("thumb", mode="before")
+    @classmethod
+    def _integer_thumb(cls, value: Any) -> Any:
+        if value is not None and type(value) is not int:  # JSON true / 1.0 are not a thumb
+            raise ValueError("thumb must be the integer 1 or -1")
+        return value
 
     @model_validator(mode="after")
     def _has_signal(self) -> FeedbackEventV1:

@@ -1,0 +1,130 @@
+"""The ``parrotwatch`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parrotwatch.settings import load_settings
+from parrotwatch.stack.errors import StackError
+
+app = typer.Typer(
+    help="Parrotwatch: LLM observability and memorization audits on Kafka, Spark and PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def up(
+    no_stream: Annotated[bool, typer.Option(help="Do not start the streaming job.")] = False,
+    no_api: Annotated[bool, typer.Option(help="Do not start the ingestion API.")] = False,
+) -> None:
+    """Start the local stack (Kafka, PostgreSQL, streaming job, API); idempotent."""
+    from parrotwatch.stack.local import LocalStack
+
+    try:
+        status = LocalStack(load_settings(), say=_say).up(stream=not no_stream, api=not no_api)
+    except StackError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(status, indent=2))
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack; data stays under PARROTWATCH_HOME."""
+    from parrotwatch.stack.local import LocalStack
+
+    LocalStack(load_settings(), say=_say).down()
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False):
+    """Show where the stack is and which parts run."""
+    from parrotwatch.stack.local import LocalStack
+
+    info = LocalStack(load_settings(), say=_say).status()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    for key in ("kafka_bootstrap", "database_url", "api_url", "home"):
+        typer.echo(f"{key:16} {info[key]}")
+    for name, state in info["components"].items():
+        mark = {True: "running", False: "stopped"}.get(state, state)
+        typer.echo(f"{name:16} {mark:10} {info['logs'].get(name) or ''}")
+
+
+@app.command()
+def score(
+    input_path: Annotated[Path, typer.Argument(help="Inference events v1, one JSON per line.",
+                                               exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Scores, one line per input.")],
+    no_progress: Annotated[bool, typer.Option(help="Hide the progress bar.")] = False,
+) -> None:
+    """Score inference events offline with the same detectors as the stream."""
+    from parrotwatch.offline import score_file
+
+    settings = load_settings()
+    report = score_file(input_path, output, max_event_bytes=settings.max_event_bytes,
+                        progress=not no_progress)
+    for line, reason in report.errors[:20]:
+        typer.secho(f"{input_path}:{line}: {reason}", fg=typer.colors.YELLOW, err=True)
+    if len(report.errors) > 20:
+        _say(f"... and {len(report.errors) - 20} more bad lines (see {output})")
+    _say(f"{report.scored} scored, {len(report.errors)} bad lines, written to {output}")
+    if report.errors:
+        raise typer.Exit(2)
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="Valid inference events to play.")] = 3000,
+    malformed: Annotated[int, typer.Option(help="Malformed records to play.")] = 60,
+    seed: Annotated[int, typer.Option(help="Traffic seed.")] = 7,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for scoring.")] = 600,
+) -> None:
+    """The main job: stack up, realistic traffic with incidents, wait for scoring, summary."""
+    from parrotwatch.demo import run_demo
+
+    try:
+        run_demo(load_settings(), events=events, malformed=malformed, seed=seed, timeout=timeout,
+                 say=_say)
+    except (StackError, TimeoutError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option("-o", "--out")] = Path("docs/schemas")) -> None:
+    """Write the JSON Schemas of the v1 contracts."""
+    from parrotwatch.contracts import export_json_schemas
+
+    for path in export_json_schemas(out):
+        typer.echo(path)
+
+
+@app.command()
+def stream() -> None:
+    """Run the Spark scoring job in the foreground (what ``up`` starts in the background)."""
+    from streaming.job import main
+
+    raise typer.Exit(main())
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -1,0 +1,132 @@
+"""``parrotwatch demo``: the main job on the embedded default, end to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+from kafka import KafkaProducer
+from tqdm import tqdm
+
+from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
+from parrotwatch.stack.local import LocalStack
+from parrotwatch.stack.urls import database_url
+from parrotwatch.traffic import (
+    Incident,
+    encode,
+    generate_feedback_events,
+    generate_inference_events,
+    malformed_records,
+)
+
+SUMMARY_SQL = """
+SELECT model, count(*) AS n,
+       avg(surprisal_mean) AS surprisal, avg(entropy_mean) AS entropy,
+       avg(repetition_rate) AS repetition, avg(compression_ratio) AS compression,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_latency_ms,
+       avg(tokens_per_s) AS tokens_per_s
+FROM inference_scores WHERE request_id LIKE %s GROUP BY model ORDER BY model
+"""
+
+
+def play(settings: Settings, run_id: str, events: int, malformed: int, seed: int,
+         say: Callable[[str], None]) -> tuple[int, int, int]:
+    """Send the traffic: half through the HTTP API, half straight to Kafka; returns counts."""
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    incidents = [
+        Incident(kind="repetition_loop", start_index=events // 3, end_index=events // 3 + 150,
+                 model="mistral-7b"),
+        Incident(kind="latency_spike", start_index=events // 2, end_index=events // 2 + 200,
+                 model="llama-3-8b"),
+    ]
+    inference = generate_inference_events(events, seed=seed, start=start,
+                                          rate_per_s=events / 1800, id_prefix=run_id,
+                                          incidents=incidents)
+    feedback = generate_feedback_events(inference, share=0.1, seed=seed)
+    bad = malformed_records(malformed, seed=seed, max_event_bytes=settings.max_event_bytes)
+
+    half = len(inference) // 2
+    headers = {"X-API-Key": settings.api_keys[0].get_secret_value()}
+    with httpx.Client(base_url=settings.api_url, headers=headers, timeout=30) as api:
+        for i in tqdm(range(0, half, 100), desc="POST /v1/inference", unit="batch"):
+            api.post("/v1/inference", json=inference[i:i + 100]).raise_for_status()
+        for i in range(0, len(feedback), 100):
+            api.post("/v1/feedback", json=feedback[i:i + 100]).raise_for_status()
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+                             max_request_size=8 * 1024 * 1024)
+    topic = settings.topic(INFERENCE_TOPIC)
+    for event in tqdm(inference[half:], desc="produce to Kafka", unit="event"):
+        producer.send(topic, key=event["request_id"].encode(), value=encode(event))
+    for payload, _kind in bad:
+        producer.send(topic, value=payload)
+    producer.flush()
+    producer.close()
+    say(f"played {len(inference)} inference events ({half} via the API), {len(feedback)} feedback "
+        f"events via the API, {len(bad)} malformed records to {topic} "
+        f"(feedback topic {settings.topic(FEEDBACK_TOPIC)})")
+    return len(inference), len(feedback), len(bad)
+
+
+def wait_scored(url: str, run_id: str, expected: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn, tqdm(total=expected, desc="scored",
+                                                            unit="event") as bar:
+        while True:
+            n = conn.execute("SELECT count(*) FROM inference_scores WHERE request_id LIKE %s",
+                             (f"{run_id}%",)).fetchone()[0]
+            bar.update(n - bar.n)
+            if n >= expected:
+                return n
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {n} of {expected} events scored after {timeout:.0f}s; "
+                                   "see `parrotwatch status` and the stream log")
+            time.sleep(1)
+
+
+def run_demo(settings: Settings, *, events: int, malformed: int, seed: int, timeout: float,
+             say: Callable[[str], None] = print) -> dict:
+    stack = LocalStack(settings, say=say)
+    stack.up()
+    run_id = f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    url = database_url(settings)
+    with psycopg.connect(url, autocommit=True) as conn:
+        dlq_before = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    n_events, n_feedback, n_bad = play(settings, run_id, events, malformed, seed, say)
+    started = time.monotonic()
+    wait_scored(url, run_id, n_events, timeout)
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + 60
+        while (conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
+               < n_bad and time.monotonic() < deadline):
+            time.sleep(1)
+        rows = conn.execute(SUMMARY_SQL, (f"{run_id}%",)).fetchall()
+        reasons = conn.execute(
+            "SELECT split_part(reason, ':', 1) AS r, count(*) FROM dead_letters "
+            "GROUP BY r ORDER BY count(*) DESC LIMIT 8").fetchall()
+        dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
+        fb = conn.execute("SELECT count(*) FROM feedback f WHERE request_id LIKE %s",
+                          (f"{run_id}%",)).fetchone()[0]
+    say(f"\nscored {n_events} events in {time.monotonic() - started:.1f}s after the last send; "
+        f"{dead} dead-lettered; {fb} of {n_feedback} feedback events stored\n")
+    header = f"{'model':14}{'n':>6}{'surprisal':>11}{'entropy':>9}{'repetition':>12}" \
+             f"{'compress':>10}{'p95 ms':>9}{'tok/s':>8}"
+    print(header)
+    for model, n, *vals in rows:
+        cells = "".join(f"{v:>{w}.3f}" if v is not None else f"{'-':>{w}}"
+                        for v, w in zip(vals, (11, 9, 12, 10, 9, 8), strict=True))
+        print(f"{model:14}{n:>6}{cells}")
+    print("\ndead-letter reasons (all runs):")
+    for reason, count in reasons:
+        print(f"  {count:5}  {reason}")
+    print(f"""
+where to look next:
+  parrotwatch status                 which parts run, and their logs under {settings.logs_dir}
+  psql {url}
+      SELECT * FROM inference_scores WHERE request_id LIKE '{run_id}%' ORDER BY repetition_rate DESC LIMIT 5;
+  topics: {settings.topic('llm.scores.v1')} (scores), {settings.topic('llm.dlq.v1')} (dead letters)
+  API docs: {settings.api_url}/docs
+  parrotwatch down                   stop the stack (data stays in {settings.home})""")
+    return {"run_id": run_id, "events": n_events, "dead_letters": dead, "feedback": fb}

@@ -1,0 +1,141 @@
+"""``parrotwatch up | down | status``: the local stack as idempotent, pid-file-tracked processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from parrotwatch.db import migrate
+from parrotwatch.settings import Settings
+from parrotwatch.stack.errors import StackError
+from parrotwatch.stack.kafka import KafkaBroker, create_topics
+from parrotwatch.stack.postgres import EmbeddedPostgres
+from parrotwatch.stack.processes import ManagedProcess, port_in_use, wait_until
+from parrotwatch.stack.urls import database_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a child process needs to see the same stack as ``settings``."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = json.dumps([v.get_secret_value() if isinstance(v, SecretStr) else v
+                                for v in getattr(settings, name)])
+        env[f"PARROTWATCH_{name.upper()}"] = str(value)
+    env["PARROTWATCH_KAFKA_BOOTSTRAP"] = settings.bootstrap
+    env["PARROTWATCH_DATABASE_URL"] = database_url(settings)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+class LocalStack:
+    def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.say = say
+        self.broker = KafkaBroker(settings) if settings.local_kafka else None
+        self.postgres = (EmbeddedPostgres(settings.home, settings.postgres_port)
+                         if settings.local_database else None)
+        suffix = f"-{settings.topic_prefix.strip('.')}" if settings.topic_prefix else ""
+        self.stream = ManagedProcess(f"stream{suffix}", settings.run_dir,
+                                     settings.logs_dir / f"stream{suffix}.log")
+        self.api = ManagedProcess("api", settings.run_dir, settings.logs_dir / "api.log")
+
+    @property
+    def status_file(self) -> Path:
+        prefix = self.settings.topic_prefix
+        return self.settings.run_dir / f"stream-status{prefix and '-' + prefix}.json"
+
+    # -- up ------------------------------------------------------------------------------------
+    def up(self, *, stream: bool = True, api: bool = True) -> dict:
+        s = self.settings
+        for d in (s.home, s.logs_dir, s.run_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        if self.postgres:
+            self.say(f"postgres: starting on 127.0.0.1:{s.postgres_port} (log {self.postgres.log_file})")
+            self.postgres.start()
+        url = database_url(s)
+        migrate(url)
+        if self.broker:
+            self.say(f"kafka: starting on {s.bootstrap} (log {self.broker.log_file})")
+            self.broker.start()
+        create_topics(s.bootstrap, s.topic_prefix)
+        if stream:
+            self.start_stream()
+        if api:
+            self.start_api()
+        return self.status()
+
+    def start_stream(self, timeout: float = 180.0) -> None:
+        if not self.stream.alive():
+            self.say(f"stream: starting Spark scoring job (log {self.stream.log_path})")
+            self.status_file.unlink(missing_ok=True)
+            self.stream.start([sys.executable, "-m", "streaming.job"],
+                              env=settings_env(self.settings), cwd=REPO_ROOT)
+        wait_until(self._stream_running, timeout=timeout, proc=self.stream,
+                   what="streaming queries to run")
+
+    def _stream_running(self) -> bool:
+        try:
+            status = json.loads(self.status_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
+        fresh = time.time() - status["updated_at"] < 30
+        return fresh and all(q["active"] for q in status["queries"].values())
+
+    def start_api(self, timeout: float = 60.0) -> None:
+        s = self.settings
+        if not self.api.alive():
+            if port_in_use(s.api_port, s.api_host):
+                raise StackError(f"port {s.api_port} is taken by another process; free it or "
+                                 "set PARROTWATCH_API_PORT")
+            self.say(f"api: starting on {s.api_url} (log {self.api.log_path})")
+            self.api.start([sys.executable, "-m", "services.api"], env=settings_env(s),
+                           cwd=REPO_ROOT)
+        wait_until(lambda: httpx.get(f"{s.api_url}/healthz", timeout=2).status_code == 200,
+                   timeout=timeout, proc=self.api, what="GET /healthz")
+
+    # -- down / status -------------------------------------------------------------------------
+    def down(self) -> None:
+        for name, proc in (("api", self.api), ("stream", self.stream)):
+            if proc.alive():
+                self.say(f"{name}: stopping")
+            proc.stop(timeout=60)
+        if self.broker:
+            self.say("kafka: stopping")
+            self.broker.stop()
+        if self.postgres:
+            self.say("postgres: stopping")
+            self.postgres.stop()
+
+    def status(self) -> dict:
+        s = self.settings
+        components = {
+            "kafka": self.broker.process.alive() if self.broker else "external",
+            "postgres": self.postgres.running() if self.postgres else "external",
+            "stream": self.stream.alive() and self._stream_running(),
+            "api": self.api.alive(),
+        }
+        return {
+            "kafka_bootstrap": s.bootstrap,
+            "database_url": database_url(s),
+            "api_url": s.api_url,
+            "home": str(s.home),
+            "components": components,
+            "logs": {
+                "kafka": str(self.broker.log_file) if self.broker else None,
+                "postgres": str(self.postgres.log_file) if self.postgres else None,
+                "stream": str(self.stream.log_path),
+                "api": str(self.api.log_path),
+            },
+        }

@@ -1,0 +1,1 @@
+"""Parrotwatch services: the ingestion API, the alert dispatcher and the audit scheduler."""
