@@ -63,11 +63,14 @@ def token_entropy(top_logprobs: Sequence[Sequence[float]]) -> float | None:
     them: p_t(v) = exp(l_v) / sum_u exp(l_u) (a lower bound on the full entropy when k is small).
     Positions with no alternatives are skipped; ``None`` when none has any.
     """
-    entropies = []
-    for alternatives in top_logprobs:
-        if not alternatives:
-            continue
-        lp = np.asarray(alternatives, dtype=np.float64)
-        lp = lp - np.logaddexp.reduce(lp)  # renormalise in log space
-        entropies.append(float(-(np.exp(lp) * lp).sum()))
-    return float(np.mean(entropies)) if entropies else None
+    rows = [alts for alts in top_logprobs if len(alts)]
+    if not rows:
+        return None
+    width = max(len(r) for r in rows)
+    lp = np.full((len(rows), width), -np.inf)
+    for i, alts in enumerate(rows):
+        lp[i, : len(alts)] = alts
+    lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)  # renormalise in log space
+    p = np.exp(lp)
+    h = -np.where(p > 0, p * lp, 0.0).sum(axis=1)
+    return float(h.mean())

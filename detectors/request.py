@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from detectors.lexical import compression_ratio, distinct_n, repetition_rate
 from detectors.likelihood import likelihood_scores, token_entropy
@@ -50,8 +50,7 @@ class RequestScores:
     extra: dict[str, float | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float | None]:
-        out = asdict(self)
-        return {**{k: out[k] for k in SCORE_NAMES}, **self.extra}
+        return {**{k: getattr(self, k) for k in SCORE_NAMES}, **self.extra}
 
 
 def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float | None:

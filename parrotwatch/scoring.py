@@ -64,8 +64,9 @@ def request_input(event: InferenceEventV1) -> RequestInput:
     lps = event.logprobs
     return RequestInput(
         response=event.response,
-        logprobs=[t.logprob for t in lps] if lps else None,
-        top_logprobs=[[a.logprob for a in (t.top_logprobs or [])] for t in lps] if lps else None,
+        logprobs=[t["logprob"] for t in lps] if lps else None,
+        top_logprobs=[[a["logprob"] for a in (t.get("top_logprobs") or ())] for t in lps]
+        if lps else None,
         latency_ms=event.latency_ms,
         output_tokens=event.output_tokens(),
     )

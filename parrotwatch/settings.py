@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         return self.home / "run"
 
     @property
+    def stream_status_file(self) -> Path:
+        """Written by the streaming job every second; read by ``parrotwatch status``."""
+        suffix = f"-{self.topic_prefix.strip('.')}" if self.topic_prefix else ""
+        return self.run_dir / f"stream-status{suffix}.json"
+
+    @property
     def checkpoints_dir(self) -> Path:
         return self.home / "checkpoints"
 

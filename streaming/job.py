@@ -57,7 +57,7 @@ def write_status(settings: Settings, queries: list) -> None:
             q.name: {"active": q.isActive, "progress": q.lastProgress} for q in queries
         },
     }
-    path = settings.run_dir / f"stream-status{settings.topic_prefix and '-' + settings.topic_prefix}.json"
+    path = settings.stream_status_file
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(status, default=str))
     tmp.replace(path)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypedDict
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
@@ -25,21 +26,24 @@ class _Event(BaseModel):
         return value
 
 
-class TopLogprob(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class TopLogprob(TypedDict):
+    """One alternative at a position: ``{token, logprob}``."""
 
     token: str
     logprob: LogProb
 
 
-class LogprobToken(BaseModel):
-    """One generated token, in OpenAI ``choices[].logprobs.content`` layout."""
+class LogprobToken(TypedDict):
+    """One generated token, in OpenAI ``choices[].logprobs.content`` layout.
 
-    model_config = ConfigDict(extra="allow")
+    A TypedDict, not a model: an event carries hundreds of these, and validating plain dicts is
+    2.4x faster than building models (measured in bench/). Extra keys (OpenAI's ``bytes``) are
+    not kept in the validated object; the raw event on Kafka keeps them.
+    """
 
     token: str
     logprob: LogProb
-    top_logprobs: list[TopLogprob] | None = None
+    top_logprobs: NotRequired[list[TopLogprob] | None]
 
 
 class Message(BaseModel):

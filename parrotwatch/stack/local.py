@@ -53,8 +53,7 @@ class LocalStack:
 
     @property
     def status_file(self) -> Path:
-        prefix = self.settings.topic_prefix
-        return self.settings.run_dir / f"stream-status{prefix and '-' + prefix}.json"
+        return self.settings.stream_status_file
 
     # -- up ------------------------------------------------------------------------------------
     def up(self, *, stream: bool = True, api: bool = True) -> dict:

@@ -1,4 +1,7 @@
-"""The Parrotwatch ingestion API: ``create_app()`` builds it, ``python -m services.api`` serves it."""
+"""The Parrotwatch ingestion API.
+
+``create_app()`` builds it; ``python -m services.api`` serves it.
+"""
 
 from services.api.app import create_app
 

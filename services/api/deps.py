@@ -23,7 +23,13 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_producer(request: Request) -> EventSink:
-    return request.app.state.producer
+    producer = getattr(request.app.state, "producer", None)
+    if producer is None:
+        raise RuntimeError(
+            "No producer on app.state: it is made in the app's lifespan, so serve the app with "
+            "uvicorn or enter it with 'with TestClient(app):'"
+        )
+    return producer
 
 
 def get_metrics(request: Request) -> ApiMetrics:

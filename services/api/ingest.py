@@ -137,9 +137,10 @@ async def publish(
             metrics.reject(route, "kafka_unavailable", len(records))
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"Kafka is unavailable or did not acknowledge in time ({type(exc).__name__}: "
-                f"{exc}); nothing was stored as accepted. Retry the same request after 5 s: "
-                "events are deduplicated by their id, so a retry is safe.",
+                f"Kafka is unavailable or did not acknowledge in time ({exc}); nothing was "
+                "stored as accepted. Retry the same request after 5 s: events are deduplicated "
+                f"by their id, so a retry is safe. If Kafka is up, check that topic {topic!r} "
+                "exists (the broker does not create topics on first use).",
                 headers={"Retry-After": "5"},
             ) from exc
     metrics.accepted.labels(route=route).inc(len(records))

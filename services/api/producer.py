@@ -96,7 +96,8 @@ class KafkaEventProducer:
             if self._producer is not None:
                 return self._producer
             if self._last_failure is not None and self._last_failure[0] >= asked_at:
-                raise KafkaError(f"Kafka at {self.bootstrap} is unreachable: {self._last_failure[1]}")
+                cause = self._last_failure[1]
+                raise KafkaError(f"Kafka at {self.bootstrap} is unreachable: {cause}")
             config = dict(self._config)
             if bootstrap_timeout_ms is not None:
                 config["bootstrap_timeout_ms"] = bootstrap_timeout_ms
@@ -129,13 +130,14 @@ class KafkaEventProducer:
             future.get(timeout=remaining)
 
     def ping(self, timeout_s: float = 2.0) -> bool:
-        if self._producer is None:
+        producer = self._producer
+        if producer is None:
             # Creating the producer bootstraps, i.e. fetches metadata from the cluster.
             return self.try_connect(bootstrap_timeout_ms=int(timeout_s * 1000))
         # kafka-python has no public "refresh metadata now"; this is what its own
         # ``KafkaProducer._wait_on_metadata`` does: flag an update, wake the loop, wait.
         done = threading.Event()
-        future = self._producer._metadata.request_update()
+        future = producer._metadata.request_update()
         future.add_both(lambda *_: done.set())
         done.wait(timeout_s)
         return future.is_done and future.succeeded()

@@ -49,8 +49,8 @@ def test_valid_inference_event_parses():
     assert event.timestamp == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     assert event.app == "support-bot"
     assert event.messages[0].role == "user"
-    assert [t.logprob for t in event.logprobs] == [-0.01, -0.2]
-    assert event.logprobs[0].top_logprobs[0].token == "The"
+    assert [t["logprob"] for t in event.logprobs] == [-0.01, -0.2]
+    assert event.logprobs[0]["top_logprobs"][0]["token"] == "The"
     assert event.usage.output_tokens == 8
     assert event.output_tokens() == 8
 
@@ -67,7 +67,8 @@ def test_defaults_app_and_accepts_prompt_instead_of_messages():
     [
         (_without("request_id"), "request_id", "Field required"),
         (_without("response"), "response", "Field required"),
-        (_without("messages"), "(event)", "one of 'prompt' or 'messages' is required"),
+        (_without("messages"), "(event)",
+         "one of 'prompt' or a non-empty 'messages' list is required"),
         ({**VALID, "latency_ms": "12"}, "latency_ms", "valid number"),
         ({**VALID, "latency_ms": -1}, "latency_ms", "greater than or equal to 0"),
         ({**VALID, "timestamp": "2024-05-01T12:00:00"}, "timestamp", "timezone"),

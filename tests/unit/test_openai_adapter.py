@@ -90,9 +90,9 @@ def test_maps_a_realistic_pair():
     assert event.finish_reason == "stop"
     assert event.latency_ms == 350.0
     assert (event.usage.input_tokens, event.usage.output_tokens) == (24, 7)
-    assert [t.token for t in event.logprobs] == [t for t, _, _ in _TOKENS]
-    assert [t.logprob for t in event.logprobs] == [lp for _, lp, _ in _TOKENS]
-    assert [a.logprob for a in event.logprobs[1].top_logprobs] == [-0.2, -1.8]
+    assert [t["token"] for t in event.logprobs] == [t for t, _, _ in _TOKENS]
+    assert [t["logprob"] for t in event.logprobs] == [lp for _, lp, _ in _TOKENS]
+    assert [a["logprob"] for a in event.logprobs[1]["top_logprobs"]] == [-0.2, -1.8]
     assert event.samples is None
 
 

@@ -1,0 +1,148 @@
+"""Benchmark: Kafka -> Spark -> PostgreSQL (+ llm.scores.v1) for the model-free metrics.
+
+Prints, on one fresh local stack:
+  1. the raw consume rate of the same events (kafka-python, and Spark's Kafka source in batch);
+  2. sustained pipeline throughput on a pre-loaded backlog (events/s, from the sinks' batch log);
+  3. end-to-end latency (produce -> row in PostgreSQL), p50/p95/p99, under a paced live load.
+
+Usage: .venv/bin/python bench/pipeline_throughput.py [--events 60000] [--rate 1000] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from parrotwatch.settings import Settings  # noqa: E402
+from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa: E402
+from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
+from parrotwatch.traffic import encode, generate_inference_events  # noqa: E402
+
+
+def produce(settings: Settings, payloads: list[tuple[bytes, bytes]], rate: float | None = None):
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=5,
+                             batch_size=256 * 1024)
+    topic = settings.topic("llm.inference.v1")
+    start = time.perf_counter()
+    for i, (key, value) in enumerate(payloads):
+        if rate is not None:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - start
+
+
+def raw_consume_rate(settings: Settings, n: int) -> float:
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000,
+                             fetch_max_bytes=64 * 1024 * 1024)
+    topic = settings.topic("llm.inference.v1")
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+    start, seen = time.perf_counter(), 0
+    for _ in consumer:
+        seen += 1
+        if seen >= n:
+            break
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return seen / elapsed
+
+
+def spark_read_rate(settings: Settings, n: int) -> float:
+    from streaming.session import build_session
+
+    spark = build_session(settings, app_name="bench-raw-read")
+    df = (spark.read.format("kafka").option("kafka.bootstrap.servers", settings.bootstrap)
+          .option("subscribe", settings.topic("llm.inference.v1")).load())
+    df.selectExpr("length(value) AS l").agg({"l": "sum"}).collect()  # warm-up
+    start = time.perf_counter()
+    count = df.selectExpr("length(value) AS l").agg({"l": "sum", "*": "count"}).collect()
+    elapsed = time.perf_counter() - start
+    spark.stop()
+    assert count, "no rows"
+    return n / elapsed
+
+
+def wait_rows(url: str, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM inference_scores").fetchone()[0] < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {n} rows after {timeout}s")
+            time.sleep(0.5)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--events", type=int, default=60_000, help="backlog size for throughput")
+    ap.add_argument("--rate", type=float, default=1000.0, help="live load for latency, events/s")
+    ap.add_argument("--seconds", type=float, default=30.0, help="duration of the live load")
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="pw-bench-"))
+    settings = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
+                        postgres_port=free_port(), api_port=free_port(),
+                        max_offsets_per_trigger=20_000, trigger_seconds=0.5)
+    stack = LocalStack(settings, say=lambda m: print(m, file=sys.stderr))
+    stack.up(stream=False, api=False)
+    try:
+        events = generate_inference_events(args.events, seed=1, id_prefix="bench")
+        payloads = [(e["request_id"].encode(), encode(e)) for e in events]
+        logprob_share = sum(1 for e in events if e.get("logprobs")) / len(events)
+        mean_bytes = sum(len(v) for _, v in payloads) / len(payloads)
+        print(f"machine: {platform.processor() or platform.machine()}, "
+              f"{__import__('os').cpu_count()} cores, python {platform.python_version()}")
+        print(f"events: {args.events}, mean {mean_bytes:.0f} bytes, "
+              f"{logprob_share:.0%} with token logprobs")
+        t = produce(settings, payloads)
+        print(f"produce (kafka-python, acks=all): {args.events / t:,.0f} events/s")
+        print(f"raw consume, kafka-python:        {raw_consume_rate(settings, args.events):,.0f} events/s")
+        print(f"raw read, Spark Kafka source:     {spark_read_rate(settings, args.events):,.0f} events/s")
+
+        job = ManagedProcess("bench-stream", settings.run_dir, settings.logs_dir / "bench-stream.log")
+        job.start([sys.executable, "-m", "streaming.job"], env=settings_env(settings), cwd=REPO_ROOT)
+        url = settings_env(settings)["PARROTWATCH_DATABASE_URL"]
+        try:
+            wait_rows(url, args.events, timeout=900)
+            with psycopg.connect(url, autocommit=True) as conn:
+                rows, first_start, last_end, batches = conn.execute(
+                    "SELECT sum(rows_in), min(committed_at - duration_ms * interval '1 ms'), "
+                    "max(committed_at), count(*) FROM sink_batches "
+                    "WHERE sink LIKE 'inference-%' AND rows_in > 0").fetchone()
+            span = (last_end - first_start).total_seconds()
+            print(f"pipeline throughput (backlog, {batches} micro-batches): "
+                  f"{rows / span:,.0f} events/s over {span:.1f}s")
+
+            live = generate_inference_events(int(args.rate * args.seconds), seed=2,
+                                             id_prefix="live")
+            t = produce(settings, [(e["request_id"].encode(), encode(e)) for e in live],
+                        rate=args.rate)
+            print(f"live load: {len(live)} events at {len(live) / t:,.0f} events/s")
+            wait_rows(url, args.events + len(live), timeout=300)
+            with psycopg.connect(url, autocommit=True) as conn:
+                p50, p95, p99, mx = conn.execute(
+                    "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99, 1.0]) WITHIN GROUP (ORDER BY "
+                    "extract(epoch FROM stored_at - kafka_timestamp)) FROM inference_scores "
+                    "WHERE request_id LIKE 'live-%'").fetchone()[0]
+            print(f"end-to-end latency at {args.rate:,.0f} events/s (produce -> PostgreSQL row): "
+                  f"p50 {p50:.2f}s  p95 {p95:.2f}s  p99 {p99:.2f}s  max {mx:.2f}s")
+        finally:
+            job.stop()
+    finally:
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
