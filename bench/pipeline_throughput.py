@@ -123,7 +123,16 @@ def main() -> None:
                     "WHERE sink LIKE 'inference-%' AND rows_in > 0").fetchone()
             span = (last_end - first_start).total_seconds()
             print(f"pipeline throughput (backlog, {batches} micro-batches): "
-                  f"{rows / span:,.0f} events/s over {span:.1f}s")
+                  f"{rows / span:,.0f} events/s over {span:.1f}s, first batch included")
+            with psycopg.connect(url, autocommit=True) as conn:
+                steady = conn.execute(
+                    "SELECT sum(rows_in) / (sum(duration_ms) / 1000) FROM sink_batches "
+                    "WHERE sink LIKE 'inference-%' AND rows_in > 0 AND batch_id > "
+                    "(SELECT min(batch_id) FROM sink_batches WHERE sink LIKE 'inference-%' "
+                    "AND rows_in > 0)").fetchone()[0]
+            if steady:
+                print(f"pipeline throughput, warm batches only (Python workers started): "
+                      f"{steady:,.0f} events/s")
 
             live = generate_inference_events(int(args.rate * args.seconds), seed=2,
                                              id_prefix="live")

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     trigger_seconds: float = Field(default=1.0, description="Streaming micro-batch interval.")
     max_offsets_per_trigger: int = 50_000
+    min_partitions: int | None = Field(
+        default=None,
+        description="Spark tasks per micro-batch at least (Kafka source minPartitions); "
+        "default 2 x CPU cores, so 3 topic partitions do not leave a core idle on 2 cores.",
+    )
     shuffle_partitions: int = 2
 
     def topic(self, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
@@ -20,6 +21,7 @@ from streaming.records import (
 
 def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame:
     """Spark's own Kafka source, from the earliest offset on first start (checkpoint after)."""
+    min_partitions = settings.min_partitions or 2 * (os.cpu_count() or 1)
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap)
@@ -27,6 +29,7 @@ def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         .option("kafka.max.partition.fetch.bytes", str(16 * 1024 * 1024))
+        .option("minPartitions", str(min_partitions))
         .option("failOnDataLoss", "true")
         .load()
     )
