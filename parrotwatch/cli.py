@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from parrotwatch.settings import load_settings
+from parrotwatch.settings import Settings
+from parrotwatch.settings import load_settings as _load_settings
 from parrotwatch.stack.errors import StackError
 
 app = typer.Typer(
@@ -23,6 +24,13 @@ app = typer.Typer(
 def _fail(exc: Exception) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
+
+
+def load_settings() -> Settings:
+    try:
+        return _load_settings()
+    except ValueError as exc:
+        _fail(exc)
 
 
 def _say(message: str) -> None:
@@ -128,3 +136,9 @@ def stream() -> None:
 def _root(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not verbose:  # readiness probes make kafka-python log every refused connection
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+if __name__ == "__main__":
+    app()

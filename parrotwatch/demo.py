@@ -104,20 +104,32 @@ def run_demo(settings: Settings, *, events: int, malformed: int, seed: int, time
             time.sleep(1)
         rows = conn.execute(SUMMARY_SQL, (f"{run_id}%",)).fetchall()
         reasons = conn.execute(
-            "SELECT split_part(reason, ':', 1) AS r, count(*) FROM dead_letters "
-            "GROUP BY r ORDER BY count(*) DESC LIMIT 8").fetchall()
+            "SELECT left(reason, 90) AS r, count(*) FROM dead_letters "
+            "GROUP BY r ORDER BY count(*) DESC, r LIMIT 10").fetchall()
+        worst = conn.execute(
+            "(SELECT 'repetition_rate', request_id, model, repetition_rate FROM inference_scores "
+            " WHERE request_id LIKE %s AND repetition_rate IS NOT NULL "
+            " ORDER BY repetition_rate DESC LIMIT 3) UNION ALL "
+            "(SELECT 'latency_ms', request_id, model, latency_ms FROM inference_scores "
+            " WHERE request_id LIKE %s AND latency_ms IS NOT NULL ORDER BY latency_ms DESC LIMIT 3)",
+            (f"{run_id}%", f"{run_id}%")).fetchall()
         dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
         fb = conn.execute("SELECT count(*) FROM feedback f WHERE request_id LIKE %s",
                           (f"{run_id}%",)).fetchone()[0]
     say(f"\nscored {n_events} events in {time.monotonic() - started:.1f}s after the last send; "
         f"{dead} dead-lettered; {fb} of {n_feedback} feedback events stored\n")
     header = f"{'model':14}{'n':>6}{'surprisal':>11}{'entropy':>9}{'repetition':>12}" \
-             f"{'compress':>10}{'p95 ms':>9}{'tok/s':>8}"
+             f"{'compress':>10}{'p95 ms':>10}{'tok/s':>8}"
     print(header)
     for model, n, *vals in rows:
-        cells = "".join(f"{v:>{w}.3f}" if v is not None else f"{'-':>{w}}"
-                        for v, w in zip(vals, (11, 9, 12, 10, 9, 8), strict=True))
+        specs = (">11.3f", ">9.3f", ">12.3f", ">10.2f", ">10.0f", ">8.1f")
+        cells = "".join(format(v, spec) if v is not None else format("-", spec[:-2].rstrip("."))
+                        for v, spec in zip(vals, specs, strict=True))
         print(f"{model:14}{n:>6}{cells}")
+    print("\nthe injected incidents show at the top (repetition loop on mistral-7b, "
+          "latency spike on llama-3-8b):")
+    for metric, request_id, model, value in worst:
+        print(f"  {metric:16} {value:10.2f}  {model:12} {request_id}")
     print("\ndead-letter reasons (all runs):")
     for reason, count in reasons:
         print(f"  {count:5}  {reason}")

@@ -6,6 +6,7 @@ tests override it).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
         "default 2 x CPU cores, so 3 topic partitions do not leave a core idle on 2 cores.",
     )
     shuffle_partitions: int = 2
+    spark_master: str = Field(default="local[*]", description="Spark master URL.")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -101,5 +103,13 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides on top."""
+    """Settings from the environment, with explicit overrides on top.
+
+    An unknown ``PARROTWATCH_*`` variable is an error naming the valid ones, so that a typo
+    does not silently fall back to a default.
+    """
+    valid = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(k for k in os.environ if k.startswith("PARROTWATCH_") and k not in valid)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; valid: {sorted(valid)}")
     return Settings(**overrides)

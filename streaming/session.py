@@ -38,7 +38,7 @@ def build_session(settings: Settings, app_name: str = "parrotwatch-scoring") -> 
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.local.dir", str(Path(settings.home) / "spark-tmp"))
     )
-    master = os.environ.get("PARROTWATCH_SPARK_MASTER", "local[*]")
+    master = settings.spark_master
     if master.startswith("local"):
         builder = (builder.master(master).config("spark.driver.host", "127.0.0.1")
                    .config("spark.driver.bindAddress", "127.0.0.1"))

@@ -61,12 +61,15 @@ class LocalStack:
         for d in (s.home, s.logs_dir, s.run_dir):
             d.mkdir(parents=True, exist_ok=True)
         if self.postgres:
-            self.say(f"postgres: starting on 127.0.0.1:{s.postgres_port} (log {self.postgres.log_file})")
+            if not self.postgres.running():
+                self.say(f"postgres: starting on 127.0.0.1:{s.postgres_port} "
+                         f"(log {self.postgres.log_file})")
             self.postgres.start()
         url = database_url(s)
         migrate(url)
         if self.broker:
-            self.say(f"kafka: starting on {s.bootstrap} (log {self.broker.log_file})")
+            if not self.broker.process.alive():
+                self.say(f"kafka: starting on {s.bootstrap} (log {self.broker.log_file})")
             self.broker.start()
         create_topics(s.bootstrap, s.topic_prefix)
         if stream:

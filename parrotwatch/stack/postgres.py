@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -23,7 +24,9 @@ DB_NAME = "parrotwatch"
 
 def _bin(name: str) -> str:
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # pgserver's import asks platformdirs for a runtime dir
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise StackError("the embedded database needs the 'pgserver' package "
                          "(pip install pgserver), or set PARROTWATCH_DATABASE_URL") from exc
@@ -55,7 +58,8 @@ class EmbeddedPostgres:
             self.data.mkdir(parents=True, exist_ok=True)
             os.chown(self.data, entry.pw_uid, entry.pw_gid)
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
-            for path in [self.data, *self.data.parents, self.log_file.parent]:
+            self.data.chmod(0o700)  # PostgreSQL refuses a data directory others can read
+            for path in [*self.data.parents, self.log_file.parent]:  # let the user traverse
                 path.chmod(path.stat().st_mode | 0o055)
 
     def running(self) -> bool:

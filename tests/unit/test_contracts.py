@@ -140,3 +140,11 @@ def test_json_schema_export(tmp_path):
     for schema in schemas.values():
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["type"] == "object"
+
+
+def test_unknown_setting_is_an_error_naming_the_valid_ones(monkeypatch):
+    from parrotwatch.settings import load_settings
+
+    monkeypatch.setenv("PARROTWATCH_KAFKA_PROT", "1")
+    with pytest.raises(ValueError, match="PARROTWATCH_KAFKA_PROT.*PARROTWATCH_KAFKA_PORT"):
+        load_settings()

@@ -1,0 +1,59 @@
+"""``parrotwatch up | status --json | down`` as a user runs them: real processes, real ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import psycopg
+import pytest
+
+from parrotwatch.stack.processes import free_port
+from parrotwatch.traffic import generate_inference_events
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parrotwatch.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_up_is_idempotent_status_reports_and_down_stops(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")},
+           "PARROTWATCH_HOME": str(tmp_path / "home"),
+           "PARROTWATCH_KAFKA_PORT": str(free_port()),
+           "PARROTWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
+           "PARROTWATCH_POSTGRES_PORT": str(free_port()),
+           "PARROTWATCH_API_PORT": str(free_port())}
+    try:
+        first = cli(env, "up")
+        assert first.returncode == 0, first.stderr[-3000:]
+        second = cli(env, "up")  # idempotent: nothing restarted
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "starting" not in second.stderr
+
+        status = json.loads(cli(env, "status", "--json").stdout)
+        assert {"kafka_bootstrap", "database_url", "api_url"} <= status.keys()
+        assert status["components"] == {"kafka": True, "postgres": True, "stream": True,
+                                        "api": True}
+
+        event = generate_inference_events(1, seed=9, id_prefix="cli")[0]
+        r = httpx.post(f"{status['api_url']}/v1/inference", json=event,
+                       headers={"X-API-Key": "dev-key"}, timeout=30)
+        assert r.status_code == 202, r.text
+
+        def stored() -> bool:
+            with psycopg.connect(status["database_url"], autocommit=True) as conn:
+                return conn.execute("SELECT count(*) FROM inference_scores WHERE request_id = %s",
+                                    (event["request_id"],)).fetchone()[0] == 1
+        wait_for(stored, timeout=120, what="the API's event in PostgreSQL")
+    finally:
+        down = cli(env, "down")
+    assert down.returncode == 0, down.stderr[-3000:]
+    after = json.loads(cli(env, "status", "--json").stdout)
+    assert not any(after["components"].values())
