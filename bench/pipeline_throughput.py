@@ -75,6 +75,30 @@ def spark_read_rate(settings: Settings, n: int) -> float:
     return n / elapsed
 
 
+def cpu_by_role(broker_pid: int, job_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part: the broker, the Spark JVM, the driver, the workers."""
+    import psutil
+
+    out = {"kafka broker (JVM)": 0.0, "spark (JVM)": 0.0, "python driver (sinks)": 0.0,
+           "python workers (parse+score)": 0.0}
+
+    def secs(p: psutil.Process) -> float:
+        t = p.cpu_times()
+        return t.user + t.system
+
+    out["kafka broker (JVM)"] = secs(psutil.Process(broker_pid))
+    job = psutil.Process(job_pid)
+    out["python driver (sinks)"] = secs(job)
+    for child in job.children(recursive=True):
+        try:
+            name = " ".join(child.cmdline()[:3])
+            key = "spark (JVM)" if "java" in name else "python workers (parse+score)"
+            out[key] += secs(child)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
 def wait_rows(url: str, n: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
@@ -115,7 +139,12 @@ def main() -> None:
         job.start([sys.executable, "-m", "streaming.job"], env=settings_env(settings), cwd=REPO_ROOT)
         url = settings_env(settings)["PARROTWATCH_DATABASE_URL"]
         try:
+            wait_rows(url, 1, timeout=300)  # started and warm enough to store a row
+            before = cpu_by_role(stack.broker.process.pid(), job.pid())
+            with psycopg.connect(url, autocommit=True) as conn:
+                stored_before = conn.execute("SELECT count(*) FROM inference_scores").fetchone()[0]
             wait_rows(url, args.events, timeout=900)
+            after = cpu_by_role(stack.broker.process.pid(), job.pid())
             with psycopg.connect(url, autocommit=True) as conn:
                 rows, first_start, last_end, batches = conn.execute(
                     "SELECT sum(rows_in), min(committed_at - duration_ms * interval '1 ms'), "
@@ -133,6 +162,13 @@ def main() -> None:
             if steady:
                 print(f"pipeline throughput, warm batches only (Python workers started): "
                       f"{steady:,.0f} events/s")
+            total = sum(after[k] - before[k] for k in after)
+            profiled = args.events - stored_before
+            print(f"CPU profile of the backlog after the first batch ({profiled} events, "
+                  f"{total:.1f} CPU-s, {1e6 * total / profiled:.0f} CPU-us per event):")
+            for role in after:
+                used = after[role] - before[role]
+                print(f"  {role:30} {used:7.1f} CPU-s  {used / total:5.1%}")
 
             live = generate_inference_events(int(args.rate * args.seconds), seed=2,
                                              id_prefix="live")

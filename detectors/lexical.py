@@ -14,22 +14,23 @@ def words(text: str) -> list[str]:
 
 
 def _ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return list(zip(*(tokens[i:] for i in range(n)), strict=False))  # shifted copies
 
 
-def distinct_n(text: str, n: int = 2) -> float | None:
+def distinct_n(text: str | list[str], n: int = 2) -> float | None:
     """Distinct-n (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural
     Conversation Models"): ``|set(n-grams)| / |n-grams|`` over the response's words.
 
     ``None`` when the response has fewer than ``n`` words. ``distinct_2`` is ``distinct_n(t, 2)``.
+    ``text`` may also be the already split words.
     """
-    grams = _ngrams(words(text), n)
+    grams = _ngrams(words(text) if isinstance(text, str) else text, n)
     if not grams:
         return None
     return len(set(grams)) / len(grams)
 
 
-def repetition_rate(text: str, n: int = 3) -> float | None:
+def repetition_rate(text: str | list[str], n: int = 3) -> float | None:
     """Share of repeated word n-grams: ``1 - |set(n-grams)| / |n-grams|`` with n = 3.
 
     The sequence-level repetition measure ``seq-rep-n`` of Welleck et al. 2020, "Neural Text

@@ -66,10 +66,12 @@ def token_entropy(top_logprobs: Sequence[Sequence[float]]) -> float | None:
     rows = [alts for alts in top_logprobs if len(alts)]
     if not rows:
         return None
-    width = max(len(r) for r in rows)
-    lp = np.full((len(rows), width), -np.inf)
-    for i, alts in enumerate(rows):
-        lp[i, : len(alts)] = alts
+    try:  # the common case: the same number of alternatives at every position
+        lp = np.array(rows, dtype=np.float64)
+    except ValueError:  # ragged: pad with -inf (probability 0)
+        lp = np.full((len(rows), max(len(r) for r in rows)), -np.inf)
+        for i, alts in enumerate(rows):
+            lp[i, : len(alts)] = alts
     lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)  # renormalise in log space
     p = np.exp(lp)
     h = -np.where(p > 0, p * lp, 0.0).sum(axis=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from detectors.lexical import compression_ratio, distinct_n, repetition_rate
+from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
 from detectors.likelihood import likelihood_scores, token_entropy
 
 SCORE_NAMES = (
@@ -63,14 +63,15 @@ def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float |
 def score_request(req: RequestInput) -> RequestScores:
     """Compute every model-free score of one request (definitions in ARCHITECTURE.md)."""
     lik = likelihood_scores(req.logprobs) if req.logprobs else None
+    response_words = words(req.response)
     return RequestScores(
         surprisal_mean=lik.surprisal_mean if lik else None,
         surprisal_max=lik.surprisal_max if lik else None,
         perplexity=lik.perplexity if lik else None,
         min_k_prob=lik.min_k_prob if lik else None,
         entropy_mean=token_entropy(req.top_logprobs) if req.top_logprobs else None,
-        distinct_2=distinct_n(req.response, 2),
-        repetition_rate=repetition_rate(req.response, 3),
+        distinct_2=distinct_n(response_words, 2),
+        repetition_rate=repetition_rate(response_words, 3),
         compression_ratio=compression_ratio(req.response),
         latency_ms=req.latency_ms,
         tokens_per_s=tokens_per_s(req.output_tokens, req.latency_ms),

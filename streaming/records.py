@@ -99,27 +99,30 @@ RowFn = Callable[[bytes, int], dict[str, Any]]
 def process_batches(
     batches: Iterable[pa.RecordBatch], row_fn: RowFn, schema: pa.Schema, max_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body: Kafka source rows in, one scored or dead-letter row out per record."""
-    names = schema.names
+    """``mapInArrow`` body: Kafka source rows in, one scored or dead-letter row out per record.
+
+    Only ``value`` is turned into Python objects; the origin columns pass through as Arrow arrays.
+    """
+    computed = [n for n in schema.names if n not in _PASSTHROUGH]
     for batch in batches:
-        cols = batch.to_pydict()
-        out: dict[str, list] = {n: [] for n in names}
-        for i, raw in enumerate(cols["value"]):
-            origin = {
-                "key": cols["key"][i],
-                "topic": cols["topic"][i],
-                "partition": cols["partition"][i],
-                "offset": cols["offset"][i],
-                "kafka_timestamp": cols["timestamp"][i],
-            }
+        out: dict[str, list] = {n: [] for n in computed}
+        for raw in batch.column("value").to_pylist():
             try:
-                row = {**row_fn(raw, max_bytes), "kind": "ok", "reason": None, "payload": None}
+                row = row_fn(raw, max_bytes)
+                row["kind"], row["reason"], row["payload"] = "ok", None, None
             except InvalidEvent as exc:
                 row = {"kind": "dlq", "reason": str(exc), "payload": raw}
             except Exception as exc:  # a detector bug must not stop the stream either
                 row = {"kind": "dlq", "reason": f"scoring failed: {type(exc).__name__}: {exc}",
                        "payload": raw}
-            row.update(origin)
-            for n in names:
+            for n in computed:
                 out[n].append(row.get(n))
-        yield pa.RecordBatch.from_pydict(out, schema=schema)
+        arrays = {n: pa.array(v, type=schema.field(n).type) for n, v in out.items()}
+        for name, source in _PASSTHROUGH.items():
+            arrays[name] = batch.column(source).cast(schema.field(name).type)
+        yield pa.RecordBatch.from_arrays([arrays[n] for n in schema.names], schema=schema)
+
+
+# Output column <- Kafka source column, copied as is.
+_PASSTHROUGH = {"key": "key", "topic": "topic", "partition": "partition", "offset": "offset",
+                "kafka_timestamp": "timestamp"}

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from detectors.request import SCORE_NAMES
-from parrotwatch.scoring import parse_inference, score_event
+from parrotwatch.offline import score_file
 from parrotwatch.traffic import encode, generate_inference_events, malformed_records
 from tests.integration.conftest import wait_for
 
@@ -24,7 +24,7 @@ def produce(namespace, payloads: list[tuple[bytes | None, bytes]]) -> None:
     producer.close()
 
 
-def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job):
+def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job, tmp_path):
     events = generate_inference_events(1000, seed=11, id_prefix="pipe")
     bad = malformed_records(50, seed=11, max_event_bytes=namespace.settings.max_event_bytes)
     kinds = {kind for _, kind in bad}
@@ -54,22 +54,26 @@ def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job):
     assert any("over the" in d["reason"] and "limit" in d["reason"] for d in dlq)
     assert any("not valid JSON" in d["reason"] for d in dlq)
 
-    # Parity: the stream's scores equal the offline path's on the same events.
-    by_id = {orjson.loads(r.value)["request_id"]: orjson.loads(r.value) for r in scores}
+    # Parity: `parrotwatch score` on the same events gives the stream's scores exactly.
+    jsonl = tmp_path / "events.jsonl"
+    jsonl.write_bytes(b"\n".join(encode(e) for e in events) + b"\n")
+    report = score_file(jsonl, tmp_path / "scores.jsonl", progress=False)
+    assert report.scored == 1000 and not report.errors
+    offline = {r["request_id"]: r for r in map(orjson.loads,
+                                                (tmp_path / "scores.jsonl").read_bytes().splitlines())}
+    published = {orjson.loads(r.value)["request_id"]: orjson.loads(r.value) for r in scores}
     columns = ", ".join(SCORE_NAMES)
-    rows = {r[0]: r[1:] for r in namespace.sql(
+    stored = {r[0]: dict(zip(SCORE_NAMES, r[1:], strict=True)) for r in namespace.sql(
         f"SELECT request_id, {columns} FROM inference_scores")}
-    for event in events[::37]:
-        offline = score_event(parse_inference(encode(event))).scores
-        for name, stored, published in zip(SCORE_NAMES, rows[event["request_id"]],
-                                           (by_id[event["request_id"]][n] for n in SCORE_NAMES),
-                                           strict=True):
-            expected = offline[name]
-            if expected is None:
-                assert stored is None and published is None, name
+    for request_id, expected in offline.items():
+        for name in SCORE_NAMES:
+            want, got_db, got_kafka = expected[name], stored[request_id][name], \
+                published[request_id][name]
+            if want is None:
+                assert got_db is None and got_kafka is None, (request_id, name)
             else:
-                assert math.isclose(stored, expected, rel_tol=1e-12), name
-                assert math.isclose(published, expected, rel_tol=1e-12), name
+                assert math.isclose(got_db, want, rel_tol=1e-12), (request_id, name)
+                assert math.isclose(got_kafka, want, rel_tol=1e-12), (request_id, name)
 
 
 def test_duplicate_request_ids_are_stored_and_published_once(namespace, stream_job):
