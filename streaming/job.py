@@ -19,6 +19,7 @@ import time
 from parrotwatch.db import migrate
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
 from parrotwatch.stack.urls import database_url
+from streaming.derived import feedback_after_store, inference_after_store
 from streaming.session import build_session
 from streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
 from streaming.transforms import parse_feedback_rows, read_kafka, score_inference
@@ -29,12 +30,13 @@ log = logging.getLogger("parrotwatch.stream")
 def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
     queries, sinks = [], []
     plans = [
-        ("inference", INFERENCE_TOPIC, score_inference, INFERENCE_TABLE),
-        ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE),
+        ("inference", INFERENCE_TOPIC, score_inference, INFERENCE_TABLE, inference_after_store),
+        ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE, feedback_after_store),
     ]
-    for name, topic, step, spec in plans:
+    for name, topic, step, spec, after_store in plans:
         checkpoint = settings.checkpoints_dir / f"{settings.topic_prefix}{name}"
-        sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url)
+        sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url,
+                                 after_store=after_store)
         query = (
             read_kafka(spark, settings, settings.topic(topic))
             .transform(step, settings.max_event_bytes)

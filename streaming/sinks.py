@@ -5,10 +5,13 @@ For micro-batch ``b`` of sink ``s``:
 1. PostgreSQL, one transaction: rows are inserted ``ON CONFLICT DO NOTHING`` keyed by their id,
    each new row tagged ``sink_batch = "s:b"``; dead letters keyed by (topic, partition, offset).
    A replay inserts nothing new, and a client retry of one ``request_id`` is stored once.
+   Derived state (window aggregates, alert state) is updated in the same transaction, only the
+   first time batch ``b`` is stored (its ``sink_batches`` row did not exist yet).
 2. Kafka, one transaction: the score messages of the rows tagged ``s:b`` and the batch's dead
-   letters, committed together with a marker (offset ``b + 1`` of consumer group ``s`` on the
-   marker topic). A replayed batch whose marker is committed is not published again; an aborted
-   one is published whole. Readers use ``isolation.level=read_committed``.
+   letters (and alerts stored with the tag), committed together with a marker (offset ``b + 1``
+   of consumer group ``s`` on the marker topic). A replayed batch whose marker is committed is
+   not published again; an aborted one is published whole. Readers use
+   ``isolation.level=read_committed``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,10 +109,22 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
     })
 
 
+Message = tuple[str, bytes | None, bytes]
+AfterStore = Callable[[psycopg.Connection, str, list[dict], list[dict]], None]
+ExtraMessages = Callable[[psycopg.Connection, str], list[Message]]
+
+
 class TransactionalSink:
     """``foreachBatch`` callable writing one stream's rows exactly once (see module docstring)."""
 
-    def __init__(self, settings: Settings, spec: TableSpec, sink_id: str, database_url: str):
+    def __init__(self, settings: Settings, spec: TableSpec, sink_id: str, database_url: str,
+                 after_store: AfterStore | None = None,
+                 extra_messages: ExtraMessages | None = None):
+        """``after_store(conn, tag, new_rows, dead_letters)`` runs in the batch's transaction the
+        first time the batch is stored; ``extra_messages(conn, tag)`` gives more Kafka messages
+        of the batch (read back by ``tag``, so a replay publishes the same ones)."""
+        self.after_store = after_store
+        self.extra_messages = extra_messages
         self.settings = settings
         self.spec = spec
         self.sink_id = sink_id
@@ -188,31 +204,38 @@ class TransactionalSink:
         ok = [r for r in rows if r["kind"] == "ok"]
         dlq = [r for r in rows if r["kind"] == "dlq"]
         tag = f"{self.sink_id}:{batch_id}"
-        with psycopg.connect(self.database_url) as conn:
-            stored = self._store(conn, tag, ok, dlq)
-            written = time.perf_counter()
-            conn.execute(
+        with psycopg.connect(self.database_url) as conn:  # one transaction
+            first_time = conn.execute(
                 "INSERT INTO sink_batches (sink, batch_id, rows_in, rows_stored, dead_letters, "
-                "duration_ms) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (self.sink_id, batch_id, len(rows), stored, len(dlq),
-                 (time.perf_counter() - started) * 1000))
-            new_ids = None
-            if self.spec.publish_topic and batch_id >= self._committed_batches():
-                new_ids = {r[0] for r in conn.execute(
-                    f"SELECT {self.spec.id_column} FROM {self.spec.table} WHERE sink_batch = %s",
-                    (tag,))}
+                "duration_ms) VALUES (%s, %s, %s, 0, %s, 0) ON CONFLICT DO NOTHING",
+                (self.sink_id, batch_id, len(rows), len(dlq))).rowcount == 1
+            stored = self._store(conn, tag, ok, dlq)
+            new_ids = {r[0] for r in conn.execute(
+                f"SELECT {self.spec.id_column} FROM {self.spec.table} WHERE sink_batch = %s",
+                (tag,))}
+            new_rows = []
+            for r in ok:  # first occurrence of each id stored by this batch
+                if r[self.spec.id_column] in new_ids:
+                    new_ids.discard(r[self.spec.id_column])
+                    new_rows.append(r)
+            if first_time and self.after_store is not None:
+                # Derived state (window aggregates, alerts) moves once per batch, replay or not.
+                self.after_store(conn, tag, new_rows, dlq)
+            extra_messages = self.extra_messages(conn, tag) if self.extra_messages else []
+            conn.execute("UPDATE sink_batches SET rows_stored = %s, duration_ms = %s "
+                         "WHERE sink = %s AND batch_id = %s AND rows_stored = 0",
+                         (stored, (time.perf_counter() - started) * 1000, self.sink_id, batch_id))
+        written = time.perf_counter()
         if batch_id < self._committed_batches():
             log.info("batch %s of %s already published; skipping Kafka", batch_id, self.sink_id)
             return
         messages = []
         if self.spec.publish_topic:
             topic = self.settings.topic(self.spec.publish_topic)
-            for r in ok:  # first occurrence of each id stored by this batch
-                if r["request_id"] in new_ids:
-                    new_ids.discard(r["request_id"])
-                    messages.append((topic, r["request_id"].encode(), score_message(r)))
+            messages += [(topic, r["request_id"].encode(), score_message(r)) for r in new_rows]
         dlq_topic = self.settings.topic(DLQ_TOPIC)
         messages += [(dlq_topic, r["key"], dead_letter_message(r)) for r in dlq]
+        messages += extra_messages
         if messages:  # an empty batch publishes nothing, so it needs no marker either
             self._publish(batch_id, messages)
         done = time.perf_counter()

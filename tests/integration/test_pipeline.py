@@ -54,6 +54,25 @@ def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job, tmp
     assert any("over the" in d["reason"] and "limit" in d["reason"] for d in dlq)
     assert any("not valid JSON" in d["reason"] for d in dlq)
 
+    # Window aggregates: counts add up; DDSketch quantiles within their 1% relative accuracy.
+    assert namespace.scalar("SELECT sum(requests) FROM window_counts WHERE model <> '*'") == 1000
+    assert namespace.scalar("SELECT sum(dead_letters) FROM window_counts") == 50
+    latencies: dict[tuple, list[float]] = {}
+    for model, app, minute, latency in namespace.sql(
+            "SELECT model, app, date_trunc('minute', event_time), latency_ms FROM inference_scores "
+            "WHERE latency_ms IS NOT NULL"):
+        latencies.setdefault((model, app, minute), []).append(latency)
+    windows = {(m, a, w): (n, total, p99) for m, a, w, n, total, p99 in namespace.sql(
+        "SELECT model, app, window_start, n, sum, p99 FROM window_metrics "
+        "WHERE metric = 'latency_ms'")}
+    assert windows.keys() == latencies.keys()
+    for key, values in latencies.items():
+        n, total, p99 = windows[key]
+        values.sort()
+        exact = values[int(0.99 * (len(values) - 1))]  # DDSketch's rank: floor(q (n - 1))
+        assert n == len(values) and math.isclose(total, sum(values), rel_tol=1e-9)
+        assert abs(p99 - exact) <= 0.01 * exact + 1e-9, (key, p99, exact)
+
     # Parity: `parrotwatch score` on the same events gives the stream's scores exactly.
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_bytes(b"\n".join(encode(e) for e in events) + b"\n")

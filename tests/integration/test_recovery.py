@@ -38,6 +38,11 @@ def _assert_exactly(namespace, events) -> None:
     published = [r.key.decode() for r in namespace.read_topic("llm.scores.v1", len(produced))]
     assert len(published) == len(produced), f"{len(published) - len(produced)} extra/missing"
     assert set(published) == produced
+    # Window aggregates moved exactly once per stored request, crash or not.
+    assert namespace.scalar("SELECT sum(requests) FROM window_counts") == len(produced)
+    n_latency = namespace.scalar("SELECT count(latency_ms) FROM inference_scores")
+    assert namespace.scalar("SELECT sum(n) FROM window_metrics WHERE metric = 'latency_ms'") \
+        == n_latency
 
 
 def test_kill_minus_9_mid_stream_loses_and_duplicates_nothing(namespace, stream_job):

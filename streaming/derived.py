@@ -1,0 +1,50 @@
+"""What the sinks derive from newly stored rows, in the same transaction: window aggregates,
+feedback and dead-letter counts per window, and the stream's event-time watermark."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import psycopg
+
+from detectors.request import SCORE_NAMES
+from streaming.window_store import add_counts, advance_watermark, merge_windows
+from streaming.windows import partials, window_start
+
+ALL_SEGMENTS = ("*", "*")
+UNKNOWN_SEGMENT = ("unknown", "unknown")  # feedback on a request not (yet) stored
+
+
+def count_dead_letters(conn: psycopg.Connection, dead_letters: list[dict]) -> None:
+    """Dead letters per minute of Kafka time: a malformed record has no trusted segment."""
+    counts = Counter((*ALL_SEGMENTS, window_start(r["kafka_timestamp"]))
+                     for r in dead_letters if r["kafka_timestamp"] is not None)
+    add_counts(conn, "dead_letters", dict(counts))
+
+
+def inference_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict],
+                          dead_letters: list[dict]) -> None:
+    merge_windows(conn, partials(new_rows, SCORE_NAMES))
+    count_dead_letters(conn, dead_letters)
+    if new_rows:
+        advance_watermark(conn, "inference", max(r["event_time"] for r in new_rows))
+
+
+def feedback_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict],
+                         dead_letters: list[dict]) -> None:
+    """Feedback and thumbs-down counts per (model, app) of the rated request and per minute of
+    the feedback's own event time."""
+    count_dead_letters(conn, dead_letters)
+    if not new_rows:
+        return
+    segment = dict(((rid, (m, a)) for rid, m, a in conn.execute(
+        "SELECT request_id, model, app FROM inference_scores WHERE request_id = ANY(%s)",
+        ([r["request_id"] for r in new_rows],))))
+    feedback, thumbs_down = Counter(), Counter()
+    for r in new_rows:
+        key = (*segment.get(r["request_id"], UNKNOWN_SEGMENT), window_start(r["event_time"]))
+        feedback[key] += 1
+        if r["thumb"] == -1:
+            thumbs_down[key] += 1
+    add_counts(conn, "feedback_count", dict(feedback))
+    add_counts(conn, "thumbs_down", dict(thumbs_down))
