@@ -19,6 +19,9 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
+# A real Alertmanager for the dispatcher's integration tests (Debian's prometheus-alertmanager).
+bash scripts/install_alertmanager.sh
+
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "bootstrap: Python 3.11+ is required ($PY is $("$PY" --version 2>&1))" >&2; exit 1; }
