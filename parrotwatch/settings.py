@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         default=None, description="External PostgreSQL URL; unset = the embedded server."
     )
     kafka_port: int = 9092
-    kafka_controller_port: int = 9093
+    kafka_controller_port: int = 9097  # not 9093: Alertmanager's default web port
     postgres_port: int = 5433
     api_host: str = "127.0.0.1"
     api_port: int = 8088
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     shuffle_partitions: int = 2
     spark_master: str = Field(default="local[*]", description="Spark master URL.")
+    alert_rules: Path | None = Field(
+        default=None, description="Alert rules YAML; unset = detectors/alerting/default_rules.yaml.")
+    watermark_delay_seconds: float = Field(
+        default=10.0, description="A window is closed (and evaluated) this long after its end, "
+        "in event time.")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

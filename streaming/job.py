@@ -15,10 +15,15 @@ import logging
 import signal
 import sys
 import time
+from datetime import timedelta
+from pathlib import Path
 
+from detectors.alerting import load_rules
+from detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
 from parrotwatch.db import migrate
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
 from parrotwatch.stack.urls import database_url
+from streaming.alerting import AlertStage
 from streaming.derived import feedback_after_store, inference_after_store
 from streaming.session import build_session
 from streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
@@ -27,16 +32,31 @@ from streaming.transforms import parse_feedback_rows, read_kafka, score_inferenc
 log = logging.getLogger("parrotwatch.stream")
 
 
+def alert_stage(settings: Settings) -> AlertStage:
+    path = settings.alert_rules or DEFAULT_RULES
+    text = Path(path).read_text()
+    return AlertStage(settings, load_rules(text), text,
+                      timedelta(seconds=settings.watermark_delay_seconds))
+
+
 def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
     queries, sinks = [], []
+    alerts = alert_stage(settings)
+
+    def inference_then_alerts(conn, tag, new_rows, dead_letters) -> None:
+        inference_after_store(conn, tag, new_rows, dead_letters)
+        alerts.evaluate(conn, tag)
+
     plans = [
-        ("inference", INFERENCE_TOPIC, score_inference, INFERENCE_TABLE, inference_after_store),
-        ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE, feedback_after_store),
+        ("inference", INFERENCE_TOPIC, score_inference, INFERENCE_TABLE, inference_then_alerts,
+         alerts.messages),
+        ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE, feedback_after_store,
+         None),
     ]
-    for name, topic, step, spec, after_store in plans:
+    for name, topic, step, spec, after_store, extra in plans:
         checkpoint = settings.checkpoints_dir / f"{settings.topic_prefix}{name}"
         sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url,
-                                 after_store=after_store)
+                                 after_store=after_store, extra_messages=extra)
         query = (
             read_kafka(spark, settings, settings.topic(topic))
             .transform(step, settings.max_event_bytes)

@@ -17,10 +17,14 @@ from parrotwatch.contracts.events import AlertEventV1
 
 
 def idempotency_key(event: AlertEventV1, receiver: str) -> str:
-    """sha256 of alert_id, status, starts_at (UTC, RFC 3339) and the receiver name, joined by a
-    separator that cannot occur in them, so that re-sent copies of one transition collapse."""
+    """sha256 of alert_id, status, starts_at (UTC, RFC 3339), the evaluated window's end (so a
+    renotification is a new delivery) and the receiver name, joined by a separator that cannot
+    occur in them, so that re-sent copies of one transition collapse."""
     starts = event.starts_at.astimezone(UTC).isoformat()
-    text = "\x1f".join((event.alert_id, event.status, starts, receiver))
+    window = event.evidence.get("window")
+    window_end = str(window.get("end", "")) if isinstance(window, dict) else ""
+    renotify = window_end if event.status == "firing" else ""
+    text = "\x1f".join((event.alert_id, event.status, starts, renotify, receiver))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -1,0 +1,315 @@
+"""Streaming detectors over one metric's own history, one value per closed window.
+
+Each is a small class over floats: hyperparameters are constructor arguments, state lives in
+private attributes rebuilt by ``reset()``, ``update(x)`` returns ``self``, the read-only
+``alarm`` says whether the last value signalled and ``statistic`` is the number compared with
+the threshold (river ``river/base/drift_detector.py``). ``direction`` picks the side that
+alarms: ``"up"`` (the metric rose), ``"down"`` or ``"both"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from scipy.stats import norm
+from scipy.stats import t as student_t
+
+Direction = Literal["up", "down", "both"]
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in ("up", "down", "both"):
+        raise ValueError(f"direction must be 'up', 'down' or 'both', not {direction!r}")
+
+
+def _scale(sigma: float, mu: float, min_sigma: float, min_rel_sigma: float) -> float:
+    """The standard deviation used to standardise: ``max(sigma, min_sigma, min_rel_sigma*|mu|)``."""
+    return max(sigma, min_sigma, min_rel_sigma * abs(mu))
+
+
+def _standardise(d: float, scale: float) -> float:
+    """``d / scale``, with ``+-inf`` (or 0 for ``d == 0``) when the scale is 0."""
+    if scale > 0:
+        return d / scale
+    return 0.0 if d == 0 else math.copysign(math.inf, d)
+
+
+class EwmaZScore:
+    """z-score of a value against the exponentially weighted mean and variance of its past.
+
+    The baseline is the exponentially weighted moving average of Roberts (1959), "Control
+    chart tests based on geometric moving averages", Technometrics 1(3) (EWMA schemes: Lucas &
+    Saccucci 1990, Technometrics 32(1)); each new value is standardised against the EWMA mean
+    and variance of its past, i.e. against the one-step-ahead EWMA forecast (Hunter 1986, "The
+    exponentially weighted moving average", J. Quality Technology 18(4)). The incremental
+    weighted variance is Finch (2009), "Incremental calculation of weighted mean and
+    variance". With n the number of values learned, a = max(alpha, 1/n) (so the first values
+    give the plain mean and population variance) and d_t = x_t - mu_{t-1}:
+
+        z_t   = d_t / max(sigma_{t-1}, min_sigma, min_rel_sigma * |mu_{t-1}|)
+        mu_t  = mu_{t-1} + a d_t
+        var_t = (1 - a) (var_{t-1} + a d_t^2)
+
+    ``alarm``: z_t > threshold (up), z_t < -threshold (down) or |z_t| > threshold (both), once
+    ``warmup`` values were learned. A value with |z_t| > threshold is not learned, so an
+    incident does not leak into its own baseline; after ``relearn_after`` such values in a row
+    the new level is taken as normal and the warmup restarts (``None``: never).
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.05,
+        threshold: float = 5.0,
+        warmup: int = 15,
+        direction: Direction = "both",
+        min_sigma: float = 0.0,
+        min_rel_sigma: float = 0.0,
+        relearn_after: int | None = 60,
+    ) -> None:
+        if not 0 < alpha <= 1:
+            raise ValueError("alpha must be in (0, 1]")
+        if warmup < 2:
+            raise ValueError("warmup must be at least 2 values")
+        _check_direction(direction)
+        self.alpha, self.threshold, self.warmup, self.direction = alpha, threshold, warmup, direction
+        self.min_sigma, self.min_rel_sigma, self.relearn_after = min_sigma, min_rel_sigma, relearn_after
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the history: the next ``warmup`` values rebuild the baseline."""
+        self._n, self._mean, self._var = 0, 0.0, 0.0
+        self._z, self._alarm, self._outliers = 0.0, False, 0
+
+    @property
+    def alarm(self) -> bool:
+        """Whether the last value signalled (see the class docstring)."""
+        return self._alarm
+
+    @property
+    def ready(self) -> bool:
+        """Whether ``warmup`` values were learned, so the next value can alarm."""
+        return self._n >= self.warmup
+
+    @property
+    def statistic(self) -> float:
+        """z_t of the last value (0 during warmup)."""
+        return self._z
+
+    @property
+    def mean(self) -> float:
+        """mu: the EWMA baseline the next value is compared with."""
+        return self._mean
+
+    @property
+    def sigma(self) -> float:
+        """sigma: the square root of the EWMA variance."""
+        return math.sqrt(self._var)
+
+    def update(self, x: float) -> EwmaZScore:
+        """Compare ``x`` with the baseline (z_t above), then learn it unless it is an outlier."""
+        d = x - self._mean
+        scale = _scale(self.sigma, self._mean, self.min_sigma, self.min_rel_sigma)
+        self._z = _standardise(d, scale) if self.ready else 0.0
+        up, down = self._z > self.threshold, self._z < -self.threshold
+        self._alarm = {"up": up, "down": down, "both": up or down}[self.direction]
+        if up or down:
+            self._outliers += 1
+            if self.relearn_after is not None and self._outliers >= self.relearn_after:
+                self.reset()
+                self.update(x)
+            return self
+        self._outliers = 0
+        self._n += 1
+        a = max(self.alpha, 1.0 / self._n)
+        self._mean += a * d
+        self._var = (1.0 - a) * (self._var + a * d * d)
+        return self
+
+
+class Cusum:
+    """Two-sided tabular CUSUM on standardised values, self-starting when no reference is given.
+
+    Page (1954), "Continuous inspection schemes", Biometrika 41(1/2); tabular form and
+    notation of Montgomery, "Introduction to Statistical Quality Control", 6th ed., §9.1:
+
+        C+_t = max(0, C+_{t-1} + z_t - k)        C-_t = max(0, C-_{t-1} - z_t - k)
+
+    ``alarm`` when C+_t > h (up), C-_t > h (down) or either (both); k is half the shift to
+    detect, in sigmas. With a known reference, z_t = (x_t - target) / sigma. Otherwise z_t is
+    self-starting (Hawkins 1987, "Self-starting CUSUM charts for location and scale", The
+    Statistician 36): with the mean m_n and sample sd s_n of the n values learned so far,
+    u_t = (x_t - m_n) / s_n * sqrt(n / (n + 1)) follows Student's t with n - 1 degrees of
+    freedom, and z_t = Phi^{-1}(F_{t,n-1}(u_t)); testing starts after ``warmup`` values. A value
+    that signals or lifts a sum above h / 2 is not learned, so an incident stays out of the
+    reference. s_n is floored at max(min_sigma, min_rel_sigma * |m_n|). After a signal that side
+    restarts at the fast-initial-response head start ``fir * h`` (Lucas & Crosier 1982, "Fast
+    initial response for CUSUM quality-control schemes", Technometrics 24(3)): a shift that
+    lasts signals again within a few values, one that ended decays away.
+    """
+
+    def __init__(
+        self,
+        k: float = 0.5,
+        h: float = 10.0,
+        warmup: int = 10,
+        direction: Direction = "both",
+        target: float | None = None,
+        sigma: float | None = None,
+        min_sigma: float = 0.0,
+        min_rel_sigma: float = 0.0,
+        fir: float = 0.5,
+    ) -> None:
+        if k < 0 or h <= 0 or not 0 <= fir < 1:
+            raise ValueError("need k >= 0, h > 0 and 0 <= fir < 1")
+        if (target is None) != (sigma is None):
+            raise ValueError("give both target and sigma, or neither (self-starting)")
+        if warmup < 3 and target is None:
+            raise ValueError("a self-starting CUSUM needs warmup >= 3 values")
+        _check_direction(direction)
+        self.k, self.h, self.warmup, self.direction, self.fir = k, h, warmup, direction, fir
+        self.target, self.sigma, self.min_sigma, self.min_rel_sigma = target, sigma, min_sigma, min_rel_sigma
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero both sums and forget the learned values (a given target and sigma stay)."""
+        self._n, self._mean, self._m2 = 0, 0.0, 0.0
+        self._pos, self._neg, self._alarm, self._stat = 0.0, 0.0, False, 0.0
+
+    @property
+    def alarm(self) -> bool:
+        """Whether the last value signalled (see the class docstring)."""
+        return self._alarm
+
+    @property
+    def statistic(self) -> float:
+        """The last sum compared with h (before any restart): C+ (up), C- (down), max (both)."""
+        return self._stat
+
+    @property
+    def ready(self) -> bool:
+        """Whether the next value is tested (a reference is given or ``warmup`` values learned)."""
+        return self.target is not None or self._n >= self.warmup
+
+    @property
+    def mu0(self) -> float:
+        """The reference mean: ``target`` or m_n."""
+        return self.target if self.target is not None else self._mean
+
+    @property
+    def sigma0(self) -> float:
+        """The reference sd: ``sigma`` or the floored sample sd sqrt(M2 / (n - 1))."""
+        if self.sigma is not None:
+            return self.sigma
+        sd = math.sqrt(self._m2 / (self._n - 1)) if self._n > 1 else 0.0
+        return _scale(sd, self._mean, self.min_sigma, self.min_rel_sigma)
+
+    def _z(self, x: float) -> float:
+        """z_t: standardised directly, or through Student's t (Hawkins 1987) when self-starting."""
+        if self.target is not None:
+            return _standardise(x - self.target, self.sigma)
+        u = _standardise(x - self._mean, self.sigma0) * math.sqrt(self._n / (self._n + 1))
+        if math.isinf(u) or u == 0:
+            return u
+        tail = float(student_t.sf(abs(u), self._n - 1))
+        return math.copysign(float(norm.isf(tail)), u)
+
+    def _learn(self, x: float) -> None:
+        """Welford's update of m_n and M2."""
+        self._n += 1
+        d = x - self._mean
+        self._mean += d / self._n
+        self._m2 += d * (x - self._mean)
+
+    def update(self, x: float) -> Cusum:
+        """Add z_t to C+_t and C-_t and test them (formulas above); learn ``x`` while in control."""
+        self._alarm = False
+        if self.target is None and self._n < self.warmup:
+            self._learn(x)
+            return self
+        z = self._z(x)
+        self._pos = max(0.0, self._pos + z - self.k)
+        self._neg = max(0.0, self._neg - z - self.k)
+        up = self._pos > self.h and self.direction != "down"
+        down = self._neg > self.h and self.direction != "up"
+        self._alarm = up or down
+        self._stat = {"up": self._pos, "down": self._neg, "both": max(self._pos, self._neg)}[self.direction]
+        if self.target is None and not self._alarm and max(self._pos, self._neg) <= self.h / 2:
+            self._learn(x)
+        restart = self.fir * self.h
+        self._pos, self._neg = (restart if up else self._pos), (restart if down else self._neg)
+        return self
+
+
+class PageHinkley:
+    """Page-Hinkley change detector, as in river ``river/drift/page_hinkley.py``.
+
+    Page (1954), "Continuous inspection schemes", Biometrika 41(1/2); Hinkley (1971),
+    "Inference about the change-point from cumulative sum tests", Biometrika 58(3). With
+    xbar_t the mean of the values since the last restart and a forgetting factor alpha:
+
+        m+_t = alpha m+_{t-1} + (x_t - xbar_t - delta),   PH+_t = m+_t - min_{i<=t} m+_i
+        m-_t = alpha m-_{t-1} + (x_t - xbar_t + delta),   PH-_t = max_{i<=t} m-_i - m-_t
+
+    ``alarm`` when PH+_t > threshold (up), PH-_t > threshold (down) or either (both), once
+    ``min_instances`` values were seen. delta and threshold are in the metric's own units.
+    After a signal the next value restarts the detector, so a lasting shift signals once: it
+    reports a change, not a state.
+    """
+
+    def __init__(
+        self,
+        delta: float = 0.005,
+        threshold: float = 50.0,
+        alpha: float = 1 - 0.0001,
+        min_instances: int = 30,
+        direction: Direction = "both",
+    ) -> None:
+        if delta < 0 or threshold <= 0 or not 0 < alpha <= 1 or min_instances < 1:
+            raise ValueError("need delta >= 0, threshold > 0, 0 < alpha <= 1 and min_instances >= 1")
+        _check_direction(direction)
+        self.delta, self.threshold, self.alpha = delta, threshold, alpha
+        self.min_instances, self.direction = min_instances, direction
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the mean and both cumulative sums."""
+        self._n, self._mean, self._alarm, self._stat = 0, 0.0, False, 0.0
+        self._sum_up, self._min_up = 0.0, math.inf
+        self._sum_down, self._max_down = 0.0, -math.inf
+
+    @property
+    def alarm(self) -> bool:
+        """Whether the last value signalled (see the class docstring)."""
+        return self._alarm
+
+    @property
+    def statistic(self) -> float:
+        """PH+ (up), PH- (down) or max(PH+, PH-) (both) of the last value."""
+        return self._stat
+
+    @property
+    def ready(self) -> bool:
+        """Whether the next value can alarm (``min_instances`` reached counting it)."""
+        return not self._alarm and self._n + 1 >= self.min_instances
+
+    @property
+    def mean(self) -> float:
+        """xbar: the mean of the values since the last restart."""
+        return 0.0 if self._alarm else self._mean
+
+    def update(self, x: float) -> PageHinkley:
+        """Add ``x`` to xbar_t, m+_t and m-_t and test PH+_t, PH-_t (formulas above)."""
+        if self._alarm:
+            self.reset()
+        self._n += 1
+        self._mean += (x - self._mean) / self._n
+        dev = x - self._mean
+        self._sum_up = self.alpha * self._sum_up + dev - self.delta
+        self._sum_down = self.alpha * self._sum_down + dev + self.delta
+        self._min_up = min(self._min_up, self._sum_up)
+        self._max_down = max(self._max_down, self._sum_down)
+        ph_up, ph_down = self._sum_up - self._min_up, self._max_down - self._sum_down
+        self._stat = {"up": ph_up, "down": ph_down, "both": max(ph_up, ph_down)}[self.direction]
+        self._alarm = self._n >= self.min_instances and self._stat > self.threshold
+        return self

@@ -1,0 +1,197 @@
+"""Per rule kind, per segment: read one window aggregate and decide its Observation.
+
+A check holds the rule's state for one segment (the baseline detector, the rate history).
+``observe(window, firing)`` decides; ``commit(condition)`` is told the final decision after
+the FDR control, so a rate baseline keeps only clean windows.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
+from detectors.alerting.lifecycle import Observation
+from detectors.alerting.rules import (
+    CusumRule,
+    DriftRule,
+    EwmaRule,
+    PageHinkleyRule,
+    RateRatioRule,
+    Rule,
+    ThresholdRule,
+)
+from detectors.alerting.stats import rate_ratio_test
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def number(window: Mapping[str, Any], key: str) -> float | None:
+    """``window[key]`` as a float; ``None`` when absent, null, NaN or not a number (``pd.NA``)."""
+    value = window.get(key)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _times(window: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    return window["window_start"], window["window_end"]
+
+
+def _too_small(rule: Rule, window: Mapping[str, Any]) -> bool:
+    return rule.min_count > 0 and (number(window, "count") or 0) < rule.min_count
+
+
+class ThresholdCheck:
+    """``value op threshold``; while firing, ``value op resolve_value`` (hysteresis) when given."""
+
+    def __init__(self, rule: ThresholdRule) -> None:
+        self.rule = rule
+
+    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+        """Compare the window's metric with the rule's limit."""
+        x, rule = number(window, self.rule.metric), self.rule
+        if x is None or _too_small(rule, window):
+            return Observation(*_times(window), None, x, threshold=rule.value)
+        limit = rule.resolve_value if firing and rule.resolve_value is not None else rule.value
+        return Observation(*_times(window), _OPS[rule.op](x, limit), x, threshold=rule.value)
+
+    def commit(self, condition: bool | None) -> None:
+        """Stateless: nothing to learn."""
+
+
+class BaselineCheck:
+    """The metric (or its log) fed to its EWMA, CUSUM or Page-Hinkley detector."""
+
+    def __init__(self, rule: EwmaRule | CusumRule | PageHinkleyRule) -> None:
+        self.rule = rule
+        params = rule.model_dump(include=_DETECTOR_PARAMS[rule.kind])
+        self.detector = {"ewma": EwmaZScore, "cusum": Cusum, "page_hinkley": PageHinkley}[rule.kind](**params)
+
+    def _reference(self) -> tuple[float, float | None]:
+        """The baseline before the update and, for EWMA, the level that would alarm."""
+        d = self.detector
+        if isinstance(d, EwmaZScore):
+            scale = max(d.sigma, d.min_sigma, d.min_rel_sigma * abs(d.mean))
+            edge = d.mean - d.threshold * scale if d.direction == "down" else d.mean + d.threshold * scale
+            return d.mean, edge
+        return (d.mu0 if isinstance(d, Cusum) else d.mean), None
+
+    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+        """Update the detector with this window's value; its ``alarm`` is the condition."""
+        x, rule = number(window, self.rule.metric), self.rule
+        log = rule.transform == "log"
+        # log1p, not log: a segment whose traffic fell to 0 requests must still be seen.
+        if x is None or _too_small(rule, window) or (log and x < 0):
+            return Observation(*_times(window), None, x)
+        baseline, edge = self._reference()
+        ready = self.detector.ready
+        self.detector.update(math.log1p(x) if log else x)
+        if log:
+            baseline, edge = math.expm1(baseline), (math.expm1(edge) if edge is not None else None)
+        evidence = {"detector": rule.kind, "statistic": self.detector.statistic}
+        return Observation(
+            *_times(window),
+            self.detector.alarm,
+            x,
+            baseline if ready else None,
+            edge if ready else None,
+            evidence=evidence,
+        )
+
+    def commit(self, condition: bool | None) -> None:
+        """The detector learned in ``observe`` (it keeps outliers out by itself)."""
+
+
+_DETECTOR_PARAMS = {
+    "ewma": {"alpha", "threshold", "warmup", "direction", "min_sigma", "min_rel_sigma", "relearn_after"},
+    "cusum": {"k", "h", "warmup", "direction", "target", "sigma", "min_sigma", "min_rel_sigma", "fir"},
+    "page_hinkley": {"delta", "threshold", "alpha", "min_instances", "direction"},
+}
+
+
+class RateRatioCheck:
+    """Share numerator/denominator over the last ``current_windows`` windows against the share
+    over the previous ``baseline_windows`` clean windows (``stats.rate_ratio_test``)."""
+
+    def __init__(self, rule: RateRatioRule) -> None:
+        self.rule = rule
+        self._recent: deque[list] = deque()  # [k, n, clean]
+        self._baseline: deque[tuple[float, float]] = deque(maxlen=rule.baseline_windows)
+        self._added = False
+
+    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+        """Test this window's share (with the recent ones) against the clean baseline."""
+        rule = self.rule
+        k, n = number(window, rule.numerator), number(window, rule.denominator)
+        self._added = k is not None and n is not None and not _too_small(rule, window)
+        if not self._added:
+            return Observation(*_times(window), None)
+        if len(self._recent) == rule.current_windows:
+            old_k, old_n, clean = self._recent.popleft()
+            if clean:
+                self._baseline.append((old_k, old_n))
+        self._recent.append([k, n, True])
+        cur_k, cur_n = (int(sum(r[i] for r in self._recent)) for i in (0, 1))
+        base_k, base_n = (int(sum(b[i] for b in self._baseline)) for i in (0, 1))
+        res = rate_ratio_test(cur_k, cur_n, base_k, base_n, min_n=rule.min_samples)
+        bad = None
+        if not res.insufficient:
+            bad = cur_k >= rule.min_events
+            bad = bad and (rule.max_ratio is None or (res.ratio is not None and res.ratio > rule.max_ratio))
+            bad = bad and (rule.p_value is None or res.p_value < rule.p_value)
+        evidence = {
+            "ratio": res.ratio,
+            "current_share": res.current_share,
+            "baseline_share": res.baseline_share,
+            "current_counts": [cur_k, cur_n],
+            "baseline_counts": [base_k, base_n],
+            "max_ratio": rule.max_ratio,
+            "p_limit": rule.p_value,
+        }
+        p_test = res.p_value if rule.p_value is not None else None
+        base = res.baseline_share
+        edge = rule.max_ratio * base if rule.max_ratio is not None and base is not None else None
+        return Observation(*_times(window), bad, res.current_share, base, edge, p_test, evidence)
+
+    def commit(self, condition: bool | None) -> None:
+        """Mark the window just observed bad, so it never enters the baseline."""
+        if self._added and condition is True:
+            self._recent[-1][2] = False
+
+
+class DriftCheck:
+    """``drift_p_value < p_value``; the p-value takes part in the FDR control."""
+
+    def __init__(self, rule: DriftRule) -> None:
+        self.rule = rule
+
+    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+        """Read the drift detector's p-value of the window."""
+        p = number(window, self.rule.metric)
+        if p is None or _too_small(self.rule, window):
+            return Observation(*_times(window), None, p, threshold=self.rule.p_value)
+        return Observation(*_times(window), p < self.rule.p_value, p, None, self.rule.p_value, p)
+
+    def commit(self, condition: bool | None) -> None:
+        """Stateless: nothing to learn."""
+
+
+Check = ThresholdCheck | BaselineCheck | RateRatioCheck | DriftCheck
+
+
+def make_check(rule: Rule) -> Check:
+    """A fresh check for one segment of ``rule``."""
+    if isinstance(rule, ThresholdRule):
+        return ThresholdCheck(rule)
+    if isinstance(rule, RateRatioRule):
+        return RateRatioCheck(rule)
+    if isinstance(rule, DriftRule):
+        return DriftCheck(rule)
+    return BaselineCheck(rule)

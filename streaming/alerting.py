@@ -1,0 +1,120 @@
+"""Rule evaluation in the stream: closed windows -> ``detectors.alerting.Evaluator`` -> alerts.
+
+A window is closed once the stream's watermark (the largest event time stored, minus
+``watermark_delay``) passes its end. Each closed window is evaluated once, in order, for every
+segment seen in the last ``segment_horizon`` (a segment with no traffic gets a zero-count
+window, so a throughput drop is visible). The evaluator's state, the alerts and the evaluation
+mark are written in the inference sink's transaction: exactly once, replay or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from datetime import datetime, timedelta
+
+import orjson
+import psycopg
+
+from detectors.alerting import Evaluator, RuleSet
+from parrotwatch.contracts import AlertEventV1
+from parrotwatch.settings import ALERTS_TOPIC, Settings
+from streaming.windows import WINDOW
+
+SEGMENT_HORIZON = timedelta(hours=6)
+
+
+class AlertStage:
+    def __init__(self, settings: Settings, ruleset: RuleSet, rules_text: str,
+                 watermark_delay: timedelta) -> None:
+        self.settings = settings
+        self.ruleset = ruleset
+        self.rules_hash = hashlib.sha256(rules_text.encode()).hexdigest()[:16]
+        self.delay = watermark_delay
+
+    # -- state -------------------------------------------------------------------------------
+    def _load(self, conn: psycopg.Connection) -> Evaluator:
+        row = conn.execute("SELECT rules_hash, state FROM alert_evaluator_state "
+                           "WHERE name = 'inference' FOR UPDATE").fetchone()
+        if row is None or row[0] != self.rules_hash:
+            return Evaluator(self.ruleset)
+        return pickle.loads(row[1])
+
+    def _save(self, conn: psycopg.Connection, evaluator: Evaluator) -> None:
+        conn.execute(
+            "INSERT INTO alert_evaluator_state (name, rules_hash, state) VALUES ('inference', %s, "
+            "%s) ON CONFLICT (name) DO UPDATE SET rules_hash = EXCLUDED.rules_hash, "
+            "state = EXCLUDED.state, updated_at = clock_timestamp()",
+            (self.rules_hash, pickle.dumps(evaluator)))
+
+    # -- windows -----------------------------------------------------------------------------
+    def _closed_window_starts(self, conn: psycopg.Connection) -> list[datetime]:
+        row = conn.execute("SELECT max_event_time, evaluated_until FROM stream_watermarks "
+                           "WHERE sink = 'inference' FOR UPDATE").fetchone()
+        if row is None:
+            return []
+        watermark, done = row[0] - self.delay, row[1]
+        if done is None:
+            first = conn.execute("SELECT min(window_start) FROM window_counts "
+                                 "WHERE model <> '*'").fetchone()[0]
+            if first is None:
+                return []
+            done = first
+        starts = []
+        start = done
+        while start + WINDOW <= watermark:
+            starts.append(start)
+            start += WINDOW
+        return starts
+
+    def _windows(self, conn: psycopg.Connection, starts: list[datetime]) -> list[dict]:
+        segments = conn.execute(
+            "SELECT DISTINCT model, app FROM window_counts WHERE model NOT IN ('*', 'unknown') "
+            "AND window_start > %s AND window_start <= %s",
+            (starts[0] - SEGMENT_HORIZON, starts[-1])).fetchall()
+        counts = {(m, a, s): (n, fb, td, ex) for m, a, s, n, fb, td, ex in conn.execute(
+            "SELECT model, app, window_start, requests, feedback_count, thumbs_down, examples "
+            "FROM window_counts WHERE window_start = ANY(%s)", (starts,))}
+        metrics: dict[tuple, dict] = {}
+        for m, a, s, metric, n, mean, p50, p95, p99, flagged in conn.execute(
+                "SELECT model, app, window_start, metric, n, mean, p50, p95, p99, flagged "
+                "FROM window_metrics WHERE window_start = ANY(%s)", (starts,)):
+            metrics.setdefault((m, a, s), {}).update({
+                f"{metric}_n": n, f"{metric}_mean": mean, f"{metric}_p50": p50,
+                f"{metric}_p95": p95, f"{metric}_p99": p99, f"{metric}_flagged": flagged})
+        windows = []
+        for s in starts:
+            for m, a in segments:
+                n, fb, td, ex = counts.get((m, a, s), (0, 0, 0, []))
+                windows.append({"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
+                                "count": n, "feedback_count": fb, "thumbs_down": td,
+                                "examples": list(ex), **metrics.get((m, a, s), {})})
+        return windows
+
+    # -- hooks of the inference sink ---------------------------------------------------------
+    def evaluate(self, conn: psycopg.Connection, tag: str) -> int:
+        """Evaluate the windows closed since the last call; returns the alerts emitted."""
+        starts = self._closed_window_starts(conn)
+        if not starts:
+            return 0
+        evaluator = self._load(conn)
+        events = [AlertEventV1.model_validate(e) for e in evaluator.evaluate(
+            self._windows(conn, starts))]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO alerts (alert_id, status, rule, severity, model, app, metric, "
+                "starts_at, ends_at, value, baseline, threshold, summary, event, sink_batch) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(e.alert_id, e.status, e.rule, e.severity, e.labels.get("model"),
+                  e.labels.get("app"), e.labels.get("metric"), e.starts_at, e.ends_at, e.value,
+                  e.baseline, e.threshold, e.summary, e.model_dump_json(), tag) for e in events])
+        conn.execute("UPDATE stream_watermarks SET evaluated_until = %s WHERE sink = 'inference'",
+                     (starts[-1] + WINDOW,))
+        self._save(conn, evaluator)
+        return len(events)
+
+    def messages(self, conn: psycopg.Connection, tag: str) -> list[tuple[str, bytes, bytes]]:
+        topic = self.settings.topic(ALERTS_TOPIC)
+        return [(topic, alert_id.encode(), orjson.dumps(event)) for alert_id, event in
+                conn.execute("SELECT alert_id, event FROM alerts WHERE sink_batch = %s "
+                             "ORDER BY id", (tag,))]

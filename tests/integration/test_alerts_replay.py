@@ -1,0 +1,95 @@
+"""Alerting end to end with the real parts: 60 simulated minutes of event-time traffic over 9
+segments, injected incidents -> exactly one firing and one resolved alert each, on Kafka and in
+PostgreSQL; the same traffic without incidents -> no alert at all."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from parrotwatch.traffic import Incident, encode, generate_inference_events
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+RATE = 6.0  # events/s over 9 segments: about 40 requests per segment and minute
+MINUTES = 60
+
+
+def at(minute: float) -> int:
+    return int(minute * 60 * RATE)
+
+
+INCIDENTS = {  # (rule, model, app) -> (first minute, end minute)
+    ("latency_p99_spike", "gpt-4o-mini", "search"): (25, 32),
+    ("repetition_loop", "mistral-7b", "code-assistant"): (30, 36),
+    ("low_confidence", "llama-3-8b", "support-bot"): (38, 46),
+    ("throughput_drop", "mistral-7b", "search"): (45, 52),
+}
+KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
+         "low_confidence": "low_confidence"}
+
+
+def traffic(with_incidents: bool) -> list[dict]:
+    incidents = [Incident(kind=KINDS[rule], start_index=at(a), end_index=at(b), model=m, app=p)
+                 for (rule, m, p), (a, b) in INCIDENTS.items() if rule in KINDS]
+    events = generate_inference_events(at(MINUTES), seed=42, start=T0, rate_per_s=RATE,
+                                       id_prefix="replay",
+                                       incidents=incidents if with_incidents else [])
+    if with_incidents:  # throughput drop: 80% of one segment's requests stop arriving
+        (_, model, app), (a, b) = next((k, v) for k, v in INCIDENTS.items()
+                                       if k[0] == "throughput_drop")
+        lo, hi = T0 + timedelta(minutes=a), T0 + timedelta(minutes=b)
+        events = [e for i, e in enumerate(events)
+                  if not (e["model"] == model and e["app"] == app
+                          and lo <= datetime.fromisoformat(e["timestamp"]) < hi and i % 5)]
+    return events
+
+
+def replay(namespace, stream_job, events: list[dict]) -> list[dict]:
+    producer = namespace.producer()
+    topic = namespace.topic("llm.inference.v1")
+    for e in events:
+        producer.send(topic, key=e["request_id"].encode(), value=encode(e))
+    producer.flush()
+    producer.close()
+    job = stream_job().start()
+    last_window = T0 + timedelta(minutes=MINUTES - 2)
+    wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= len(events)
+             and (namespace.scalar("SELECT evaluated_until FROM stream_watermarks") or T0)
+             >= last_window, timeout=300, what="all windows evaluated", job=job)
+    stored = [r[0] for r in namespace.sql("SELECT event FROM alerts ORDER BY id")]
+    published = [orjson.loads(r.value) for r in namespace.read_topic("llm.alerts.v1",
+                                                                     len(stored), timeout=20)]
+    assert sorted(a["alert_id"] + a["status"] for a in published) == \
+        sorted(a["alert_id"] + a["status"] for a in stored)
+    return stored
+
+
+def test_each_incident_fires_once_and_resolves(namespace, stream_job):
+    alerts = replay(namespace, stream_job, traffic(with_incidents=True))
+    report = [(a["rule"], a["labels"]["model"], a["labels"]["app"], a["status"], a["starts_at"],
+               a["ends_at"]) for a in alerts]
+    for (rule, model, app), (first, end) in INCIDENTS.items():
+        mine = [a for a in alerts if (a["rule"], a["labels"]["model"], a["labels"]["app"])
+                == (rule, model, app)]
+        firing = [a for a in mine if a["status"] == "firing"]
+        resolved = [a for a in mine if a["status"] == "resolved"]
+        assert len(firing) == 1 and len(resolved) == 1, (rule, report)
+        start = datetime.fromisoformat(firing[0]["starts_at"])
+        delay = (start - (T0 + timedelta(minutes=first))).total_seconds() / 60
+        assert 0 <= delay <= 2, f"{rule}: detected {delay} windows after the incident began"
+        ends = datetime.fromisoformat(resolved[0]["ends_at"])
+        assert ends >= T0 + timedelta(minutes=end - 1), (rule, report)
+        print(f"{rule}: detection delay {delay:.0f} window(s), resolved at {ends:%H:%M}")
+    expected = {key for key in INCIDENTS}
+    extra = [r for r in report if (r[0], r[1], r[2]) not in expected]
+    assert not extra, f"alerts without an incident: {extra}"
+
+
+def test_clean_traffic_raises_no_alert(namespace, stream_job):
+    alerts = replay(namespace, stream_job, traffic(with_incidents=False))
+    assert alerts == [], [(a["rule"], a["labels"], a["status"]) for a in alerts]
