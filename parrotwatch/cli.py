@@ -132,6 +132,15 @@ def stream() -> None:
     raise typer.Exit(main())
 
 
+def _alerts_app() -> typer.Typer:
+    from parrotwatch.alerts_cli import app as alerts
+
+    return alerts
+
+
+app.add_typer(_alerts_app(), name="alerts")
+
+
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,

@@ -67,29 +67,7 @@ class AlertStage:
             start += WINDOW
         return starts
 
-    def _windows(self, conn: psycopg.Connection, starts: list[datetime]) -> list[dict]:
-        segments = conn.execute(
-            "SELECT DISTINCT model, app FROM window_counts WHERE model NOT IN ('*', 'unknown') "
-            "AND window_start > %s AND window_start <= %s",
-            (starts[0] - SEGMENT_HORIZON, starts[-1])).fetchall()
-        counts = {(m, a, s): (n, fb, td, ex) for m, a, s, n, fb, td, ex in conn.execute(
-            "SELECT model, app, window_start, requests, feedback_count, thumbs_down, examples "
-            "FROM window_counts WHERE window_start = ANY(%s)", (starts,))}
-        metrics: dict[tuple, dict] = {}
-        for m, a, s, metric, n, mean, p50, p95, p99, flagged in conn.execute(
-                "SELECT model, app, window_start, metric, n, mean, p50, p95, p99, flagged "
-                "FROM window_metrics WHERE window_start = ANY(%s)", (starts,)):
-            metrics.setdefault((m, a, s), {}).update({
-                f"{metric}_n": n, f"{metric}_mean": mean, f"{metric}_p50": p50,
-                f"{metric}_p95": p95, f"{metric}_p99": p99, f"{metric}_flagged": flagged})
-        windows = []
-        for s in starts:
-            for m, a in segments:
-                n, fb, td, ex = counts.get((m, a, s), (0, 0, 0, []))
-                windows.append({"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
-                                "count": n, "feedback_count": fb, "thumbs_down": td,
-                                "examples": list(ex), **metrics.get((m, a, s), {})})
-        return windows
+
 
     # -- hooks of the inference sink ---------------------------------------------------------
     def evaluate(self, conn: psycopg.Connection, tag: str) -> int:
@@ -99,7 +77,7 @@ class AlertStage:
             return 0
         evaluator = self._load(conn)
         events = [AlertEventV1.model_validate(e) for e in evaluator.evaluate(
-            self._windows(conn, starts))]
+            load_windows(conn, starts))]
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO alerts (alert_id, status, rule, severity, model, app, metric, "
@@ -118,3 +96,39 @@ class AlertStage:
         return [(topic, alert_id.encode(), orjson.dumps(event)) for alert_id, event in
                 conn.execute("SELECT alert_id, event FROM alerts WHERE sink_batch = %s "
                              "ORDER BY id", (tag,))]
+
+
+def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]:
+    """Window aggregates in the evaluator's layout, zero-filled for every segment seen in
+    the ``SEGMENT_HORIZON`` before the first window."""
+    segments = conn.execute(
+        "SELECT DISTINCT model, app FROM window_counts WHERE model NOT IN ('*', 'unknown') "
+        "AND window_start > %s AND window_start <= %s",
+        (starts[0] - SEGMENT_HORIZON, starts[-1])).fetchall()
+    counts = {(m, a, s): (n, fb, td, ex) for m, a, s, n, fb, td, ex in conn.execute(
+        "SELECT model, app, window_start, requests, feedback_count, thumbs_down, examples "
+        "FROM window_counts WHERE window_start = ANY(%s)", (starts,))}
+    metrics: dict[tuple, dict] = {}
+    for m, a, s, metric, n, mean, p50, p95, p99, flagged in conn.execute(
+            "SELECT model, app, window_start, metric, n, mean, p50, p95, p99, flagged "
+            "FROM window_metrics WHERE window_start = ANY(%s)", (starts,)):
+        metrics.setdefault((m, a, s), {}).update({
+            f"{metric}_n": n, f"{metric}_mean": mean, f"{metric}_p50": p50,
+            f"{metric}_p95": p95, f"{metric}_p99": p99, f"{metric}_flagged": flagged})
+    windows = []
+    for s in starts:
+        for m, a in segments:
+            n, fb, td, ex = counts.get((m, a, s), (0, 0, 0, []))
+            windows.append({"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
+                            "count": n, "feedback_count": fb, "thumbs_down": td,
+                            "examples": list(ex), **metrics.get((m, a, s), {})})
+    return windows
+
+
+def windows_between(conn: psycopg.Connection, first: datetime, last: datetime) -> list[dict]:
+    """Every window start from ``first`` to ``last`` (inclusive), loaded with :func:`load_windows`."""
+    starts, start = [], first.replace(second=0, microsecond=0)
+    while start <= last:
+        starts.append(start)
+        start += WINDOW
+    return load_windows(conn, starts)

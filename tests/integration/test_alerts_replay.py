@@ -4,11 +4,16 @@ PostgreSQL; the same traffic without incidents -> no alert at all."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
+from detectors.alerting.rules import DEFAULT_RULES_PATH
 from parrotwatch.traffic import Incident, encode, generate_inference_events
 from tests.integration.conftest import wait_for
 
@@ -47,6 +52,11 @@ def traffic(with_incidents: bool) -> list[dict]:
                   if not (e["model"] == model and e["app"] == app
                           and lo <= datetime.fromisoformat(e["timestamp"]) < hi and i % 5)]
     return events
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parrotwatch.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def replay(namespace, stream_job, events: list[dict]) -> list[dict]:
@@ -88,6 +98,21 @@ def test_each_incident_fires_once_and_resolves(namespace, stream_job):
     expected = {key for key in INCIDENTS}
     extra = [r for r in report if (r[0], r[1], r[2]) not in expected]
     assert not extra, f"alerts without an incident: {extra}"
+
+    # The CLI over the same database: what fired, and a dry run of the shipped rules.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")},
+           "PARROTWATCH_DATABASE_URL": namespace.database_url}
+    listed = cli(env, "alerts", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert all(rule in listed.stdout for rule, _, _ in INCIDENTS)
+    dry = cli(env, "alerts", "test-rules", str(DEFAULT_RULES_PATH), "--hours", "2")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{len(INCIDENTS)} would fire" in dry.stdout, dry.stdout
+    typo = namespace_file = Path(namespace.settings.home) / f"{namespace.topic('typo')}.yaml"
+    namespace_file.write_text(DEFAULT_RULES_PATH.read_text().replace("threshold: 5.0", "treshold: 5.0", 1))
+    bad = cli(env, "alerts", "test-rules", str(typo))
+    assert bad.returncode == 1
+    assert "unknown key 'treshold'" in bad.stderr and "valid keys for ewma rules" in bad.stderr
 
 
 def test_clean_traffic_raises_no_alert(namespace, stream_job):
