@@ -100,7 +100,8 @@ def score(
 
 @app.command()
 def demo(
-    events: Annotated[int, typer.Option(help="Valid inference events to play.")] = 3000,
+    minutes: Annotated[int, typer.Option(help="Minutes of traffic (6 events/s, event time "
+                                         "ending now) to play.")] = 60,
     malformed: Annotated[int, typer.Option(help="Malformed records to play.")] = 60,
     seed: Annotated[int, typer.Option(help="Traffic seed.")] = 7,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for scoring.")] = 600,
@@ -109,8 +110,8 @@ def demo(
     from parrotwatch.demo import run_demo
 
     try:
-        run_demo(load_settings(), events=events, malformed=malformed, seed=seed, timeout=timeout,
-                 say=_say)
+        run_demo(load_settings(), minutes=minutes, malformed=malformed, seed=seed,
+                 timeout=timeout, say=_say)
     except (StackError, TimeoutError) as exc:
         _fail(exc)
 

@@ -11,16 +11,11 @@ import psycopg
 from kafka import KafkaProducer
 from tqdm import tqdm
 
+from parrotwatch.scenario import INCIDENTS, scenario_traffic
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.local import LocalStack
 from parrotwatch.stack.urls import database_url
-from parrotwatch.traffic import (
-    Incident,
-    encode,
-    generate_feedback_events,
-    generate_inference_events,
-    malformed_records,
-)
+from parrotwatch.traffic import encode, generate_feedback_events, malformed_records
 
 SUMMARY_SQL = """
 SELECT model, count(*) AS n,
@@ -32,19 +27,11 @@ FROM inference_scores WHERE request_id LIKE %s GROUP BY model ORDER BY model
 """
 
 
-def play(settings: Settings, run_id: str, events: int, malformed: int, seed: int,
+def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: int,
          say: Callable[[str], None]) -> tuple[int, int, int]:
     """Send the traffic: half through the HTTP API, half straight to Kafka; returns counts."""
-    start = datetime.now(UTC) - timedelta(minutes=30)
-    incidents = [
-        Incident(kind="repetition_loop", start_index=events // 3, end_index=events // 3 + 150,
-                 model="mistral-7b"),
-        Incident(kind="latency_spike", start_index=events // 2, end_index=events // 2 + 200,
-                 model="llama-3-8b"),
-    ]
-    inference = generate_inference_events(events, seed=seed, start=start,
-                                          rate_per_s=events / 1800, id_prefix=run_id,
-                                          incidents=incidents)
+    start = (datetime.now(UTC) - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    inference = scenario_traffic(start, minutes=minutes, seed=seed, id_prefix=run_id)
     feedback = generate_feedback_events(inference, share=0.1, seed=seed)
     bad = malformed_records(malformed, seed=seed, max_event_bytes=settings.max_event_bytes)
 
@@ -86,7 +73,20 @@ def wait_scored(url: str, run_id: str, expected: int, timeout: float) -> int:
             time.sleep(1)
 
 
-def run_demo(settings: Settings, *, events: int, malformed: int, seed: int, timeout: float,
+def wait_evaluated(url: str, until: datetime, timeout: float) -> None:
+    """Until the stream has evaluated the alert rules on the windows up to ``until``."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT evaluated_until FROM stream_watermarks "
+                               "WHERE sink = 'inference'").fetchone()
+            if row and row[0] and row[0] >= until:
+                return
+            time.sleep(1)
+    raise TimeoutError(f"alert rules not evaluated up to {until:%H:%M} after {timeout:.0f}s")
+
+
+def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, timeout: float,
              say: Callable[[str], None] = print) -> dict:
     stack = LocalStack(settings, say=say)
     stack.up()
@@ -94,9 +94,10 @@ def run_demo(settings: Settings, *, events: int, malformed: int, seed: int, time
     url = database_url(settings)
     with psycopg.connect(url, autocommit=True) as conn:
         dlq_before = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
-    n_events, n_feedback, n_bad = play(settings, run_id, events, malformed, seed, say)
+    n_events, n_feedback, n_bad = play(settings, run_id, minutes, malformed, seed, say)
     started = time.monotonic()
     wait_scored(url, run_id, n_events, timeout)
+    wait_evaluated(url, datetime.now(UTC) - timedelta(minutes=2), timeout=120)
     with psycopg.connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + 60
         while (conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
@@ -114,6 +115,10 @@ def run_demo(settings: Settings, *, events: int, malformed: int, seed: int, time
             " WHERE request_id LIKE %s AND latency_ms IS NOT NULL ORDER BY latency_ms DESC LIMIT 3)",
             (f"{run_id}%", f"{run_id}%")).fetchall()
         dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
+        alerts = conn.execute(
+            "SELECT status, rule, model, app, starts_at, ends_at, summary FROM alerts "
+            "WHERE starts_at >= %s ORDER BY id", (datetime.now(UTC) - timedelta(minutes=minutes + 5),)
+        ).fetchall()
         fb = conn.execute("SELECT count(*) FROM feedback f WHERE request_id LIKE %s",
                           (f"{run_id}%",)).fetchone()[0]
     say(f"\nscored {n_events} events in {time.monotonic() - started:.1f}s after the last send; "
@@ -126,19 +131,24 @@ def run_demo(settings: Settings, *, events: int, malformed: int, seed: int, time
         cells = "".join(format(v, spec) if v is not None else format("-", spec[:-2].rstrip("."))
                         for v, spec in zip(vals, specs, strict=True))
         print(f"{model:14}{n:>6}{cells}")
-    print("\nthe injected incidents show at the top (repetition loop on mistral-7b, "
-          "latency spike on llama-3-8b):")
+    print("\nthe worst requests:")
     for metric, request_id, model, value in worst:
         print(f"  {metric:16} {value:10.2f}  {model:12} {request_id}")
+    print(f"\nalerts of this run (injected: {', '.join(f'{r} on {m}/{a}' for r, m, a in INCIDENTS)}):")
+    for status, rule, model, app, starts, ends, summary in alerts:
+        span = f"{starts:%H:%M}-{ends:%H:%M}" if ends else f"{starts:%H:%M}-"
+        print(f"  {status:9} {rule:18} {model}/{app:15} {span:12} {summary}")
     print("\ndead-letter reasons (all runs):")
     for reason, count in reasons:
         print(f"  {count:5}  {reason}")
     print(f"""
 where to look next:
   parrotwatch status                 which parts run, and their logs under {settings.logs_dir}
+  parrotwatch alerts list            alert transitions; `alerts test-rules FILE` dry-runs new rules
   psql {url}
       SELECT * FROM inference_scores WHERE request_id LIKE '{run_id}%' ORDER BY repetition_rate DESC LIMIT 5;
   topics: {settings.topic('llm.scores.v1')} (scores), {settings.topic('llm.dlq.v1')} (dead letters)
   API docs: {settings.api_url}/docs
   parrotwatch down                   stop the stack (data stays in {settings.home})""")
-    return {"run_id": run_id, "events": n_events, "dead_letters": dead, "feedback": fb}
+    return {"run_id": run_id, "events": n_events, "dead_letters": dead, "feedback": fb,
+            "alerts": len(alerts)}

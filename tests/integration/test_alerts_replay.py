@@ -14,44 +14,18 @@ import orjson
 import pytest
 
 from detectors.alerting.rules import DEFAULT_RULES_PATH
-from parrotwatch.traffic import Incident, encode, generate_inference_events
+from parrotwatch.scenario import INCIDENTS, scenario_traffic
+from parrotwatch.traffic import encode
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-RATE = 6.0  # events/s over 9 segments: about 40 requests per segment and minute
 MINUTES = 60
 
 
-def at(minute: float) -> int:
-    return int(minute * 60 * RATE)
-
-
-INCIDENTS = {  # (rule, model, app) -> (first minute, end minute)
-    ("latency_p99_spike", "gpt-4o-mini", "search"): (25, 32),
-    ("repetition_loop", "mistral-7b", "code-assistant"): (30, 36),
-    ("low_confidence", "llama-3-8b", "support-bot"): (38, 46),
-    ("throughput_drop", "mistral-7b", "search"): (45, 52),
-}
-KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
-         "low_confidence": "low_confidence"}
-
-
 def traffic(with_incidents: bool) -> list[dict]:
-    incidents = [Incident(kind=KINDS[rule], start_index=at(a), end_index=at(b), model=m, app=p)
-                 for (rule, m, p), (a, b) in INCIDENTS.items() if rule in KINDS]
-    events = generate_inference_events(at(MINUTES), seed=42, start=T0, rate_per_s=RATE,
-                                       id_prefix="replay",
-                                       incidents=incidents if with_incidents else [])
-    if with_incidents:  # throughput drop: 80% of one segment's requests stop arriving
-        (_, model, app), (a, b) = next((k, v) for k, v in INCIDENTS.items()
-                                       if k[0] == "throughput_drop")
-        lo, hi = T0 + timedelta(minutes=a), T0 + timedelta(minutes=b)
-        events = [e for i, e in enumerate(events)
-                  if not (e["model"] == model and e["app"] == app
-                          and lo <= datetime.fromisoformat(e["timestamp"]) < hi and i % 5)]
-    return events
+    return scenario_traffic(T0, minutes=MINUTES, with_incidents=with_incidents, id_prefix="replay")
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,43 @@
+"""The reference incident scenario: an hour of traffic over 9 segments with four incidents,
+each of which one shipped rule must catch. Used by ``parrotwatch demo`` and the replay tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from parrotwatch.traffic import Incident, generate_inference_events
+
+# (rule that must fire, model, app) -> (first minute, end minute) of the incident
+INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
+    ("latency_p99_spike", "gpt-4o-mini", "search"): (25, 32),
+    ("repetition_loop", "mistral-7b", "code-assistant"): (30, 36),
+    ("low_confidence", "llama-3-8b", "support-bot"): (38, 46),
+    ("throughput_drop", "mistral-7b", "search"): (45, 52),
+}
+_KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
+          "low_confidence": "low_confidence"}
+DROPPED_SHARE = 0.8  # the throughput drop: this share of the segment's requests never arrive
+
+
+def scenario_traffic(start: datetime, *, minutes: int = 60, rate_per_s: float = 6.0,
+                     with_incidents: bool = True, seed: int = 42,
+                     id_prefix: str = "scenario") -> list[dict]:
+    """About 40 requests per segment and minute at the default rate, enough for every rule's
+    ``min_count``; incidents placed by minute from ``start``."""
+    def at(minute: float) -> int:
+        return int(minute * 60 * rate_per_s)
+
+    incidents = [Incident(kind=_KINDS[rule], start_index=at(a), end_index=at(b), model=m, app=p)
+                 for (rule, m, p), (a, b) in INCIDENTS.items() if rule in _KINDS]
+    events = generate_inference_events(at(minutes), seed=seed, start=start,
+                                       rate_per_s=rate_per_s, id_prefix=id_prefix,
+                                       incidents=incidents if with_incidents else [])
+    if not with_incidents:
+        return events
+    (_, model, app), (a, b) = next((k, v) for k, v in INCIDENTS.items()
+                                   if k[0] == "throughput_drop")
+    lo, hi = start + timedelta(minutes=a), start + timedelta(minutes=b)
+    keep_every = round(1 / (1 - DROPPED_SHARE))
+    return [e for i, e in enumerate(events)
+            if not (e["model"] == model and e["app"] == app
+                    and lo <= datetime.fromisoformat(e["timestamp"]) < hi and i % keep_every)]
