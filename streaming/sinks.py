@@ -30,6 +30,7 @@ import orjson
 import psycopg
 import pyarrow as pa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from detectors.request import SCORE_NAMES
@@ -114,6 +115,23 @@ AfterStore = Callable[[psycopg.Connection, str, list[dict], list[dict]], None]
 ExtraMessages = Callable[[psycopg.Connection, str], list[Message]]
 
 
+TXN_TIMEOUT_MS = 60_000
+
+
+def _bounded(producer: KafkaProducer, result) -> None:
+    """Wait for a transactional request, at most ``TXN_TIMEOUT_MS``.
+
+    kafka-python's ``send_offsets_to_transaction`` / ``commit_transaction`` wait without a bound,
+    and were seen to wait forever when the broker restarted mid-transaction. So we make the same
+    calls on its transaction manager (private) and bound the wait: on timeout the batch fails,
+    the job restarts the query from its checkpoint with a new producer, whose
+    ``init_transactions`` aborts the stuck transaction; the replay then publishes it whole.
+    """
+    producer._sender.wakeup()
+    if not result.wait(timeout_ms=TXN_TIMEOUT_MS):
+        raise KafkaTimeoutError(f"transactional request not answered in {TXN_TIMEOUT_MS} ms")
+
+
 class TransactionalSink:
     """``foreachBatch`` callable writing one stream's rows exactly once (see module docstring)."""
 
@@ -165,9 +183,10 @@ class TransactionalSink:
         producer.begin_transaction()
         for topic, key, value in messages:
             producer.send(topic, key=key, value=value)
-        producer.send_offsets_to_transaction(
-            {self._marker: OffsetAndMetadata(batch_id + 1, "", -1)}, self.sink_id)
-        producer.commit_transaction()
+        tm = producer._transaction_manager
+        _bounded(producer, tm.send_offsets_to_transaction(
+            {self._marker: OffsetAndMetadata(batch_id + 1, "", -1)}, self.sink_id))
+        _bounded(producer, tm.begin_commit())
         self._next_batch = batch_id + 1
 
     # -- PostgreSQL side -----------------------------------------------------------------------
