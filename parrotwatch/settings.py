@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     spark_master: str = Field(default="local[*]", description="Spark master URL.")
     alert_rules: Path | None = Field(
         default=None, description="Alert rules YAML; unset = detectors/alerting/default_rules.yaml.")
+    receivers: Path | None = Field(
+        default=None, description="Alert receivers YAML; when set, `up` starts the dispatcher "
+        "(see services/dispatcher/receivers.example.yaml).")
     watermark_delay_seconds: float = Field(
         default=10.0, description="A window is closed (and evaluated) this long after its end, "
         "in event time.")

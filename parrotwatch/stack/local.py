@@ -50,6 +50,8 @@ class LocalStack:
         self.stream = ManagedProcess(f"stream{suffix}", settings.run_dir,
                                      settings.logs_dir / f"stream{suffix}.log")
         self.api = ManagedProcess("api", settings.run_dir, settings.logs_dir / "api.log")
+        self.dispatcher = ManagedProcess("dispatcher", settings.run_dir,
+                                         settings.logs_dir / "dispatcher.log")
 
     @property
     def status_file(self) -> Path:
@@ -76,7 +78,21 @@ class LocalStack:
             self.start_stream()
         if api:
             self.start_api()
+        if s.receivers is not None:
+            self.start_dispatcher()
         return self.status()
+
+    def start_dispatcher(self) -> None:
+        """Deliver ``llm.alerts.v1`` to the receivers of ``PARROTWATCH_RECEIVERS``."""
+        if self.dispatcher.alive():
+            return
+        self.say(f"dispatcher: starting (log {self.dispatcher.log_path})")
+        self.dispatcher.start([sys.executable, "-m", "services.dispatcher", "--receivers",
+                               str(self.settings.receivers)], env=settings_env(self.settings),
+                              cwd=REPO_ROOT)
+        time.sleep(2)
+        if not self.dispatcher.alive():
+            raise self.dispatcher.fail("dispatcher exited at start")
 
     def start_stream(self, timeout: float = 180.0) -> None:
         if not self.stream.alive():
@@ -109,7 +125,8 @@ class LocalStack:
 
     # -- down / status -------------------------------------------------------------------------
     def down(self) -> None:
-        for name, proc in (("api", self.api), ("stream", self.stream)):
+        for name, proc in (("dispatcher", self.dispatcher), ("api", self.api),
+                           ("stream", self.stream)):
             if proc.alive():
                 self.say(f"{name}: stopping")
             proc.stop(timeout=60)
@@ -128,6 +145,8 @@ class LocalStack:
             "stream": self.stream.alive() and self._stream_running(),
             "api": self.api.alive(),
         }
+        if s.receivers is not None:
+            components["dispatcher"] = self.dispatcher.alive()
         return {
             "kafka_bootstrap": s.bootstrap,
             "database_url": database_url(s),
@@ -139,5 +158,6 @@ class LocalStack:
                 "postgres": str(self.postgres.log_file) if self.postgres else None,
                 "stream": str(self.stream.log_path),
                 "api": str(self.api.log_path),
+                "dispatcher": str(self.dispatcher.log_path),
             },
         }
