@@ -1,0 +1,1 @@
+"""Memorization audits: canary exposure, membership inference, extraction and regurgitation."""
