@@ -32,5 +32,5 @@ FLAGS: dict[str, Flag] = {
     "toxicity": Flag(0.5, "above"),
     "hallucination": Flag(0.5, "above"),
     "ood_score": Flag(1.0, "above"),  # beyond the reference's 99th percentile
-    "regurgitation": Flag(50.0, "above"),  # a 50-token verbatim overlap with the training corpus
+    "regurgitation": Flag(49.5, "above"),  # a verbatim overlap of 50+ tokens with the training corpus
 }

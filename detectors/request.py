@@ -19,6 +19,7 @@ SCORE_NAMES = (
     "compression_ratio",
     "latency_ms",
     "tokens_per_s",
+    "regurgitation",
 )
 
 
@@ -47,6 +48,7 @@ class RequestScores:
     compression_ratio: float | None = None
     latency_ms: float | None = None
     tokens_per_s: float | None = None
+    regurgitation: float | None = None
     extra: dict[str, float | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float | None]:

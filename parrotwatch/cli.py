@@ -88,7 +88,8 @@ def score(
 
     settings = load_settings()
     report = score_file(input_path, output, max_event_bytes=settings.max_event_bytes,
-                        progress=not no_progress)
+                        progress=not no_progress,
+                        regurgitation_index=settings.regurgitation_index)
     for line, reason in report.errors[:20]:
         typer.secho(f"{input_path}:{line}: {reason}", fg=typer.colors.YELLOW, err=True)
     if len(report.errors) > 20:
@@ -114,6 +115,39 @@ def demo(
                  timeout=timeout, say=_say)
     except (StackError, TimeoutError) as exc:
         _fail(exc)
+
+
+@app.command("index-build")
+def index_build(
+    corpus: Annotated[list[Path], typer.Argument(help="Training-corpus text files (one document "
+                                                 "each), or JSONL files with a 'text' field.",
+                                                 exists=True, dir_okay=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Index file (.npz).")],
+    n: Annotated[int, typer.Option(help="n-gram length in tokens: the shortest overlap seen.")] = 8,
+    fpr: Annotated[float, typer.Option(help="Bloom false-positive rate per n-gram; 0 = exact "
+                                       "index (8 bytes per distinct n-gram).")] = 1e-6,
+) -> None:
+    """Build the training-corpus n-gram index for the `regurgitation` score
+    (PARROTWATCH_REGURGITATION_INDEX) and the regurgitation audit."""
+    import orjson
+
+    from detectors.audits.ngram_index import BloomIndex, ExactIndex
+
+    def documents():
+        for path in corpus:
+            if path.suffix == ".jsonl":
+                for line in path.read_bytes().splitlines():
+                    if line.strip():
+                        yield orjson.loads(line)["text"]
+            else:
+                yield path.read_text(errors="replace")
+
+    docs = list(documents())
+    index = (ExactIndex.from_documents(docs, n=n) if fpr == 0
+             else BloomIndex.from_documents(docs, n=n, target_fpr=fpr))
+    index.save(output)
+    _say(f"{len(docs)} documents -> {output} ({index.size_bytes / 2**20:.1f} MiB, n={n}, "
+         f"false-positive rate per n-gram {index.false_positive_rate:.2g})")
 
 
 @app.command()

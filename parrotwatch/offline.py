@@ -19,6 +19,7 @@ from typing import IO, Any
 import orjson
 from tqdm import tqdm
 
+from detectors.audits.ngram_index import NgramIndex, load_index
 from parrotwatch.scoring import InvalidEvent, parse_inference, score_event
 
 _CHUNK = 1 << 16
@@ -60,11 +61,11 @@ def _recover_request_id(raw: bytes) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def _score_line(raw: bytes, max_bytes: int) -> dict[str, Any]:
+def _score_line(raw: bytes, max_bytes: int, index: NgramIndex | None = None) -> dict[str, Any]:
     """The output record of one line; raises :class:`InvalidEvent` with the reason."""
     event = parse_inference(raw, max_bytes)
     try:
-        return score_event(event).as_record()
+        return score_event(event, index).as_record()
     except Exception as exc:  # a detector bug on one event must not stop the file
         raise InvalidEvent(f"scoring failed: {type(exc).__name__}: {exc}") from exc
 
@@ -75,8 +76,11 @@ def score_file(
     *,
     max_event_bytes: int = 1_048_576,
     progress: bool = True,
+    regurgitation_index: str | Path | None = None,
 ) -> OfflineReport:
-    """Score every inference event of ``in_path`` (JSONL) into ``out_path`` (JSONL)."""
+    """Score every inference event of ``in_path`` (JSONL) into ``out_path`` (JSONL); with a
+    training-corpus index, ``regurgitation`` too (as the stream does with the same index)."""
+    index = load_index(regurgitation_index) if regurgitation_index else None
     in_path, out_path = Path(in_path), Path(out_path)
     if in_path.resolve() == out_path.resolve():
         raise ValueError(f"output {out_path} would overwrite the input; choose another path")
@@ -102,7 +106,7 @@ def score_file(
                     raise InvalidEvent(
                         f"event is {size} bytes, over the {max_event_bytes}-byte limit"
                     )
-                record = _score_line(raw, max_event_bytes)
+                record = _score_line(raw, max_event_bytes, index)
                 scored += 1
             except InvalidEvent as exc:
                 rid = _recover_request_id(raw) if raw is not None else None

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from detectors.audits.ngram_index import NgramIndex, load_index
+from detectors.audits.regurgitation import longest_overlap
 from detectors.request import SCORE_NAMES, RequestInput, score_request
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
 
@@ -72,6 +74,20 @@ def request_input(event: InferenceEventV1) -> RequestInput:
     )
 
 
+_INDEXES: dict[str, NgramIndex] = {}
+INDEX_LOADS: list[str] = []  # every load, so tests can check "once per worker process"
+
+
+def regurgitation_index(path: str | None) -> NgramIndex | None:
+    """The training-corpus n-gram index at ``path``, loaded once per process."""
+    if not path:
+        return None
+    if path not in _INDEXES:
+        _INDEXES[path] = load_index(path)
+        INDEX_LOADS.append(path)
+    return _INDEXES[path]
+
+
 def utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC)
 
@@ -96,8 +112,12 @@ class ScoredEvent:
         }
 
 
-def score_event(event: InferenceEventV1) -> ScoredEvent:
+def score_event(event: InferenceEventV1, regurgitation_index: NgramIndex | None = None
+                ) -> ScoredEvent:
+    """All scores of one event; ``regurgitation`` only with a training-corpus index."""
     scores = score_request(request_input(event)).as_dict()
+    if regurgitation_index is not None:
+        scores["regurgitation"] = float(longest_overlap(event.response, regurgitation_index).tokens)
     return ScoredEvent(
         request_id=event.request_id,
         timestamp=utc(event.timestamp),

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     spark_master: str = Field(default="local[*]", description="Spark master URL.")
     alert_rules: Path | None = Field(
         default=None, description="Alert rules YAML; unset = detectors/alerting/default_rules.yaml.")
+    regurgitation_index: Path | None = Field(
+        default=None, description="Training-corpus n-gram index (`parrotwatch index build`) "
+        "for the `regurgitation` score; unset = the score is null.")
     receivers: Path | None = Field(
         default=None, description="Alert receivers YAML; when set, `up` starts the dispatcher "
         "(see services/dispatcher/receivers.example.yaml).")

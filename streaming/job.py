@@ -53,13 +53,15 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
         ("feedback", FEEDBACK_TOPIC, parse_feedback_rows, FEEDBACK_TABLE, feedback_after_store,
          None),
     ]
+    index = str(settings.regurgitation_index) if settings.regurgitation_index else None
+    extra_args = {"inference": (index,)}
     for name, topic, step, spec, after_store, extra in plans:
         checkpoint = settings.checkpoints_dir / f"{settings.topic_prefix}{name}"
         sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url,
                                  after_store=after_store, extra_messages=extra)
         query = (
             read_kafka(spark, settings, settings.topic(topic))
-            .transform(step, settings.max_event_bytes)
+            .transform(step, settings.max_event_bytes, *extra_args.get(name, ()))
             .writeStream.foreachBatch(sink)
             .option("checkpointLocation", str(checkpoint / "spark"))
             .trigger(processingTime=f"{settings.trigger_seconds} seconds")

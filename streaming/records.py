@@ -12,7 +12,14 @@ import orjson
 import pyarrow as pa
 
 from detectors.request import SCORE_NAMES
-from parrotwatch.scoring import InvalidEvent, parse_feedback, parse_inference, score_event, utc
+from parrotwatch.scoring import (
+    InvalidEvent,
+    parse_feedback,
+    parse_inference,
+    regurgitation_index,
+    score_event,
+    utc,
+)
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -59,10 +66,13 @@ def _finite(x: float | None) -> float | None:
     return x if x is None or (x == x and abs(x) != float("inf")) else None
 
 
-def inference_row(raw: bytes, max_bytes: int) -> dict[str, Any]:
-    """Scores of one inference payload; raises :class:`InvalidEvent` with the reason."""
+def inference_row(raw: bytes, max_bytes: int, index_path: str | None = None) -> dict[str, Any]:
+    """Scores of one inference payload; raises :class:`InvalidEvent` with the reason.
+
+    ``index_path``: the training-corpus n-gram index for ``regurgitation`` (loaded once per
+    Python worker process)."""
     event = parse_inference(raw, max_bytes)
-    scored = score_event(event)
+    scored = score_event(event, regurgitation_index(index_path))
     usage = event.usage
     return {
         "request_id": scored.request_id,

@@ -42,9 +42,10 @@ def _apply(df: DataFrame, row_fn: RowFn, schema, max_bytes: int) -> DataFrame:
     )
 
 
-def score_inference(df: DataFrame, max_bytes: int) -> DataFrame:
+def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None) -> DataFrame:
     """Kafka rows -> one row per record: its scores, or its dead-letter reason."""
-    return _apply(df, inference_row, INFERENCE_SCHEMA, max_bytes)
+    row_fn = partial(inference_row, index_path=index_path) if index_path else inference_row
+    return _apply(df, row_fn, INFERENCE_SCHEMA, max_bytes)
 
 
 def parse_feedback_rows(df: DataFrame, max_bytes: int) -> DataFrame:

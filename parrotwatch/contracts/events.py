@@ -144,6 +144,7 @@ class ScoreEventV1(BaseModel):
     compression_ratio: float | None = None
     latency_ms: float | None = None
     tokens_per_s: float | None = None
+    regurgitation: float | None = None
 
     @field_validator("*", mode="before")
     @classmethod
