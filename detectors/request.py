@@ -21,6 +21,9 @@ SCORE_NAMES = (
     "tokens_per_s",
     "regurgitation",
 )
+#: Every per-request score of ARCHITECTURE.md's table, including those of detectors to come
+#: (rules may name them; they stay null until a detector fills them).
+ALL_SCORE_NAMES = (*SCORE_NAMES, "toxicity", "hallucination", "ood_score", "time_to_first_token_ms")
 
 
 @dataclass(frozen=True)

@@ -27,27 +27,11 @@ from pydantic import (
 )
 
 from detectors.alerting.config_errors import explain
+from detectors.request import ALL_SCORE_NAMES
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 
-#: Per-request score names of ARCHITECTURE.md; each has window aggregates ``{score}_{stat}``.
-SCORE_NAMES = (
-    "surprisal_mean",
-    "surprisal_max",
-    "perplexity",
-    "entropy_mean",
-    "min_k_prob",
-    "distinct_2",
-    "repetition_rate",
-    "compression_ratio",
-    "toxicity",
-    "hallucination",
-    "ood_score",
-    "regurgitation",
-    "latency_ms",
-    "tokens_per_s",
-    "time_to_first_token_ms",
-)
+SCORE_NAMES = ALL_SCORE_NAMES  # each has window aggregates ``{score}_{stat}``
 SCORE_STATS = ("n", "mean", "p50", "p95", "p99", "flagged")
 WINDOW_KEYS = ("count", "feedback_count", "thumbs_down", "drift_p_value")
 

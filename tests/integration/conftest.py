@@ -18,6 +18,7 @@ from parrotwatch.settings import Settings
 from parrotwatch.stack.kafka import create_topics
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env
 from parrotwatch.stack.processes import ManagedProcess, free_port
+from parrotwatch.traffic import encode
 
 pytestmark = pytest.mark.integration
 _counter = itertools.count()
@@ -58,6 +59,14 @@ class Namespace:
     def producer(self) -> KafkaProducer:
         return KafkaProducer(bootstrap_servers=self.settings.bootstrap, acks="all",
                              max_request_size=8 * 1024 * 1024)
+
+    def produce_events(self, events: list[dict], topic: str = "llm.inference.v1") -> None:
+        """Inference events v1 onto the namespace's topic, keyed by request id; flushed."""
+        producer = self.producer()
+        for e in events:
+            producer.send(self.topic(topic), key=e["request_id"].encode(), value=encode(e))
+        producer.flush()
+        producer.close()
 
     def read_topic(self, name: str, expected: int, timeout: float = 60.0) -> list:
         """Every committed record of a topic; waits for ``expected`` then drains a little more."""

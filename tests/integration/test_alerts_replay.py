@@ -15,7 +15,6 @@ import pytest
 
 from detectors.alerting.rules import DEFAULT_RULES_PATH
 from parrotwatch.scenario import INCIDENTS, scenario_traffic
-from parrotwatch.traffic import encode
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def replay(namespace, stream_job, events: list[dict]) -> list[dict]:
-    producer = namespace.producer()
-    topic = namespace.topic("llm.inference.v1")
-    for e in events:
-        producer.send(topic, key=e["request_id"].encode(), value=encode(e))
-    producer.flush()
-    producer.close()
+    namespace.produce_events(events)
     job = stream_job().start()
     last_window = T0 + timedelta(minutes=MINUTES - 2)
     wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= len(events)

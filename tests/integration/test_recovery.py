@@ -10,21 +10,12 @@ import time
 
 import pytest
 
-from parrotwatch.traffic import encode, generate_inference_events
+from parrotwatch.traffic import generate_inference_events
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
 N = 4000
-
-
-def _produce(namespace, events) -> None:
-    producer = namespace.producer()
-    topic = namespace.topic("llm.inference.v1")
-    for e in events:
-        producer.send(topic, key=e["request_id"].encode(), value=encode(e))
-    producer.flush()
-    producer.close()
 
 
 def _stored(namespace) -> int:
@@ -47,7 +38,7 @@ def _assert_exactly(namespace, events) -> None:
 
 def test_kill_minus_9_mid_stream_loses_and_duplicates_nothing(namespace, stream_job):
     events = generate_inference_events(N, seed=21, id_prefix="crash")
-    _produce(namespace, events)
+    namespace.produce_events(events)
     job = stream_job(max_offsets_per_trigger=300).start()
     wait_for(lambda: _stored(namespace) >= 600, timeout=180, what="some batches stored", job=job)
     job.kill()  # SIGKILL: no graceful stop, a batch may be half written
@@ -61,14 +52,14 @@ def test_kill_minus_9_mid_stream_loses_and_duplicates_nothing(namespace, stream_
 
 def test_broker_restart_mid_stream_loses_and_duplicates_nothing(namespace, stream_job, stack):
     events = generate_inference_events(N, seed=22, id_prefix="broker")
-    _produce(namespace, events[: N // 2])
+    namespace.produce_events(events[: N // 2])
     job = stream_job(max_offsets_per_trigger=300).start()
     wait_for(lambda: _stored(namespace) >= 300, timeout=180, what="first batches", job=job)
 
     stack.broker.stop()  # the broker goes away mid-stream ...
     time.sleep(5)
     stack.broker.start()  # ... and comes back on the same port with the same data
-    rest = threading.Thread(target=_produce, args=(namespace, events[N // 2:]))
+    rest = threading.Thread(target=namespace.produce_events, args=(events[N // 2:],))
     rest.start()
     rest.join(timeout=120)
     wait_for(lambda: _stored(namespace) >= N, timeout=300, what="all events after the restart",
