@@ -57,7 +57,8 @@ def test_rules(
     except RulesError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    with psycopg.connect(database_url(_settings()), autocommit=True) as conn:
+    with psycopg.connect(database_url(_settings()), autocommit=True,
+                         options="-c TimeZone=UTC") as conn:
         first, last = conn.execute("SELECT min(window_start), max(window_start) FROM window_counts "
                                    "WHERE model <> '*'").fetchone()
         if last is None:

@@ -22,6 +22,7 @@ from parrotwatch.settings import ALERTS_TOPIC, Settings
 from streaming.windows import WINDOW
 
 SEGMENT_HORIZON = timedelta(hours=6)
+MAX_CATCH_UP = timedelta(days=1)  # a backfill from long ago evaluates its last day only
 
 
 class AlertStage:
@@ -61,7 +62,7 @@ class AlertStage:
                 return []
             done = first
         starts = []
-        start = done
+        start = max(done, (watermark - MAX_CATCH_UP).replace(second=0, microsecond=0))
         while start + WINDOW <= watermark:
             starts.append(start)
             start += WINDOW

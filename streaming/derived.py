@@ -33,9 +33,10 @@ def inference_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dic
 def feedback_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict],
                          dead_letters: list[dict]) -> None:
     """Feedback and thumbs-down counts per (model, app) of the rated request and per minute of
-    the feedback's own event time."""
-    count_dead_letters(conn, dead_letters)
+    the feedback's own event time. Rows are locked in the inference sink's order (segments,
+    then the '*' dead-letter rows), so the two sinks cannot deadlock."""
     if not new_rows:
+        count_dead_letters(conn, dead_letters)
         return
     segment = dict(((rid, (m, a)) for rid, m, a in conn.execute(
         "SELECT request_id, model, app FROM inference_scores WHERE request_id = ANY(%s)",
@@ -48,3 +49,4 @@ def feedback_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict
             thumbs_down[key] += 1
     add_counts(conn, "feedback_count", dict(feedback))
     add_counts(conn, "thumbs_down", dict(thumbs_down))
+    count_dead_letters(conn, dead_letters)

@@ -30,7 +30,7 @@ import orjson
 import psycopg
 import pyarrow as pa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from detectors.request import SCORE_NAMES
@@ -91,9 +91,15 @@ def score_message(row: dict[str, Any]) -> bytes:
     })
 
 
+DLQ_PAYLOAD_BYTES = 256 * 1024  # escaped or base64, a whole 1 MiB record could pass 8 MiB
+
+
 def dead_letter_message(row: dict[str, Any]) -> bytes:
     """``llm.dlq.v1`` value: where the record came from, why it was rejected, and the record."""
     payload: bytes | None = row["payload"]
+    truncated = payload is not None and len(payload) > DLQ_PAYLOAD_BYTES
+    if truncated:  # the whole record stays in the dead_letters table
+        payload = payload[:DLQ_PAYLOAD_BYTES]
     try:
         text, encoding = (payload.decode("utf-8"), "utf-8") if payload is not None else (None, None)
     except UnicodeDecodeError:
@@ -106,6 +112,7 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
         "reason": row["reason"],
         "payload": text,
         "payload_encoding": encoding,
+        "payload_truncated": truncated,
         "dead_lettered_at": _rfc3339(datetime.now(UTC)),
     })
 
@@ -170,8 +177,10 @@ class TransactionalSink:
 
     def _committed_batches(self) -> int:
         if self._next_batch is None:
+            self._kafka()  # fence a zombie first: its in-flight commit completes or aborts
             consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap,
-                                     group_id=self.sink_id, enable_auto_commit=False)
+                                     group_id=self.sink_id, enable_auto_commit=False,
+                                     isolation_level="read_committed")
             try:
                 self._next_batch = consumer.committed(self._marker) or 0
             finally:
@@ -181,8 +190,12 @@ class TransactionalSink:
     def _publish(self, batch_id: int, messages: list[tuple[str, bytes | None, bytes]]) -> None:
         producer = self._kafka()
         producer.begin_transaction()
-        for topic, key, value in messages:
-            producer.send(topic, key=key, value=value)
+        sent = [producer.send(topic, key=key, value=value) for topic, key, value in messages]
+        producer.flush(timeout=TXN_TIMEOUT_MS / 1000)
+        failed = [f.exception for f in sent if f.failed()]
+        if failed:  # a send can fail without failing the transaction: never commit past it
+            producer.abort_transaction()
+            raise KafkaError(f"{len(failed)} of {len(sent)} messages not sent: {failed[0]!r}")
         tm = producer._transaction_manager
         _bounded(producer, tm.send_offsets_to_transaction(
             {self._marker: OffsetAndMetadata(batch_id + 1, "", -1)}, self.sink_id))
@@ -223,7 +236,7 @@ class TransactionalSink:
         ok = [r for r in rows if r["kind"] == "ok"]
         dlq = [r for r in rows if r["kind"] == "dlq"]
         tag = f"{self.sink_id}:{batch_id}"
-        with psycopg.connect(self.database_url) as conn:  # one transaction
+        with psycopg.connect(self.database_url, options="-c TimeZone=UTC") as conn:  # one txn
             first_time = conn.execute(
                 "INSERT INTO sink_batches (sink, batch_id, rows_in, rows_stored, dead_letters, "
                 "duration_ms) VALUES (%s, %s, %s, 0, %s, 0) ON CONFLICT DO NOTHING",

@@ -71,6 +71,7 @@ def advance_watermark(conn: psycopg.Connection, sink: str, max_event_time: datet
     if max_event_time is None:
         return
     conn.execute(
-        "INSERT INTO stream_watermarks AS w (sink, max_event_time) VALUES (%s, %s) "
+        "INSERT INTO stream_watermarks AS w (sink, max_event_time) "
+        "VALUES (%s, least(%s, now() + interval '5 minutes')) "  # one fast clock can't run ahead
         "ON CONFLICT (sink) DO UPDATE SET max_event_time = greatest(w.max_event_time, "
         "EXCLUDED.max_event_time), updated_at = clock_timestamp()", (sink, max_event_time))

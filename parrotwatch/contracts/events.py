@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import TypedDict
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_CLOCK_SKEW = timedelta(days=1)
 NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 LogProb = Annotated[float, Field(le=0, strict=True, allow_inf_nan=False)]
 
@@ -23,6 +26,16 @@ class _Event(BaseModel):
         # pydantic would read a bare number as Unix seconds; the contract says RFC 3339 text.
         if isinstance(value, int | float):
             raise ValueError("timestamp must be an RFC 3339 string, e.g. 2026-11-28T01:02:03Z")
+        return value
+
+    @field_validator("timestamp", mode="after", check_fields=False)
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        # A clock decades off would move the stream's event-time watermark with it.
+        latest = datetime.now(UTC) + MAX_CLOCK_SKEW
+        if not EARLIEST <= value <= latest:
+            raise ValueError(f"timestamp {value.isoformat()} is outside {EARLIEST:%Y-%m-%d} .. "
+                             f"now + {MAX_CLOCK_SKEW}; check the producer's clock")
         return value
 
 

@@ -78,7 +78,7 @@ class EmbeddedPostgres:
                 raise StackError(f"port {self.port} on 127.0.0.1 is taken by another process; "
                                  "free it or set PARROTWATCH_POSTGRES_PORT")
             out = self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w",
-                            "-t", "60", "-o", f"-p {self.port} -h 127.0.0.1 -k {self.data}",
+                            "-t", "60", "-o", f"-p {self.port} -h 127.0.0.1 -k {self.data} -c timezone=UTC",
                             "start")
             if out.returncode != 0:
                 raise StackError(f"PostgreSQL did not start; log: {self.log_file}\n"

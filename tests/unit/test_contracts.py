@@ -148,3 +148,10 @@ def test_unknown_setting_is_an_error_naming_the_valid_ones(monkeypatch):
     monkeypatch.setenv("PARROTWATCH_KAFKA_PROT", "1")
     with pytest.raises(ValueError, match="PARROTWATCH_KAFKA_PROT.*PARROTWATCH_KAFKA_PORT"):
         load_settings()
+
+
+@pytest.mark.parametrize("timestamp", ["9999-12-31T23:59:30Z", "1970-01-01T00:00:00Z"])
+def test_implausible_event_times_are_rejected(timestamp):
+    raw = json.dumps({**VALID, "timestamp": timestamp}).encode()
+    with pytest.raises(InvalidEvent, match="timestamp.*producer's clock"):
+        parse_inference(raw)

@@ -33,3 +33,17 @@ def test_one_output_row_per_record_with_origin_and_reason():
     expected = score_event(parse_inference(values[0])).scores
     assert {k: rows[0][k] for k in expected} == expected
     assert rows[0]["request_id"] == events[0]["request_id"] and rows[0]["reason"] is None
+
+
+def test_dead_letter_message_truncates_huge_payloads_but_keeps_the_reason():
+    import orjson
+
+    from streaming.sinks import DLQ_PAYLOAD_BYTES, dead_letter_message
+
+    row = {"payload": b"\x01" * (3 * DLQ_PAYLOAD_BYTES), "topic": "t", "partition": 0,
+           "offset": 7, "kafka_timestamp": None, "reason": "event is too big"}
+    message = dead_letter_message(row)
+    assert len(message) < 8 * 1024 * 1024
+    body = orjson.loads(message)
+    assert body["payload_truncated"] is True and body["reason"] == "event is too big"
+    assert len(body["payload"]) == DLQ_PAYLOAD_BYTES
