@@ -74,6 +74,11 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     for name, state in info["components"].items():
         mark = {True: "running", False: "stopped"}.get(state, state)
         typer.echo(f"{name:16} {mark:10} {info['logs'].get(name) or ''}")
+    for name, p in info["stream_progress"].items():
+        if info["components"]["stream"] and p["batch_id"] is not None:
+            rate = p["processed_rows_per_s"] or 0.0
+            typer.echo(f"query {name:10} batch {p['batch_id']}: {p['rows']} rows, "
+                       f"{rate:,.0f} rows/s processed, at {p['at']}")
 
 
 @app.command()

@@ -137,6 +137,22 @@ class LocalStack:
             self.say("postgres: stopping")
             self.postgres.stop()
 
+    def stream_progress(self) -> dict:
+        """Last micro-batch of each streaming query: id, rows in, rows/s (from the job)."""
+        try:
+            queries = json.loads(self.status_file.read_text())["queries"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return {}
+        out = {}
+        for name, q in queries.items():
+            p = q.get("progress") or {}
+            out[name] = {"active": q["active"], "batch_id": p.get("batchId"),
+                         "rows": p.get("numInputRows"),
+                         "input_rows_per_s": p.get("inputRowsPerSecond"),
+                         "processed_rows_per_s": p.get("processedRowsPerSecond"),
+                         "at": p.get("timestamp")}
+        return out
+
     def status(self) -> dict:
         s = self.settings
         components = {
@@ -148,6 +164,7 @@ class LocalStack:
         if s.receivers is not None:
             components["dispatcher"] = self.dispatcher.alive()
         return {
+            "stream_progress": self.stream_progress(),
             "kafka_bootstrap": s.bootstrap,
             "database_url": database_url(s),
             "api_url": s.api_url,
