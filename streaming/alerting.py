@@ -106,9 +106,17 @@ def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]
         "SELECT DISTINCT model, app FROM window_counts WHERE model NOT IN ('*', 'unknown') "
         "AND window_start > %s AND window_start <= %s",
         (starts[0] - SEGMENT_HORIZON, starts[-1])).fetchall()
-    counts = {(m, a, s): (n, fb, td, ex) for m, a, s, n, fb, td, ex in conn.execute(
-        "SELECT model, app, window_start, requests, feedback_count, thumbs_down, examples "
-        "FROM window_counts WHERE window_start = ANY(%s)", (starts,))}
+    counts = {(m, a, s): (n, ex) for m, a, s, n, ex in conn.execute(
+        "SELECT model, app, window_start, requests, examples FROM window_counts "
+        "WHERE window_start = ANY(%s)", (starts,))}
+    # Feedback per segment of the rated request, joined now rather than when the feedback was
+    # stored: feedback that arrived before its request still lands in the right segment.
+    feedback = {(m, a, s): (n, down) for m, a, s, n, down in conn.execute(
+        "SELECT i.model, i.app, date_trunc('minute', f.event_time) AS w, count(*), "
+        "count(*) FILTER (WHERE f.thumb = -1) FROM feedback f "
+        "JOIN inference_scores i ON i.request_id = f.request_id "
+        "WHERE f.event_time >= %s AND f.event_time < %s GROUP BY 1, 2, 3",
+        (starts[0], starts[-1] + WINDOW))}
     metrics: dict[tuple, dict] = {}
     for m, a, s, metric, n, mean, p50, p95, p99, flagged in conn.execute(
             "SELECT model, app, window_start, metric, n, mean, p50, p95, p99, flagged "
@@ -119,7 +127,8 @@ def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]
     windows = []
     for s in starts:
         for m, a in segments:
-            n, fb, td, ex = counts.get((m, a, s), (0, 0, 0, []))
+            n, ex = counts.get((m, a, s), (0, []))
+            fb, td = feedback.get((m, a, s), (0, 0))
             windows.append({"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
                             "count": n, "feedback_count": fb, "thumbs_down": td,
                             "examples": list(ex), **metrics.get((m, a, s), {})})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import orjson
 import pytest
@@ -107,3 +108,34 @@ def test_duplicate_request_ids_are_stored_and_published_once(namespace, stream_j
              timeout=180, what="all 50 records processed", job=job)
     assert namespace.scalar("SELECT count(*) FROM inference_scores") == 40
     assert len(namespace.read_topic("llm.scores.v1", expected=40)) == 40
+
+
+def test_feedback_is_attributed_to_its_request_segment_even_when_it_comes_first(namespace,
+                                                                                stream_job):
+    import psycopg
+
+    from parrotwatch.traffic import generate_feedback_events
+    from streaming.alerting import windows_between
+
+    events = generate_inference_events(300, seed=13, id_prefix="fb-first")
+    feedback = generate_feedback_events(events, share=0.3, seed=13)
+    namespace.produce_events(feedback, topic="llm.feedback.v1")  # before the requests
+    namespace.produce_events(events)
+    job = stream_job().start()
+    wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 300
+             and namespace.scalar("SELECT count(*) FROM feedback") >= len(feedback),
+             timeout=180, what="requests and feedback stored", job=job)
+    with psycopg.connect(namespace.database_url, options="-c TimeZone=UTC") as conn:
+        first, last = conn.execute("SELECT min(date_trunc('minute', event_time)), "
+                                   "max(date_trunc('minute', event_time)) FROM feedback").fetchone()
+        windows = windows_between(conn, first, last)
+    segment = {e["request_id"]: (e["model"], e["app"]) for e in events}
+    expected: dict[tuple, list[int]] = {}
+    for f in feedback:
+        minute = datetime.fromisoformat(f["timestamp"]).replace(second=0, microsecond=0)
+        counts = expected.setdefault((*segment[f["request_id"]], minute), [0, 0])
+        counts[0] += 1
+        counts[1] += f.get("thumb") == -1
+    got = {(w["model"], w["app"], w["window_start"]): [w["feedback_count"], w["thumbs_down"]]
+           for w in windows if w["feedback_count"]}
+    assert got == expected
