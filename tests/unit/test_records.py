@@ -47,3 +47,17 @@ def test_dead_letter_message_truncates_huge_payloads_but_keeps_the_reason():
     body = orjson.loads(message)
     assert body["payload_truncated"] is True and body["reason"] == "event is too big"
     assert len(body["payload"]) == DLQ_PAYLOAD_BYTES
+
+
+def test_the_regurgitation_index_is_loaded_once_per_process(tmp_path):
+    from detectors.audits.ngram_index import ExactIndex
+    from parrotwatch import scoring
+
+    path = tmp_path / "idx.npz"
+    ExactIndex.from_documents(["one two three four five six seven eight nine ten"], n=4).save(path)
+    before = len(scoring.INDEX_LOADS)
+    first = scoring.regurgitation_index(str(path))
+    for _ in range(5):
+        assert scoring.regurgitation_index(str(path)) is first
+    assert len(scoring.INDEX_LOADS) == before + 1
+    assert scoring.regurgitation_index(None) is None
