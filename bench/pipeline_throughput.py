@@ -18,30 +18,15 @@ import time
 from pathlib import Path
 
 import psycopg
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parrotwatch.settings import Settings  # noqa: E402
+from parrotwatch.stack.kafka import produce  # noqa: E402
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa: E402
 from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
-from parrotwatch.traffic import encode, generate_inference_events  # noqa: E402
-
-
-def produce(settings: Settings, payloads: list[tuple[bytes, bytes]], rate: float | None = None):
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=5,
-                             batch_size=256 * 1024)
-    topic = settings.topic("llm.inference.v1")
-    start = time.perf_counter()
-    for i, (key, value) in enumerate(payloads):
-        if rate is not None:
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-        producer.send(topic, key=key, value=value)
-    producer.flush()
-    producer.close()
-    return time.perf_counter() - start
+from parrotwatch.traffic import generate_inference_events, keyed  # noqa: E402
 
 
 def raw_consume_rate(settings: Settings, n: int) -> float:
@@ -123,14 +108,14 @@ def main() -> None:
     stack.up(stream=False, api=False)
     try:
         events = generate_inference_events(args.events, seed=1, id_prefix="bench")
-        payloads = [(e["request_id"].encode(), encode(e)) for e in events]
+        payloads = keyed(events)
         logprob_share = sum(1 for e in events if e.get("logprobs")) / len(events)
         mean_bytes = sum(len(v) for _, v in payloads) / len(payloads)
         print(f"machine: {platform.processor() or platform.machine()}, "
               f"{__import__('os').cpu_count()} cores, python {platform.python_version()}")
         print(f"events: {args.events}, mean {mean_bytes:.0f} bytes, "
               f"{logprob_share:.0%} with token logprobs")
-        t = produce(settings, payloads)
+        t = produce(settings.bootstrap, settings.topic("llm.inference.v1"), payloads)
         print(f"produce (kafka-python, acks=all): {args.events / t:,.0f} events/s")
         print(f"raw consume, kafka-python:        {raw_consume_rate(settings, args.events):,.0f} events/s")
         print(f"raw read, Spark Kafka source:     {spark_read_rate(settings, args.events):,.0f} events/s")
@@ -172,7 +157,7 @@ def main() -> None:
 
             live = generate_inference_events(int(args.rate * args.seconds), seed=2,
                                              id_prefix="live")
-            t = produce(settings, [(e["request_id"].encode(), encode(e)) for e in live],
+            t = produce(settings.bootstrap, settings.topic("llm.inference.v1"), keyed(live),
                         rate=args.rate)
             print(f"live load: {len(live)} events at {len(live) / t:,.0f} events/s")
             wait_rows(url, args.events + len(live), timeout=300)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
 from detectors.likelihood import likelihood_scores, token_entropy
@@ -52,10 +52,9 @@ class RequestScores:
     latency_ms: float | None = None
     tokens_per_s: float | None = None
     regurgitation: float | None = None
-    extra: dict[str, float | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float | None]:
-        return {**{k: getattr(self, k) for k in SCORE_NAMES}, **self.extra}
+        return {k: getattr(self, k) for k in SCORE_NAMES}
 
 
 def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float | None:

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
-from kafka import KafkaProducer
 from tqdm import tqdm
 
 from parrotwatch.scenario import INCIDENTS, scenario_traffic
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
+from parrotwatch.stack.kafka import produce
 from parrotwatch.stack.local import LocalStack
 from parrotwatch.stack.urls import database_url
-from parrotwatch.traffic import encode, generate_feedback_events, malformed_records
+from parrotwatch.traffic import generate_feedback_events, keyed, malformed_records
 
 SUMMARY_SQL = """
 SELECT model, count(*) AS n,
@@ -42,15 +42,10 @@ def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: in
             api.post("/v1/inference", json=inference[i:i + 100]).raise_for_status()
         for i in range(0, len(feedback), 100):
             api.post("/v1/feedback", json=feedback[i:i + 100]).raise_for_status()
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
-                             max_request_size=8 * 1024 * 1024)
     topic = settings.topic(INFERENCE_TOPIC)
-    for event in tqdm(inference[half:], desc="produce to Kafka", unit="event"):
-        producer.send(topic, key=event["request_id"].encode(), value=encode(event))
-    for payload, _kind in bad:
-        producer.send(topic, value=payload)
-    producer.flush()
-    producer.close()
+    produce(settings.bootstrap, topic,
+            tqdm(keyed(inference[half:]), desc="produce to Kafka", unit="event"))
+    produce(settings.bootstrap, topic, [(None, payload) for payload, _kind in bad])
     say(f"played {len(inference)} inference events ({half} via the API), {len(feedback)} feedback "
         f"events via the API, {len(bad)} malformed records to {topic} "
         f"(feedback topic {settings.topic(FEEDBACK_TOPIC)})")

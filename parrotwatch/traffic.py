@@ -32,6 +32,11 @@ _QUESTIONS = ("Explain {t} in Python.", "What does the Python reference say abou
               "Summarise how {t} works, briefly.")
 
 
+def keyed(events: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    """``(request_id, JSON)`` Kafka records of inference events, keyed by their idempotency key."""
+    return [(e["request_id"].encode(), encode(e)) for e in events]
+
+
 def encode(event: dict[str, Any]) -> bytes:
     """The Kafka payload of one event (compact UTF-8 JSON)."""
     return orjson.dumps(event)

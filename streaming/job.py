@@ -92,6 +92,7 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
     checkpoints with exponential backoff. Returns the exit code once asked to stop."""
     backoff = 2.0
     while not stopping:
+        started = time.monotonic()
         queries, sinks = start_queries(spark, settings, db_url)
         log.info("streaming queries started: %s", [q.name for q in queries])
         while all(q.isActive for q in queries) and not stopping:
@@ -104,8 +105,9 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
         for sink in sinks:
             sink.close()
         failed = [q for q in queries if q.exception() is not None]
-        if not failed:
+        if not failed or time.monotonic() - started > 300:  # ran fine for a while: start over
             backoff = 2.0
+        if not failed:
             continue
         for q in failed:
             log.error("query %s failed; restarting from its checkpoint in %.0fs: %s",

@@ -71,8 +71,10 @@ def sink_identity(checkpoint: Path, name: str) -> str:
     """A sink id bound to its checkpoint: a new checkpoint restarts batch ids, so new markers."""
     checkpoint.mkdir(parents=True, exist_ok=True)
     id_file = checkpoint / "parrotwatch-sink-id"
-    if not id_file.exists():
-        id_file.write_text(f"{name}-{uuid.uuid4().hex[:12]}")
+    if not id_file.exists() or not id_file.read_text().strip():
+        tmp = id_file.with_suffix(".tmp")
+        tmp.write_text(f"{name}-{uuid.uuid4().hex[:12]}")
+        tmp.replace(id_file)  # atomic: a crash never leaves an empty id
     return id_file.read_text().strip()
 
 

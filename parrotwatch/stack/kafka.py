@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -145,6 +147,24 @@ class KafkaBroker:
 
     def stop(self) -> None:
         self.process.stop(timeout=30)
+
+
+def produce(bootstrap: str, topic: str, payloads: Iterable[tuple[bytes | None, bytes]], *,
+            rate: float | None = None) -> float:
+    """Send ``(key, value)`` records with acks=all, optionally paced at ``rate`` per second;
+    returns once all are acknowledged, with the seconds it took."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                             batch_size=256 * 1024, max_request_size=MAX_MESSAGE_BYTES)
+    start = time.perf_counter()
+    try:
+        for i, (key, value) in enumerate(payloads):
+            if rate is not None and (delay := start + i / rate - time.perf_counter()) > 0:
+                time.sleep(delay)
+            producer.send(topic, key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
+    return time.perf_counter() - start
 
 
 def create_topics(bootstrap: str, prefix: str = "") -> list[str]:

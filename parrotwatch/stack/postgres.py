@@ -59,8 +59,8 @@ class EmbeddedPostgres:
             os.chown(self.data, entry.pw_uid, entry.pw_gid)
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
             self.data.chmod(0o700)  # PostgreSQL refuses a data directory others can read
-            for path in [*self.data.parents, self.log_file.parent]:  # let the user traverse
-                path.chmod(path.stat().st_mode | 0o055)
+            for path in [*self.data.parents, self.log_file.parent]:  # traverse only, no read
+                path.chmod(path.stat().st_mode | 0o011)
 
     def running(self) -> bool:
         out = self._run(_bin("pg_ctl"), "-D", str(self.data), "status")

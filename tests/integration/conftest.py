@@ -15,10 +15,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from parrotwatch.db import migrate
 from parrotwatch.settings import Settings
-from parrotwatch.stack.kafka import create_topics
+from parrotwatch.stack.kafka import create_topics, produce
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env
 from parrotwatch.stack.processes import ManagedProcess, free_port
-from parrotwatch.traffic import encode
+from parrotwatch.traffic import keyed
 
 pytestmark = pytest.mark.integration
 _counter = itertools.count()
@@ -62,11 +62,7 @@ class Namespace:
 
     def produce_events(self, events: list[dict], topic: str = "llm.inference.v1") -> None:
         """Inference events v1 onto the namespace's topic, keyed by request id; flushed."""
-        producer = self.producer()
-        for e in events:
-            producer.send(self.topic(topic), key=e["request_id"].encode(), value=encode(e))
-        producer.flush()
-        producer.close()
+        produce(self.settings.bootstrap, self.topic(topic), keyed(events))
 
     def read_topic(self, name: str, expected: int, timeout: float = 60.0) -> list:
         """Every committed record of a topic; waits for ``expected`` then drains a little more."""

@@ -10,19 +10,15 @@ import pytest
 
 from detectors.request import SCORE_NAMES
 from parrotwatch.offline import score_file
-from parrotwatch.traffic import encode, generate_inference_events, malformed_records
+from parrotwatch.stack.kafka import produce
+from parrotwatch.traffic import encode, generate_inference_events, keyed, malformed_records
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def produce(namespace, payloads: list[tuple[bytes | None, bytes]]) -> None:
-    producer = namespace.producer()
-    topic = namespace.topic("llm.inference.v1")
-    for key, value in payloads:
-        producer.send(topic, key=key, value=value)
-    producer.flush()
-    producer.close()
+def produce_raw(namespace, payloads: list[tuple[bytes | None, bytes]]) -> None:
+    produce(namespace.settings.bootstrap, namespace.topic("llm.inference.v1"), payloads)
 
 
 def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job, tmp_path):
@@ -30,9 +26,9 @@ def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job, tmp
     bad = malformed_records(50, seed=11, max_event_bytes=namespace.settings.max_event_bytes)
     kinds = {kind for _, kind in bad}
     assert {"bad_json", "missing_field", "wrong_type", "oversize", "invalid_utf8"} <= kinds
-    payloads = [(e["request_id"].encode(), encode(e)) for e in events]
+    payloads = keyed(events)
     payloads[500:500] = [(None, raw) for raw, _ in bad]  # malformed records mid-stream
-    produce(namespace, payloads)
+    produce_raw(namespace, payloads)
 
     job = stream_job().start()
     wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 1000
@@ -98,8 +94,8 @@ def test_valid_and_malformed_events_land_exactly_once(namespace, stream_job, tmp
 
 def test_duplicate_request_ids_are_stored_and_published_once(namespace, stream_job):
     events = generate_inference_events(40, seed=3, id_prefix="dup")
-    retried = [(e["request_id"].encode(), encode(e)) for e in events]
-    produce(namespace, retried + retried[:10])  # a client retried 10 of them
+    retried = keyed(events)
+    produce_raw(namespace, retried + retried[:10])  # a client retried 10 of them
     job = stream_job().start()
     wait_for(lambda: namespace.scalar("SELECT count(*) FROM sink_batches "
                                       "WHERE sink LIKE 'inference-%%' AND rows_in > 0") > 0

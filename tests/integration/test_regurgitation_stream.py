@@ -44,11 +44,7 @@ def test_stream_fills_regurgitation_from_the_corpus_index(namespace, stream_job,
         start = rng.randrange(len(words) - 64)
         e["response"] = f"As I recall: {' '.join(words[start:start + 64])}. Hope this helps."
         leaked[e["request_id"]] = 64
-    producer = namespace.producer()
-    for e in events:
-        producer.send(namespace.topic("llm.inference.v1"), value=encode(e))
-    producer.flush()
-    producer.close()
+    namespace.produce_events(events)
 
     job = stream_job(regurgitation_index=index_path).start()
     wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 60,
