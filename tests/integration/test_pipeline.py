@@ -115,12 +115,15 @@ def test_feedback_is_attributed_to_its_request_segment_even_when_it_comes_first(
 
     events = generate_inference_events(300, seed=13, id_prefix="fb-first")
     feedback = generate_feedback_events(events, share=0.3, seed=13)
-    namespace.produce_events(feedback, topic="llm.feedback.v1")  # before the requests
-    namespace.produce_events(events)
+    namespace.produce_events(feedback, topic="llm.feedback.v1")
     job = stream_job().start()
-    wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 300
-             and namespace.scalar("SELECT count(*) FROM feedback") >= len(feedback),
-             timeout=180, what="requests and feedback stored", job=job)
+    wait_for(lambda: namespace.scalar("SELECT count(*) FROM feedback") >= len(feedback),
+             timeout=180, what="feedback stored", job=job)
+    # The feedback is stored before any of its requests: its segment is unknown at that point.
+    assert namespace.scalar("SELECT count(*) FROM inference_scores") == 0
+    namespace.produce_events(events)
+    wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 300,
+             timeout=180, what="requests stored", job=job)
     with psycopg.connect(namespace.database_url, options="-c TimeZone=UTC") as conn:
         first, last = conn.execute("SELECT min(date_trunc('minute', event_time)), "
                                    "max(date_trunc('minute', event_time)) FROM feedback").fetchone()
