@@ -34,6 +34,6 @@ stamp=.venv/.parrotwatch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing Python dependencies (first run takes a few minutes)" >&2
   .venv/bin/pip install -q --upgrade pip >&2
-  .venv/bin/pip install -q -e ".[dev]" >&2
+  .venv/bin/pip install -q -e ".[dev,models]" >&2
   touch "$stamp"
 fi
