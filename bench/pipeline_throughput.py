@@ -103,7 +103,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="pw-bench-"))
     settings = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
                         postgres_port=free_port(), api_port=free_port(),
-                        max_offsets_per_trigger=20_000, trigger_seconds=0.5)
+                        max_offsets_per_trigger=20_000, trigger_seconds=0.5,
+                        quality_detectors=[])  # the model-free metrics of issue 2
     stack = LocalStack(settings, say=lambda m: print(m, file=sys.stderr))
     stack.up(stream=False, api=False)
     try:

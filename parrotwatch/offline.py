@@ -20,7 +20,8 @@ import orjson
 from tqdm import tqdm
 
 from detectors.audits.ngram_index import NgramIndex, load_index
-from parrotwatch.scoring import InvalidEvent, parse_inference, score_event
+from parrotwatch.quality import QualityConfig
+from parrotwatch.scoring import InvalidEvent, parse_inference, score_events_or_reasons
 
 _CHUNK = 1 << 16
 
@@ -61,13 +62,31 @@ def _recover_request_id(raw: bytes) -> str | None:
     return rid if isinstance(rid, str) and rid else None
 
 
-def _score_line(raw: bytes, max_bytes: int, index: NgramIndex | None = None) -> dict[str, Any]:
-    """The output record of one line; raises :class:`InvalidEvent` with the reason."""
-    event = parse_inference(raw, max_bytes)
-    try:
-        return score_event(event, index).as_record()
-    except Exception as exc:  # a detector bug on one event must not stop the file
-        raise InvalidEvent(f"scoring failed: {type(exc).__name__}: {exc}") from exc
+CHUNK_EVENTS = 256  # events scored together (the model-based detectors batch)
+
+
+def _score_chunk(chunk: list[tuple[int, bytes | None, int]], max_bytes: int,
+                 index: NgramIndex | None, quality: QualityConfig | None) -> list[dict[str, Any]]:
+    """Output records of ``(line number, line or None when oversize, size)`` items, in order."""
+    records: list[dict[str, Any] | None] = [None] * len(chunk)
+    events, where = [], []
+    for i, (number, raw, size) in enumerate(chunk):
+        try:
+            if raw is None:
+                raise InvalidEvent(f"event is {size} bytes, over the {max_bytes}-byte limit")
+            events.append(parse_inference(raw, max_bytes))
+            where.append(i)
+        except InvalidEvent as exc:
+            records[i] = _error(number, raw, str(exc))
+    for i, scored in zip(where, score_events_or_reasons(events, index, quality), strict=True):
+        number, raw, _ = chunk[i]
+        records[i] = _error(number, raw, scored) if isinstance(scored, str) else scored.as_record()
+    return records
+
+
+def _error(number: int, raw: bytes | None, reason: str) -> dict[str, Any]:
+    rid = _recover_request_id(raw) if raw is not None else None
+    return {"line": number, "request_id": rid, "error": reason}
 
 
 def score_file(
@@ -77,6 +96,7 @@ def score_file(
     max_event_bytes: int = 1_048_576,
     progress: bool = True,
     regurgitation_index: str | Path | None = None,
+    quality: QualityConfig | None = None,
 ) -> OfflineReport:
     """Score every inference event of ``in_path`` (JSONL) into ``out_path`` (JSONL); with a
     training-corpus index, ``regurgitation`` too (as the stream does with the same index)."""
@@ -95,24 +115,28 @@ def score_file(
         file=sys.stderr,
         disable=not progress,
     )
+    chunk: list[tuple[int, bytes | None, int]] = []
+
+    def flush() -> None:
+        nonlocal scored
+        for record in _score_chunk(chunk, max_event_bytes, index, quality):
+            if "error" in record:
+                errors.append((record["line"], record["error"]))
+                bar.set_postfix(errors=len(errors), refresh=False)
+            else:
+                scored += 1
+            dst.write(orjson.dumps(record))
+            dst.write(b"\n")
+        chunk.clear()
+
     with in_path.open("rb") as src, out_path.open("wb") as dst, bar:
         for number, (read, raw, size) in enumerate(_read_lines(src, max_event_bytes), start=1):
             bar.update(read)
             if raw is not None and not raw.strip():
                 continue  # blank line: skipped, still counted in the numbering
             lines += 1
-            try:
-                if raw is None:
-                    raise InvalidEvent(
-                        f"event is {size} bytes, over the {max_event_bytes}-byte limit"
-                    )
-                record = _score_line(raw, max_event_bytes, index)
-                scored += 1
-            except InvalidEvent as exc:
-                rid = _recover_request_id(raw) if raw is not None else None
-                record = {"line": number, "request_id": rid, "error": str(exc)}
-                errors.append((number, str(exc)))
-                bar.set_postfix(errors=len(errors), refresh=False)
-            dst.write(orjson.dumps(record))
-            dst.write(b"\n")
+            chunk.append((number, raw, size))
+            if len(chunk) >= CHUNK_EVENTS:
+                flush()
+        flush()
     return OfflineReport(lines=lines, scored=scored, errors=errors)

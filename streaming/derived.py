@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 
-from detectors.request import SCORE_NAMES
+from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from streaming.window_store import add_counts, advance_watermark, merge_windows
 from streaming.windows import partials, window_start
 
 ALL_SEGMENTS = ("*", "*")
 UNKNOWN_SEGMENT = ("unknown", "unknown")  # feedback on a request not (yet) stored
+DRILLDOWN_KEYS = ("unsupported_spans", "surprising_tokens", "nearest_reference")
 
 
 def count_dead_letters(conn: psycopg.Connection, dead_letters: list[dict]) -> None:
@@ -50,3 +53,21 @@ def feedback_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict
     add_counts(conn, "feedback_count", dict(feedback))
     add_counts(conn, "thumbs_down", dict(thumbs_down))
     count_dead_letters(conn, dead_letters)
+
+
+def store_drilldown(conn: psycopg.Connection, tag: str, new_rows: list[dict]) -> None:
+    """The bounded drill-down of newly stored requests (unsupported spans, most surprising
+    tokens, nearest references of an out-of-distribution prompt)."""
+    values = []
+    for r in new_rows:
+        if not r.get("drilldown"):
+            continue
+        d = orjson.loads(r["drilldown"])
+        values.append((r["request_id"], r["event_time"], r["model"], r["app"],
+                       *(Jsonb(d[k]) if k in d else None for k in DRILLDOWN_KEYS), tag))
+    if values:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO request_drilldown (request_id, event_time, model, app, "
+                "unsupported_spans, surprising_tokens, nearest_reference, sink_batch) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", values)

@@ -21,10 +21,12 @@ from pathlib import Path
 from detectors.alerting import load_rules
 from detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
 from parrotwatch.db import migrate
+from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
 from parrotwatch.stack.urls import database_url
 from streaming.alerting import AlertStage
-from streaming.derived import feedback_after_store, inference_after_store
+from streaming.derived import feedback_after_store, inference_after_store, store_drilldown
+from streaming.drift_stage import DriftStage
 from streaming.session import build_session
 from streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
 from streaming.transforms import parse_feedback_rows, read_kafka, score_inference
@@ -32,18 +34,24 @@ from streaming.transforms import parse_feedback_rows, read_kafka, score_inferenc
 log = logging.getLogger("parrotwatch.stream")
 
 
-def alert_stage(settings: Settings) -> AlertStage:
+def alert_stage(settings: Settings, drift: DriftStage | None = None) -> AlertStage:
     path = settings.alert_rules or DEFAULT_RULES
     text = Path(path).read_text()
     return AlertStage(settings, load_rules(text), text,
-                      timedelta(seconds=settings.watermark_delay_seconds))
+                      timedelta(seconds=settings.watermark_delay_seconds), drift=drift)
 
 
 def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
     queries, sinks = [], []
-    alerts = alert_stage(settings)
+    quality = QualityConfig.from_settings(settings)
+    drift = (DriftStage(settings.drift_reference_size, settings.drift_window_sample)
+             if quality.uses("drift") else None)
+    alerts = alert_stage(settings, drift)
 
     def inference_then_alerts(conn, tag, new_rows, dead_letters) -> None:
+        if drift is not None:
+            drift.after_store(conn, tag, new_rows)
+        store_drilldown(conn, tag, new_rows)
         inference_after_store(conn, tag, new_rows, dead_letters)
         alerts.evaluate(conn, tag)
 
@@ -54,11 +62,13 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
          None),
     ]
     index = str(settings.regurgitation_index) if settings.regurgitation_index else None
-    extra_args = {"inference": (index,)}
+    extra_args = {"inference": (index, quality)}
+    before = {"inference": drift.before_store if drift is not None else None}
     for name, topic, step, spec, after_store, extra in plans:
         checkpoint = settings.checkpoints_dir / f"{settings.topic_prefix}{name}"
         sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url,
-                                 after_store=after_store, extra_messages=extra)
+                                 after_store=after_store, extra_messages=extra,
+                                 before_store=before.get(name))
         query = (
             read_kafka(spark, settings, settings.topic(topic))
             .transform(step, settings.max_event_bytes, *extra_args.get(name, ()))

@@ -11,17 +11,20 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from detectors.request import SCORE_NAMES
+from parrotwatch.quality import QualityConfig, prompt_text
 from parrotwatch.scoring import (
+    STREAM_SCORE_NAMES,
     InvalidEvent,
+    ScoredEvent,
     parse_feedback,
     parse_inference,
     regurgitation_index,
-    score_event,
+    score_events_or_reasons,
     utc,
 )
 
 TS = pa.timestamp("us", tz="UTC")
+EXCERPT_CHARS = 300
 
 # Columns every output row carries: its origin in Kafka, and the dead-letter reason if any.
 ORIGIN_FIELDS = [
@@ -40,10 +43,15 @@ INFERENCE_SCHEMA = pa.schema([
     pa.field("event_time", TS),
     pa.field("model", pa.string()),
     pa.field("app", pa.string()),
-    *[pa.field(name, pa.float64()) for name in SCORE_NAMES],
+    *[pa.field(name, pa.float64()) for name in STREAM_SCORE_NAMES],
     pa.field("input_tokens", pa.int32()),
     pa.field("output_tokens", pa.int32()),
     pa.field("finish_reason", pa.string()),
+    pa.field("score_source", pa.string()),
+    pa.field("drilldown", pa.string()),  # JSON: unsupported spans, surprising tokens
+    pa.field("prompt_excerpt", pa.string()),  # first 300 characters, for ood drill-down
+    pa.field("prompt_embedding", pa.binary()),  # float16, for the driver's drift stage
+    pa.field("response_embedding", pa.binary()),
     *ORIGIN_FIELDS,
 ])
 
@@ -66,14 +74,9 @@ def _finite(x: float | None) -> float | None:
     return x if x is None or (x == x and abs(x) != float("inf")) else None
 
 
-def inference_row(raw: bytes, max_bytes: int, index_path: str | None = None) -> dict[str, Any]:
-    """Scores of one inference payload; raises :class:`InvalidEvent` with the reason.
-
-    ``index_path``: the training-corpus n-gram index for ``regurgitation`` (loaded once per
-    Python worker process)."""
-    event = parse_inference(raw, max_bytes)
-    scored = score_event(event, regurgitation_index(index_path))
+def _row(event, scored: ScoredEvent) -> dict[str, Any]:
     usage = event.usage
+    q = scored.quality
     return {
         "request_id": scored.request_id,
         "event_time": scored.timestamp,
@@ -83,7 +86,39 @@ def inference_row(raw: bytes, max_bytes: int, index_path: str | None = None) -> 
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": event.output_tokens(),
         "finish_reason": event.finish_reason,
+        "score_source": q.score_source if q else ("logprobs" if event.logprobs else None),
+        "drilldown": orjson.dumps(q.drilldown).decode() if q and q.drilldown else None,
+        "prompt_excerpt": prompt_text(event)[:EXCERPT_CHARS] if q and q.prompt_embedding else None,
+        "prompt_embedding": q.prompt_embedding if q else None,
+        "response_embedding": q.response_embedding if q else None,
     }
+
+
+def _dead_letter(raw: bytes | None, reason: str) -> dict[str, Any]:
+    return {"kind": "dlq", "reason": reason, "payload": raw}
+
+
+def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | None = None,
+                   quality: QualityConfig | None = None) -> list[dict[str, Any]]:
+    """One scored row or dead letter per payload, in order.
+
+    Valid events are scored together (the model-based detectors batch); a detector failure
+    sends only the events it fails on to the dead letters.
+    ``index_path``: the training-corpus n-gram index for ``regurgitation`` (loaded once per
+    Python worker process)."""
+    out: list[dict[str, Any] | None] = [None] * len(raws)
+    events, where = [], []
+    for i, raw in enumerate(raws):
+        try:
+            events.append(parse_inference(raw, max_bytes))
+            where.append(i)
+        except InvalidEvent as exc:
+            out[i] = _dead_letter(raw, str(exc))
+    scored = score_events_or_reasons(events, regurgitation_index(index_path), quality)
+    for i, event, s in zip(where, events, scored, strict=True):
+        out[i] = (_dead_letter(raws[i], s) if isinstance(s, str) else
+                  {**_row(event, s), "kind": "ok", "reason": None, "payload": None})
+    return out
 
 
 def feedback_row(raw: bytes, max_bytes: int) -> dict[str, Any]:
@@ -103,11 +138,24 @@ def feedback_row(raw: bytes, max_bytes: int) -> dict[str, Any]:
     }
 
 
-RowFn = Callable[[bytes, int], dict[str, Any]]
+BatchFn = Callable[[list[bytes | None], int], list[dict[str, Any]]]
+
+
+def feedback_rows(raws: list[bytes | None], max_bytes: int) -> list[dict[str, Any]]:
+    """One feedback row or dead letter per payload, in order."""
+    out = []
+    for raw in raws:
+        try:
+            out.append({**feedback_row(raw, max_bytes), "kind": "ok", "reason": None, "payload": None})
+        except InvalidEvent as exc:
+            out.append(_dead_letter(raw, str(exc)))
+        except Exception as exc:  # a bug must not stop the stream either
+            out.append(_dead_letter(raw, f"parsing failed: {type(exc).__name__}: {exc}"))
+    return out
 
 
 def process_batches(
-    batches: Iterable[pa.RecordBatch], row_fn: RowFn, schema: pa.Schema, max_bytes: int
+    batches: Iterable[pa.RecordBatch], batch_fn: BatchFn, schema: pa.Schema, max_bytes: int
 ) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: Kafka source rows in, one scored or dead-letter row out per record.
 
@@ -115,19 +163,8 @@ def process_batches(
     """
     computed = [n for n in schema.names if n not in _PASSTHROUGH]
     for batch in batches:
-        out: dict[str, list] = {n: [] for n in computed}
-        for raw in batch.column("value").to_pylist():
-            try:
-                row = row_fn(raw, max_bytes)
-                row["kind"], row["reason"], row["payload"] = "ok", None, None
-            except InvalidEvent as exc:
-                row = {"kind": "dlq", "reason": str(exc), "payload": raw}
-            except Exception as exc:  # a detector bug must not stop the stream either
-                row = {"kind": "dlq", "reason": f"scoring failed: {type(exc).__name__}: {exc}",
-                       "payload": raw}
-            for n in computed:
-                out[n].append(row.get(n))
-        arrays = {n: pa.array(v, type=schema.field(n).type) for n, v in out.items()}
+        rows = batch_fn(batch.column("value").to_pylist(), max_bytes)
+        arrays = {n: pa.array([r.get(n) for r in rows], type=schema.field(n).type) for n in computed}
         for name, source in _PASSTHROUGH.items():
             arrays[name] = batch.column(source).cast(schema.field(name).type)
         yield pa.RecordBatch.from_arrays([arrays[n] for n in schema.names], schema=schema)

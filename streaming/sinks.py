@@ -33,7 +33,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
-from detectors.request import SCORE_NAMES
+from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
 
@@ -54,7 +54,7 @@ INFERENCE_TABLE = TableSpec(
     table="inference_scores",
     id_column="request_id",
     columns=("request_id", "event_time", "model", "app", *SCORE_NAMES, "input_tokens",
-             "output_tokens", "finish_reason"),
+             "output_tokens", "finish_reason", "score_source"),
     publish_topic=SCORES_TOPIC,
 )
 
@@ -121,6 +121,7 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
 
 Message = tuple[str, bytes | None, bytes]
 AfterStore = Callable[[psycopg.Connection, str, list[dict], list[dict]], None]
+BeforeStore = Callable[[psycopg.Connection, list[dict]], None]
 ExtraMessages = Callable[[psycopg.Connection, str], list[Message]]
 
 
@@ -146,10 +147,14 @@ class TransactionalSink:
 
     def __init__(self, settings: Settings, spec: TableSpec, sink_id: str, database_url: str,
                  after_store: AfterStore | None = None,
-                 extra_messages: ExtraMessages | None = None):
-        """``after_store(conn, tag, new_rows, dead_letters)`` runs in the batch's transaction the
-        first time the batch is stored; ``extra_messages(conn, tag)`` gives more Kafka messages
-        of the batch (read back by ``tag``, so a replay publishes the same ones)."""
+                 extra_messages: ExtraMessages | None = None,
+                 before_store: BeforeStore | None = None):
+        """``before_store(conn, ok_rows)`` may complete the rows (e.g. scores that need state
+        kept in the database) in the batch's transaction; ``after_store(conn, tag, new_rows,
+        dead_letters)`` runs in it the first time the batch is stored; ``extra_messages(conn,
+        tag)`` gives more Kafka messages of the batch (read back by ``tag``, so a replay
+        publishes the same ones)."""
+        self.before_store = before_store
         self.after_store = after_store
         self.extra_messages = extra_messages
         self.settings = settings
@@ -243,6 +248,8 @@ class TransactionalSink:
                 "INSERT INTO sink_batches (sink, batch_id, rows_in, rows_stored, dead_letters, "
                 "duration_ms) VALUES (%s, %s, %s, 0, %s, 0) ON CONFLICT DO NOTHING",
                 (self.sink_id, batch_id, len(rows), len(dlq))).rowcount == 1
+            if self.before_store is not None:
+                self.before_store(conn, ok)
             stored = self._store(conn, tag, ok, dlq)
             new_ids = {r[0] for r in conn.execute(
                 f"SELECT {self.spec.id_column} FROM {self.spec.table} WHERE sink_batch = %s",

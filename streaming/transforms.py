@@ -8,13 +8,14 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import Settings
 from streaming.records import (
     FEEDBACK_SCHEMA,
     INFERENCE_SCHEMA,
-    RowFn,
-    feedback_row,
-    inference_row,
+    BatchFn,
+    feedback_rows,
+    inference_rows,
     process_batches,
 )
 
@@ -35,19 +36,20 @@ def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame
     )
 
 
-def _apply(df: DataFrame, row_fn: RowFn, schema, max_bytes: int) -> DataFrame:
-    fn = partial(process_batches, row_fn=row_fn, schema=schema, max_bytes=max_bytes)
+def _apply(df: DataFrame, batch_fn: BatchFn, schema, max_bytes: int) -> DataFrame:
+    fn = partial(process_batches, batch_fn=batch_fn, schema=schema, max_bytes=max_bytes)
     return df.select("key", "value", "topic", "partition", "offset", "timestamp").mapInArrow(
         fn, from_arrow_schema(schema)
     )
 
 
-def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None) -> DataFrame:
+def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None,
+                    quality: QualityConfig | None = None) -> DataFrame:
     """Kafka rows -> one row per record: its scores, or its dead-letter reason."""
-    row_fn = partial(inference_row, index_path=index_path) if index_path else inference_row
-    return _apply(df, row_fn, INFERENCE_SCHEMA, max_bytes)
+    batch_fn = partial(inference_rows, index_path=index_path, quality=quality)
+    return _apply(df, batch_fn, INFERENCE_SCHEMA, max_bytes)
 
 
 def parse_feedback_rows(df: DataFrame, max_bytes: int) -> DataFrame:
     """Kafka rows -> one row per record: its feedback columns, or its dead-letter reason."""
-    return _apply(df, feedback_row, FEEDBACK_SCHEMA, max_bytes)
+    return _apply(df, feedback_rows, FEEDBACK_SCHEMA, max_bytes)

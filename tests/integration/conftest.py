@@ -28,7 +28,8 @@ _counter = itertools.count()
 def base_settings(tmp_path_factory) -> Settings:
     home = tmp_path_factory.mktemp("pwhome")
     return Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                    postgres_port=free_port(), api_port=free_port(), trigger_seconds=0.5)
+                    postgres_port=free_port(), api_port=free_port(), trigger_seconds=0.5,
+                    quality_detectors=[])  # model-free by default; test_quality_stream turns them on
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from parrotwatch.scoring import parse_inference, score_event
 from parrotwatch.traffic import encode, generate_inference_events
-from streaming.records import INFERENCE_SCHEMA, inference_row, process_batches
+from streaming.records import INFERENCE_SCHEMA, inference_rows, process_batches
 
 KAFKA_SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary()), ("topic", pa.string()),
                           ("partition", pa.int32()), ("offset", pa.int64()),
@@ -23,7 +23,7 @@ def test_one_output_row_per_record_with_origin_and_reason():
         "key": [b"k%d" % i for i in range(5)], "value": values, "topic": ["t"] * 5,
         "partition": [0, 1, 2, 0, 1], "offset": [10, 11, 12, 13, 14], "timestamp": [now] * 5,
     }, schema=KAFKA_SCHEMA)
-    (out,) = list(process_batches([batch], inference_row, INFERENCE_SCHEMA, 1 << 20))
+    (out,) = list(process_batches([batch], inference_rows, INFERENCE_SCHEMA, 1 << 20))
     rows = out.to_pylist()
     assert [r["kind"] for r in rows] == ["ok", "ok", "ok", "dlq", "dlq"]
     assert [r["offset"] for r in rows] == [10, 11, 12, 13, 14]
