@@ -10,7 +10,7 @@ import httpx
 import psycopg
 from tqdm import tqdm
 
-from parrotwatch.scenario import INCIDENTS, scenario_traffic
+from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, scenario_traffic
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import produce
 from parrotwatch.stack.local import LocalStack
@@ -22,7 +22,8 @@ SELECT model, count(*) AS n,
        avg(surprisal_mean) AS surprisal, avg(entropy_mean) AS entropy,
        avg(repetition_rate) AS repetition, avg(compression_ratio) AS compression,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_latency_ms,
-       avg(tokens_per_s) AS tokens_per_s
+       avg(tokens_per_s) AS tokens_per_s, avg(toxicity) AS toxicity,
+       avg(hallucination) AS hallucination
 FROM inference_scores WHERE request_id LIKE %s GROUP BY model ORDER BY model
 """
 
@@ -31,7 +32,8 @@ def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: in
          say: Callable[[str], None]) -> tuple[int, int, int]:
     """Send the traffic: half through the HTTP API, half straight to Kafka; returns counts."""
     start = (datetime.now(UTC) - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    inference = scenario_traffic(start, minutes=minutes, seed=seed, id_prefix=run_id)
+    inference = scenario_traffic(start, minutes=minutes, seed=seed, id_prefix=run_id,
+                                 quality=bool(settings.quality_detectors))
     feedback = generate_feedback_events(inference, share=0.1, seed=seed)
     bad = malformed_records(malformed, seed=seed, max_event_bytes=settings.max_event_bytes)
 
@@ -107,8 +109,11 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
             " WHERE request_id LIKE %s AND repetition_rate IS NOT NULL "
             " ORDER BY repetition_rate DESC LIMIT 3) UNION ALL "
             "(SELECT 'latency_ms', request_id, model, latency_ms FROM inference_scores "
-            " WHERE request_id LIKE %s AND latency_ms IS NOT NULL ORDER BY latency_ms DESC LIMIT 3)",
-            (f"{run_id}%", f"{run_id}%")).fetchall()
+            " WHERE request_id LIKE %s AND latency_ms IS NOT NULL ORDER BY latency_ms DESC LIMIT 3)"
+            " UNION ALL "
+            "(SELECT 'toxicity', request_id, model, toxicity FROM inference_scores "
+            " WHERE request_id LIKE %s AND toxicity IS NOT NULL ORDER BY toxicity DESC LIMIT 3)",
+            (f"{run_id}%", f"{run_id}%", f"{run_id}%")).fetchall()
         dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
         alerts = conn.execute(
             "SELECT status, rule, model, app, starts_at, ends_at, summary FROM alerts "
@@ -119,17 +124,18 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     say(f"\nscored {n_events} events in {time.monotonic() - started:.1f}s after the last send; "
         f"{dead} dead-lettered; {fb} of {n_feedback} feedback events stored\n")
     header = f"{'model':14}{'n':>6}{'surprisal':>11}{'entropy':>9}{'repetition':>12}" \
-             f"{'compress':>10}{'p95 ms':>10}{'tok/s':>8}"
+             f"{'compress':>10}{'p95 ms':>10}{'tok/s':>8}{'toxic':>8}{'halluc':>8}"
     print(header)
     for model, n, *vals in rows:
-        specs = (">11.3f", ">9.3f", ">12.3f", ">10.2f", ">10.0f", ">8.1f")
+        specs = (">11.3f", ">9.3f", ">12.3f", ">10.2f", ">10.0f", ">8.1f", ">8.3f", ">8.3f")
         cells = "".join(format(v, spec) if v is not None else format("-", spec[:-2].rstrip("."))
                         for v, spec in zip(vals, specs, strict=True))
         print(f"{model:14}{n:>6}{cells}")
     print("\nthe worst requests:")
     for metric, request_id, model, value in worst:
         print(f"  {metric:16} {value:10.2f}  {model:12} {request_id}")
-    print(f"\nalerts of this run (injected: {', '.join(f'{r} on {m}/{a}' for r, m, a in INCIDENTS)}):")
+    injected = {**INCIDENTS, **(QUALITY_INCIDENTS if settings.quality_detectors else {})}
+    print(f"\nalerts of this run (injected: {', '.join(f'{r} on {m}/{a}' for r, m, a in injected)}):")
     for status, rule, model, app, starts, ends, summary in alerts:
         span = f"{starts:%H:%M}-{ends:%H:%M}" if ends else f"{starts:%H:%M}-"
         print(f"  {status:9} {rule:18} {model}/{app:15} {span:12} {summary}")

@@ -14,21 +14,30 @@ INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
     ("low_confidence", "llama-3-8b", "support-bot"): (38, 46),
     ("throughput_drop", "mistral-7b", "search"): (45, 52),
 }
+# Incidents that only the model-based detectors see (toxicity, hallucination, drift).
+QUALITY_INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
+    ("toxicity_burst", "gpt-4o-mini", "support-bot"): (15, 21),
+    ("hallucination_spike", "llama-3-8b", "search"): (20, 26),
+    ("embedding_drift", "gpt-4o-mini", "code-assistant"): (46, 53),
+}
 _KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
-          "low_confidence": "low_confidence"}
+          "low_confidence": "low_confidence", "toxicity_burst": "toxicity_burst",
+          "hallucination_spike": "hallucination_spike", "embedding_drift": "drift_shift"}
 DROPPED_SHARE = 0.8  # the throughput drop: this share of the segment's requests never arrive
 
 
 def scenario_traffic(start: datetime, *, minutes: int = 60, rate_per_s: float = 6.0,
                      with_incidents: bool = True, seed: int = 42,
-                     id_prefix: str = "scenario") -> list[dict]:
+                     id_prefix: str = "scenario", quality: bool = False) -> list[dict]:
     """About 40 requests per segment and minute at the default rate, enough for every rule's
-    ``min_count``; incidents placed by minute from ``start``."""
+    ``min_count``; incidents placed by minute from ``start``; with ``quality``, the
+    :data:`QUALITY_INCIDENTS` too."""
     def at(minute: float) -> int:
         return int(minute * 60 * rate_per_s)
 
+    placed = {**INCIDENTS, **(QUALITY_INCIDENTS if quality else {})}
     incidents = [Incident(kind=_KINDS[rule], start_index=at(a), end_index=at(b), model=m, app=p)
-                 for (rule, m, p), (a, b) in INCIDENTS.items() if rule in _KINDS]
+                 for (rule, m, p), (a, b) in placed.items() if rule in _KINDS]
     events = generate_inference_events(at(minutes), seed=seed, start=start,
                                        rate_per_s=rate_per_s, id_prefix=id_prefix,
                                        incidents=incidents if with_incidents else [])

@@ -19,7 +19,9 @@ import numpy as np
 import orjson
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
-INCIDENT_KINDS = ("repetition_loop", "latency_spike", "low_confidence")
+INCIDENT_KINDS = ("repetition_loop", "latency_spike", "low_confidence", "toxicity_burst",
+                  "hallucination_spike", "drift_shift")
+TOXIC_SHARE = 0.3  # toxicity_burst: share of the segment's responses that turn toxic
 MALFORMED_KINDS = ("bad_json", "missing_field", "wrong_type", "oversize", "invalid_utf8",
                    "no_prompt", "naive_timestamp")
 # model -> (median time to first token ms, median ms per output token, log-normal sigma)
@@ -66,9 +68,14 @@ class Incident:
     (256 or 512 words), ``finish_reason`` "length", usage and latency follow, logprobs ~0.
     ``latency_spike``: ``latency_ms`` and ``time_to_first_token_ms`` x10. ``low_confidence``:
     logprobs (where present) redrawn at a mean surprisal of ~3 nats instead of ~0.5.
+    ``toxicity_burst``: 30 % of the responses become insults or threats. ``hallucination_spike``:
+    answers with ``sources`` come from another topic than their sources. ``drift_shift``: the
+    prompts move to another domain (cooking and travel questions). Their texts:
+    ``parrotwatch/data/incident_texts.json``.
     """
 
-    kind: Literal["repetition_loop", "latency_spike", "low_confidence"]
+    kind: Literal["repetition_loop", "latency_spike", "low_confidence", "toxicity_burst",
+                  "hallucination_spike", "drift_shift"]
     start_index: int
     end_index: int
     model: str | None = None
@@ -101,6 +108,14 @@ def _corpus() -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]
         if len(sentences) >= 3:
             out.append((re.sub(r"^The ", "the ", title), tuple(sentences)))
     return tuple(out), tuple(sorted(w for w in words if w.islower()))
+
+
+@functools.lru_cache(maxsize=1)
+def incident_texts() -> dict[str, list[str]]:
+    """Toxic responses and off-domain prompts of the incident kinds (shipped with the package)."""
+    from importlib.resources import files
+
+    return orjson.loads(files("parrotwatch").joinpath("data/incident_texts.json").read_bytes())
 
 
 def _ts(t: datetime) -> str:
@@ -232,6 +247,14 @@ def _apply_incident(inc: Incident, events: list[dict[str, Any]], rng: random.Ran
             new = len(ev["response"].split())
             ev["usage"]["output_tokens"], ev["finish_reason"] = new, "length"
             ev["latency_ms"] = round(ttft + (ev["latency_ms"] - ttft) * new / max(old, 1), 1)
+        elif inc.kind == "toxicity_burst" and rng.random() < TOXIC_SHARE:
+            ev["response"] = rng.choice(incident_texts()["toxic_responses"])
+        elif inc.kind == "hallucination_spike" and ev.get("sources"):
+            topics = _corpus()[0]
+            ev["response"] = " ".join(rng.choice(topics)[1][:rng.randint(2, 4)])
+        elif inc.kind == "drift_shift":
+            ev.pop("messages", None)
+            ev["prompt"] = rng.choice(incident_texts()["off_domain_prompts"])
         if "logprobs" in ev and inc.kind in _REDRAW:
             redraw.append(ev)
     gen = np.random.default_rng(rng.getrandbits(64))

@@ -1,0 +1,71 @@
+"""Sentences of a response and chunks of its sources.
+
+Sentence boundaries come from pySBD (Sadvilkar & Neumann 2020, "PySBD: Pragmatic Sentence
+Boundary Disambiguation", NLP-OSS), a rule-based splitter built on the Golden Rules set; it needs
+no model files. Each sentence keeps its character span in the original text for drill-down.
+
+Sources are cut into chunks of one sentence and of ``window`` consecutive sentences (the chunk
+unit of RAGAS-style faithfulness checks, Es et al. 2024): a response sentence that fuses two
+source sentences then still finds a chunk that holds both.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_HAS_WORD = re.compile(r"\w")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence and its ``[start, end)`` character span in the text it came from."""
+
+    text: str
+    start: int
+    end: int
+
+
+@functools.cache
+def _segmenter():
+    try:
+        import pysbd
+    except ImportError as exc:
+        raise ImportError("sentence splitting needs pysbd: pip install 'pysbd>=0.3.4'") from exc
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences of ``text`` (stripped, with spans); pieces without a word character are dropped."""
+    out: list[Sentence] = []
+    cursor = 0
+    for block in _blocks(text):
+        for piece in _segmenter().segment(block):
+            piece = piece.strip()
+            if not piece:
+                continue
+            start = text.find(piece, cursor)
+            if start < 0:  # the splitter changed the text: never expected with clean=False
+                continue
+            cursor = start + len(piece)
+            if _HAS_WORD.search(piece):
+                out.append(Sentence(piece, start, cursor))
+    return out
+
+
+def _blocks(text: str) -> list[str]:
+    # Blank lines and list lines end a sentence even without a full stop.
+    return [b for b in re.split(r"\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)])\s)", text) if b.strip()]
+
+
+def source_chunks(sources: Sequence[str], window: int = 2) -> list[str]:
+    """Every sentence of every source, plus each run of ``window`` consecutive sentences."""
+    chunks: list[str] = []
+    for source in sources:
+        sents = [s.text for s in split_sentences(source)]
+        chunks.extend(sents)
+        if window > 1:
+            chunks.extend(" ".join(sents[i: i + window]) for i in range(len(sents) - window + 1))
+    return chunks
