@@ -1,4 +1,9 @@
-"""Token-likelihood metrics from the log-probabilities l_1..l_N of the response tokens (nats)."""
+"""Token-likelihood metrics from the log-probabilities l_1..l_N of the response tokens (nats).
+
+Surprisal -log p (Shannon 1948, "A Mathematical Theory of Communication"; Hale 2001 for
+per-token surprisal of language), perplexity exp(mean surprisal) (Jelinek et al. 1977), the
+mean next-token entropy as an uncertainty signal (Malinin & Gales 2021, "Uncertainty Estimation
+in Autoregressive Structured Prediction") and Min-K% Prob (Shi et al. 2023)."""
 
 from __future__ import annotations
 

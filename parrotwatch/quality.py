@@ -48,6 +48,7 @@ class QualityConfig:
     nli_model: str | None = None
     reference_lm: str | None = None
     load_log: str | None = None
+    cache_dir: str | None = None  # fitted detector weights (e.g. toxicity), shared by workers
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.detectors) - set(DETECTORS))
@@ -80,6 +81,7 @@ class QualityConfig:
             nli_model=settings.nli_model,
             reference_lm=str(settings.reference_lm) if settings.reference_lm else None,
             load_log=str(settings.logs_dir / "model-loads.jsonl"),
+            cache_dir=str(settings.home / "model-cache"),
         )
 
 
@@ -94,7 +96,8 @@ class QualityModels:
             from detectors.toxicity import ToxicityScorer
 
             self.toxicity = ToxicityScorer(encoder_spec=config.encoder,
-                                           classifier_path=config.toxicity_classifier)
+                                           classifier_path=config.toxicity_classifier,
+                                           cache_dir=config.cache_dir)
         if config.uses("hallucination"):
             from detectors.grounding import GroundingScorer
 
