@@ -78,9 +78,15 @@ def _score_chunk(chunk: list[tuple[int, bytes | None, int]], max_bytes: int,
             where.append(i)
         except InvalidEvent as exc:
             records[i] = _error(number, raw, str(exc))
-    for i, scored in zip(where, score_events_or_reasons(events, index, quality), strict=True):
+    scored_events = score_events_or_reasons(events, index, quality)
+    for i, event, scored in zip(where, events, scored_events, strict=True):
         number, raw, _ = chunk[i]
         records[i] = _error(number, raw, scored) if isinstance(scored, str) else scored.as_record()
+        reference = (event.metadata or {}).get("reference")
+        if quality is not None and isinstance(reference, str) and "error" not in records[i]:
+            from detectors.task_metrics import task_metrics
+
+            records[i]["task_metrics"] = task_metrics(event.response, reference)
     return records
 
 

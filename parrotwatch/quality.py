@@ -105,7 +105,7 @@ class QualityModels:
         if config.uses("reference_lm"):
             from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
 
-            self.lm = get_causal_lm(CausalLMSpec(path=config.reference_lm))
+            self.lm = get_causal_lm(CausalLMSpec(model=config.reference_lm))
         if config.load_log:
             os.makedirs(os.path.dirname(config.load_log), exist_ok=True)
             with open(config.load_log, "a") as f:

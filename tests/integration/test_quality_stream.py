@@ -10,6 +10,7 @@ from collections import Counter
 import orjson
 import pytest
 
+from detectors.models.testbed import build_testbed
 from parrotwatch.offline import score_file
 from parrotwatch.quality import QualityConfig
 from parrotwatch.stack.kafka import produce
@@ -18,26 +19,33 @@ from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
-DETECTORS = ["toxicity", "hallucination", "drift"]
+DETECTORS = ["toxicity", "hallucination", "drift", "reference_lm"]
 REFERENCE = 20
 
 
 def test_model_scores_come_out_of_the_stream_once_per_worker(namespace, stream_job, tmp_path):
+    lm = build_testbed(tmp_path / "reference-lm", preset="tiny", progress=False).path
     # One segment, so that the first REFERENCE requests form its drift reference.
     events = generate_inference_events(240, seed=5, id_prefix="q", models=("gpt-4o-mini",),
                                        apps=("search",), rate_per_s=2.0)
     produce(namespace.settings.bootstrap, namespace.topic("llm.inference.v1"), keyed(events))
-    job = stream_job(quality_detectors=DETECTORS, drift_reference_size=REFERENCE,
+    job = stream_job(quality_detectors=DETECTORS, reference_lm=lm, drift_reference_size=REFERENCE,
                      drift_window_sample=50, max_offsets_per_trigger=60).start()
     wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= len(events),
              timeout=400, what="240 scored rows", job=job)
 
     rows = {r[0]: r[1:] for r in namespace.sql(
-        "SELECT request_id, toxicity, hallucination, ood_score FROM inference_scores")}
+        "SELECT request_id, toxicity, hallucination, ood_score, surprisal_mean, score_source "
+        "FROM inference_scores")}
     assert len(rows) == len(events)
     with_sources = {e["request_id"] for e in events if e.get("sources")}
     assert with_sources, "the traffic must contain RAG events"
-    for rid, (tox, hall, _) in rows.items():
+    without_logprobs = {e["request_id"] for e in events if not e.get("logprobs")}
+    assert without_logprobs
+    for rid, (tox, hall, _, surprisal, source) in rows.items():
+        # likelihood scores of every response: logged logprobs, else the reference LM's
+        assert surprisal is not None and surprisal > 0
+        assert source == ("reference_lm" if rid in without_logprobs else "logprobs")
         assert tox is not None and 0.0 <= tox <= 1.0
         assert (hall is not None) == (rid in with_sources)
         if hall is not None:
@@ -71,13 +79,15 @@ def test_model_scores_come_out_of_the_stream_once_per_worker(namespace, stream_j
     # Parity with `parrotwatch score` (drift aside: it needs the stream's reference).
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_bytes(b"\n".join(encode(e) for e in events) + b"\n")
-    config = QualityConfig(detectors=("toxicity", "hallucination"))
+    config = QualityConfig(detectors=("toxicity", "hallucination", "reference_lm"),
+                           reference_lm=str(lm))
     report = score_file(jsonl, tmp_path / "scores.jsonl", progress=False, quality=config)
     assert report.scored == len(events)
     for line in (tmp_path / "scores.jsonl").read_bytes().splitlines():
         r = orjson.loads(line)
-        tox, hall, _ = rows[r["request_id"]]
+        tox, hall, _, surprisal, _ = rows[r["request_id"]]
         assert math.isclose(r["toxicity"], tox, abs_tol=1e-5)
+        assert math.isclose(r["surprisal_mean"], surprisal, rel_tol=1e-4)
         assert (r["hallucination"] is None) == (hall is None)
         if hall is not None:
             assert math.isclose(r["hallucination"], hall, abs_tol=1e-9)

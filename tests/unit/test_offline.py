@@ -134,3 +134,22 @@ def test_oversize_size_excludes_a_crlf_split_across_reads(tmp_path):
     reason = f"event is {len(big)} bytes, over the {len(big) - 1}-byte limit"
     assert report.errors == [(1, reason), (2, reason)]
     assert [row["line"] for row in _read(out)] == [1, 2]
+
+
+def test_a_reference_answer_in_metadata_gives_task_metrics(tmp_path):
+    from parrotwatch.quality import QualityConfig
+
+    event = {"request_id": "r1", "timestamp": "2026-11-28T00:00:00Z", "model": "m",
+             "prompt": "Where did the cat sit?", "response": "The cat sat on the mat.",
+             "metadata": {"reference": "The cat sat on the red mat."}}
+    plain = {**event, "request_id": "r2", "metadata": None}
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps(event) + b"\n" + orjson.dumps(plain) + b"\n")
+    score_file(src, tmp_path / "out.jsonl", progress=False,
+               quality=QualityConfig(detectors=("toxicity",)))
+    first, second = map(orjson.loads, (tmp_path / "out.jsonl").read_bytes().splitlines())
+    metrics = first["task_metrics"]
+    assert metrics["exact_match"] == 0.0
+    assert abs(metrics["token_f1"] - 2 * (4 / 4) * (4 / 5) / (4 / 4 + 4 / 5)) < 1e-9  # cat sat on mat
+    assert 0.0 < metrics["rouge_l_f"] < 1.0 and 0.0 < metrics["chrf"] < 1.0
+    assert "task_metrics" not in second
