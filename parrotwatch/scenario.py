@@ -18,8 +18,9 @@ INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
 QUALITY_INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
     ("toxicity_burst", "gpt-4o-mini", "support-bot"): (15, 21),
     ("hallucination_spike", "llama-3-8b", "search"): (20, 26),
-    ("embedding_drift", "gpt-4o-mini", "code-assistant"): (46, 53),
+    ("embedding_drift", "gpt-4o-mini", "code-assistant"): (30, 36),
 }
+QUALITY_MODELS = ("gpt-4o-mini", "llama-3-8b")  # the segments of quality_scenario_traffic
 _KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
           "low_confidence": "low_confidence", "toxicity_burst": "toxicity_burst",
           "hallucination_spike": "hallucination_spike", "embedding_drift": "drift_shift"}
@@ -50,3 +51,17 @@ def scenario_traffic(start: datetime, *, minutes: int = 60, rate_per_s: float = 
     return [e for i, e in enumerate(events)
             if not (e["model"] == model and e["app"] == app
                     and lo <= datetime.fromisoformat(e["timestamp"]) < hi and i % keep_every)]
+
+
+def quality_scenario_traffic(start: datetime, *, minutes: int = 40, rate_per_s: float = 4.0,
+                             seed: int = 43, id_prefix: str = "quality") -> list[dict]:
+    """The :data:`QUALITY_INCIDENTS` alone, on 6 segments (2 models x 3 apps, about 40 requests
+    per segment and minute); the three segments without an incident are the clean control."""
+    def at(minute: float) -> int:
+        return int(minute * 60 * rate_per_s)
+
+    incidents = [Incident(kind=_KINDS[rule], start_index=at(a), end_index=at(b), model=m, app=p)
+                 for (rule, m, p), (a, b) in QUALITY_INCIDENTS.items()]
+    return generate_inference_events(at(minutes), seed=seed, start=start, rate_per_s=rate_per_s,
+                                     id_prefix=id_prefix, models=QUALITY_MODELS,
+                                     incidents=incidents)
