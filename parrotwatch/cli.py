@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from parrotwatch.report_cli import report as report_command
 from parrotwatch.settings import Settings
 from parrotwatch.settings import load_settings as _load_settings
 from parrotwatch.stack.errors import StackError
@@ -196,8 +197,16 @@ def _testbed_app() -> typer.Typer:
     return testbed
 
 
+def _dashboards_app() -> typer.Typer:
+    from parrotwatch.dashboards_cli import app as dashboards
+
+    return dashboards
+
+
 app.add_typer(_alerts_app(), name="alerts")
 app.add_typer(_testbed_app(), name="testbed")
+app.add_typer(_dashboards_app(), name="dashboards")
+app.command("report")(report_command)
 
 
 @app.callback()

@@ -38,5 +38,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Headless Chromium (Debian) for the report's browser test.
+bash scripts/install_chromium.sh >/dev/null
+
 # Validation tools for deploy/ (docker compose CLI, kubeconform, offline schemas); cached per user.
 bash scripts/install_deploy_tools.sh

@@ -1,0 +1,52 @@
+"""Pieces shared by the dashboards: the model/app variables, the alert annotation, the link to
+the drill-down, and the panel shapes that repeat over window aggregates."""
+
+from __future__ import annotations
+
+from dashboards.grafana import Annotation, Link, Panel, Query, Variable
+
+SEGMENT = "model IN ($model) AND app IN ($app)"
+DRILLDOWN_UID = "parrotwatch-drilldown"
+DRILLDOWN_URL = (f"/d/{DRILLDOWN_UID}/parrotwatch-request-drill-down"
+                 "?var-request_id=${__data.fields.request_id}&${__url_time_range}")
+DRILLDOWN_LINK = Link("request_id", "Drill down into this request", DRILLDOWN_URL)
+
+MODEL = Variable("model", "Model", "query", description="Models seen in the time range.", query="""
+SELECT DISTINCT model FROM window_counts
+WHERE $__timeFilter(window_start) AND model NOT IN ('*', 'unknown') ORDER BY 1""")
+APP = Variable("app", "App", "query", description="Apps of the selected models in the time range.",
+               query="""
+SELECT DISTINCT app FROM window_counts
+WHERE $__timeFilter(window_start) AND model IN ($model) AND app NOT IN ('*', 'unknown') ORDER BY 1""")
+SEGMENT_VARIABLES = (MODEL, APP)
+
+# One row per incident (alert_id, starts_at), its latest transition; drawn as a region from
+# starts_at to ends_at (or now while firing) on every time series of the dashboard.
+ALERTS_ANNOTATION = Annotation("Parrotwatch alerts", """
+SELECT a.starts_at AS "time", coalesce(a.ends_at, now()) AS timeend,
+       '[' || a.severity || '] ' || a.rule || ' on ' || coalesce(a.model, '*') || '/'
+         || coalesce(a.app, '*') || ': ' || a.summary AS text,
+       concat_ws(',', a.rule, a.severity, a.status) AS tags
+FROM (SELECT DISTINCT ON (alert_id, starts_at) * FROM alerts
+      WHERE starts_at <= $__timeTo() ORDER BY alert_id, starts_at, id DESC) a
+WHERE coalesce(a.ends_at, now()) >= $__timeFrom()
+  AND (a.model IS NULL OR a.model IN ($model)) AND (a.app IS NULL OR a.app IN ($app))
+ORDER BY 1""")
+
+
+def window_metric(title: str, metric: str, description: str, unit: str | None = None,
+                  stat: str = "mean", by: str = "model", width: int = 12) -> Panel:
+    """A score's per-window aggregate over time, one series per ``by`` (model or segment).
+
+    ``stat``: ``mean`` (n-weighted over windows and segments) or ``flagged`` (share of requests
+    over the score's flag threshold, detectors/flags.py)."""
+    value = {"mean": "sum(sum) / nullif(sum(n), 0)",
+             "flagged": "sum(flagged)::float8 / nullif(sum(n), 0)"}[stat]
+    series = {"model": "model", "segment": "model || ' / ' || app"}[by]
+    sql = f"""
+SELECT $__timeGroupAlias(window_start, $__interval), {series} AS metric, {value} AS "{stat}"
+FROM window_metrics
+WHERE metric = '{metric}' AND $__timeFilter(window_start) AND {SEGMENT}
+GROUP BY 1, 2 ORDER BY 1, 2"""
+    return Panel(title, "timeseries", (Query(sql),), ("window_metrics",), description, unit=unit,
+                 width=width, max_value=1.0 if stat == "flagged" else None)

@@ -1,0 +1,120 @@
+"""Quality: surprisal, entropy, repetition, toxicity and hallucination over time, the worst
+requests, and the per-request drill-down they link to."""
+
+from __future__ import annotations
+
+from dashboards.common import (
+    ALERTS_ANNOTATION,
+    DRILLDOWN_LINK,
+    DRILLDOWN_UID,
+    SEGMENT_VARIABLES,
+    window_metric,
+)
+from dashboards.grafana import Dashboard, Panel, Query, Row, Variable
+
+WORST_BY = Variable(
+    "worst_by", "Worst by", "custom", default="toxicity",
+    query="toxicity,hallucination,repetition_rate,surprisal_mean,entropy_mean,ood_score,"
+          "latency_ms,regurgitation",
+    description="Score that ranks the worst requests (higher is worse for each).")
+
+SCORES = Row("Scores over time (n-weighted means of the one-minute windows)", (
+    window_metric("Surprisal", "surprisal_mean", "Mean token surprisal, nats/token (from logged "
+                  "logprobs, or the reference LM).", width=8),
+    window_metric("Entropy", "entropy_mean", "Mean next-token entropy, nats.", width=8),
+    window_metric("Repetition", "repetition_rate", "1 - distinct word 3-grams / word 3-grams.",
+                  width=8),
+    window_metric("Toxicity", "toxicity", "Probability the response is toxic (0..1).", width=8),
+    window_metric("Hallucination", "hallucination", "Share of response sentences not supported by "
+                  "the request's sources (RAG requests only).", width=8),
+    Panel("Flagged share by score", "timeseries", (Query("""
+SELECT $__timeGroupAlias(window_start, $__interval), metric,
+       sum(flagged)::float8 / nullif(sum(n), 0) AS flagged
+FROM window_metrics
+WHERE metric IN ('surprisal_mean', 'entropy_mean', 'repetition_rate', 'toxicity', 'hallucination')
+  AND $__timeFilter(window_start) AND model IN ($model) AND app IN ($app)
+GROUP BY 1, 2 ORDER BY 1, 2"""),), ("window_metrics",),
+          "Share of requests over each score's flag threshold (detectors/flags.py): what the alert "
+          "rules test.", unit="percentunit", width=8, max_value=1.0),
+))
+
+WORST = Row("Worst requests", (
+    Panel("Worst requests by $worst_by", "table", (Query("""
+SELECT s.event_time AS "time", s.request_id, s.model, s.app, s.$worst_by AS worst_value,
+       s.toxicity, s.hallucination, s.surprisal_mean, s.entropy_mean, s.repetition_rate,
+       s.ood_score, s.latency_ms, s.regurgitation, d.request_id IS NOT NULL AS has_drilldown
+FROM inference_scores s LEFT JOIN request_drilldown d ON d.request_id = s.request_id
+WHERE $__timeFilter(s.event_time) AND s.model IN ($model) AND s.app IN ($app)
+  AND s.$worst_by IS NOT NULL
+ORDER BY s.$worst_by DESC LIMIT 50""", "table"),), ("inference_scores", "request_drilldown"),
+          "Click a request_id for its drill-down: unsupported spans, surprising tokens, nearest "
+          "reference prompts, feedback.", width=24, height=10, links=(DRILLDOWN_LINK,)),
+))
+
+QUALITY = Dashboard(
+    "parrotwatch-quality", "Parrotwatch / Quality",
+    "Response quality scores per model and app, and the worst requests with their drill-down.",
+    (SCORES, WORST), (*SEGMENT_VARIABLES, WORST_BY), (ALERTS_ANNOTATION,))
+
+
+def _elements(column: str) -> str:
+    """The rows of a jsonb array column (an empty set for SQL or JSON null)."""
+    return (f"jsonb_array_elements(CASE WHEN jsonb_typeof(d.{column}) = 'array' "
+            f"THEN d.{column} ELSE '[]'::jsonb END)")
+
+
+_SCORE_COLUMNS = ("surprisal_mean", "surprisal_max", "perplexity", "entropy_mean", "min_k_prob",
+                  "distinct_2", "repetition_rate", "compression_ratio", "toxicity",
+                  "hallucination", "ood_score", "regurgitation", "latency_ms", "tokens_per_s")
+_SCORE_ROWS = ",\n  ".join(f"('{c}', s.{c})" for c in _SCORE_COLUMNS)
+REQUEST = Variable("request_id", "Request id", "textbox",
+                   description="The request to inspect (the Quality dashboard links here).")
+
+DRILL = Row("Request", (
+    Panel("Request", "table", (Query("""
+SELECT event_time AS "time", request_id, model, app, finish_reason, input_tokens, output_tokens,
+       latency_ms, tokens_per_s, score_source, stored_at
+FROM inference_scores WHERE request_id = '$request_id'""", "table"),), ("inference_scores",),
+          width=24, height=4, min_interval=None),
+    Panel("Scores", "table", (Query(f"""
+SELECT v.score, v.value
+FROM inference_scores s CROSS JOIN LATERAL (VALUES
+  {_SCORE_ROWS}) AS v(score, value)
+WHERE s.request_id = '$request_id'""", "table"),), ("inference_scores",),
+          "Every score of the request (null where its input does not allow it).", width=8,
+          height=12, min_interval=None),
+    Panel("Unsupported spans", "table", (Query(f"""
+SELECT e->>'text' AS span, (e->>'similarity')::float8 AS similarity,
+       (e->>'start')::int AS start_char, (e->>'end')::int AS end_char,
+       e->'unsupported_facts' AS unsupported_facts
+FROM request_drilldown d CROSS JOIN LATERAL {_elements('unsupported_spans')} AS e
+WHERE d.request_id = '$request_id'""", "table"),), ("request_drilldown",),
+          "Response sentences the sources do not support (hallucination).", width=16, height=6,
+          min_interval=None),
+    Panel("Most surprising tokens", "table", (Query(f"""
+SELECT (e->>'position')::int AS position, e->>'token' AS token,
+       (e->>'surprisal')::float8 AS surprisal_nats
+FROM request_drilldown d CROSS JOIN LATERAL {_elements('surprising_tokens')} AS e
+WHERE d.request_id = '$request_id' ORDER BY surprisal_nats DESC""", "table"),),
+          ("request_drilldown",), width=8, height=6, min_interval=None),
+    Panel("Nearest reference prompts", "table", (Query(f"""
+SELECT e->>'text' AS reference_excerpt, (e->>'distance')::float8 AS distance
+FROM request_drilldown d CROSS JOIN LATERAL {_elements('nearest_reference')} AS e
+WHERE d.request_id = '$request_id' ORDER BY distance""", "table"),), ("request_drilldown",),
+          "For an out-of-distribution prompt (ood_score > 1): the closest prompts of the "
+          "segment's drift reference.", width=8, height=6, min_interval=None),
+    Panel("Feedback", "table", (Query("""
+SELECT event_time AS "time", thumb, score, label, correction, comment, annotator
+FROM feedback WHERE request_id = '$request_id' ORDER BY event_time""", "table"),),
+          ("feedback",), width=12, height=6, min_interval=None),
+    Panel("Alerts citing this request", "table", (Query("""
+SELECT starts_at AS "time", ends_at, status, severity, rule, summary
+FROM alerts WHERE event->'evidence'->'examples' ? '$request_id' ORDER BY id""", "table"),),
+          ("alerts",), "Alert transitions whose evidence lists this request as an example.",
+          width=12, height=6, min_interval=None),
+))
+
+DRILLDOWN = Dashboard(
+    DRILLDOWN_UID, "Parrotwatch / Request drill-down",
+    "Everything stored about one request: scores, unsupported spans, surprising tokens, nearest "
+    "reference prompts, feedback and alerts.", (DRILL,), (REQUEST,), (), time_from="now-7d")

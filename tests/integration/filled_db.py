@@ -1,0 +1,206 @@
+"""A PostgreSQL database filled by the real pipeline, for the dashboard SQL and report tests.
+
+Built once per test session and shared by tests/integration/test_dashboards_sql.py and
+test_report.py (memoised here, because conftest's ``namespace``/``stream_job`` fixtures are per
+test): about 200 inference events over 2.5 minutes of event time ending 2 minutes ago, from
+llama-3-8b/code-assistant (0.3/s, a latency spike in its first minute) and gpt-4o-mini/support-bot
+(1.5/s from 50 s on, a repetition loop in its second minute), 20 % feedback, 14 malformed records;
+the real streaming job (conftest's ``StreamJob``) with the model-based detectors (toxicity,
+hallucination, drift with a reference of 20 per segment), a regurgitation index over some of the
+responses and two alert rules that the incidents trip (one resolves, one still fires); then the
+real alert dispatcher delivers the alerts to a local webhook that refuses the first attempt.
+Everything the dashboards read ends up filled.
+
+The rates are chosen for build time on 2 cores: every closed window with 20+ sampled requests of
+a segment costs the driver two 200-permutation drift tests (MMD and a domain classifier, ~10 s
+each, far more on a busy machine). Here exactly one (segment, window) has 20+: gpt-4o-mini's
+second minute; llama-3-8b stays under 20 per minute and gpt-4o-mini starts late in its first.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+
+from dashboards.macros import TimeRange
+from detectors.audits.ngram_index import ExactIndex
+from parrotwatch.db import migrate
+from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
+from parrotwatch.stack.kafka import create_topics, produce
+from parrotwatch.stack.processes import free_port
+from parrotwatch.traffic import (
+    Incident,
+    encode,
+    generate_feedback_events,
+    generate_inference_events,
+    keyed,
+    malformed_records,
+)
+from services.dispatcher.config import parse_receivers
+from services.dispatcher.service import Dispatcher
+from tests.integration.conftest import StreamJob, wait_for
+
+MALFORMED = 14
+# (model, app, first event at seconds, events per second, events, incident)
+SEGMENTS = (("llama-3-8b", "code-assistant", 0.0, 0.3, 45, Incident("latency_spike", 0, 18)),
+            ("gpt-4o-mini", "support-bot", 50.0, 1.5, 150, Incident("repetition_loop", 20, 60)))
+RULES = """
+version: 1
+window: 1m
+rules:
+  - name: latency_p95_high
+    kind: threshold
+    severity: warning
+    metric: latency_ms_p95
+    op: ">"
+    value: 9000
+    min_count: 5
+    summary: "p95 latency of {model}/{app} is {value:.0f} ms, above {threshold:.0f} ms."
+  - name: repetition_loops
+    kind: threshold
+    severity: critical
+    metric: repetition_rate_flagged
+    op: ">="
+    value: 3
+    summary: "{value:.0f} repetition loops from {model}/{app} in one minute."
+"""
+
+
+@dataclass(frozen=True)
+class FilledDb:
+    url: str
+    settings: Settings
+    time_range: TimeRange  # covers every event, feedback, batch and alert
+    events: int
+    feedback: int
+    build_seconds: float
+
+    def sql(self, query: str, *params):
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+_FILLED: dict[str, FilledDb | BaseException] = {}
+
+
+class _Webhook:
+    """Receives alert deliveries on 127.0.0.1; the first request is refused with 503."""
+
+    def __init__(self) -> None:
+        self.port, self.received = free_port(), 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received += 1
+                self.send_response(503 if hook.received == 1 else 204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _database(stack, name: str) -> str:
+    admin_url = stack.postgres.admin_url()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
+
+
+def filled_database(stack, base_settings: Settings, workdir: Path) -> FilledDb:
+    """The filled database of this test session (built by the first caller)."""
+    key = str(base_settings.home)
+    if key not in _FILLED:
+        try:
+            _FILLED[key] = _fill(stack, base_settings, workdir)
+        except Exception as exc:  # the second test module fails at once instead of refilling
+            _FILLED[key] = exc
+            raise
+    filled = _FILLED[key]
+    if isinstance(filled, BaseException):
+        raise RuntimeError("building the filled database failed earlier in this session") from filled
+    return filled
+
+
+def _fill(stack, base_settings: Settings, workdir: Path) -> FilledDb:
+    began = time.monotonic()
+    name = "dashboards_filled"
+    url = _database(stack, name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = (now - timedelta(minutes=4, seconds=30)).replace(second=0)  # windows: whole minutes
+    events = []
+    for i, (model, app, offset, rate, n, incident) in enumerate(SEGMENTS):
+        events += generate_inference_events(
+            n, seed=11 + i, start=start + timedelta(seconds=offset), rate_per_s=rate,
+            models=(model,), apps=(app,), id_prefix=f"dash{i}", incidents=[incident])
+    events.sort(key=lambda e: e["timestamp"])
+    feedback = generate_feedback_events(events, share=0.2, seed=11)
+    index = workdir / "corpus.npz"  # every 8th response "was in the training corpus"
+    ExactIndex.from_documents([e["response"] for e in events[::8]], n=8).save(index)
+    rules = workdir / "rules.yaml"
+    rules.write_text(RULES)
+
+    settings = base_settings.model_copy(update={
+        "topic_prefix": f"{name}.", "database_url": url, "quality_detectors": [
+            "toxicity", "hallucination", "drift"], "drift_reference_size": 20,
+        "regurgitation_index": index, "alert_rules": rules,
+        "max_offsets_per_trigger": 60})  # several batches: the drift reference fills first
+    create_topics(settings.bootstrap, settings.topic_prefix)
+    produce(settings.bootstrap, settings.topic(INFERENCE_TOPIC), keyed(events))
+    produce(settings.bootstrap, settings.topic(INFERENCE_TOPIC),
+            [(None, raw) for raw, _kind in malformed_records(MALFORMED, seed=11)])
+    produce(settings.bootstrap, settings.topic(FEEDBACK_TOPIC),
+            [(f["feedback_id"].encode(), encode(f)) for f in feedback])
+
+    def scalar(query: str):
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute(query).fetchone()[0]
+
+    job = StreamJob(settings).start()
+    try:
+        wait_for(lambda: scalar("SELECT count(*) FROM inference_scores") >= len(events), 420,
+                 f"{len(events)} scored rows", job)
+        wait_for(lambda: scalar("SELECT count(*) FROM feedback") >= len(feedback)
+                 and scalar("SELECT count(*) FROM dead_letters") >= MALFORMED, 60,
+                 "feedback and dead letters", job)
+        wait_for(lambda: scalar("SELECT count(*) FROM alerts WHERE status = 'resolved'") >= 1
+                 and scalar("SELECT count(*) FROM drift_windows") > 0, 60,
+                 "a resolved alert and drift tests of closed windows", job)
+    finally:
+        job.stop()
+
+    hook = _Webhook()
+    config = parse_receivers({
+        "receivers": [{"name": "hook", "kind": "webhook", "secret": "filled-db-test",
+                       "url": f"http://127.0.0.1:{hook.port}/alerts", "timeout_s": 5}],
+        "delivery": {"backoff_base_s": 0.1, "backoff_cap_s": 0.5, "poll_interval_s": 0.2}})
+    alerts = scalar("SELECT count(*) FROM alerts")
+    try:
+        with Dispatcher(settings, config, url):
+            wait_for(lambda: scalar("SELECT count(*) FROM alert_outbox WHERE state = 'delivered'")
+                     >= alerts, 60, f"{alerts} alert deliveries")
+    finally:
+        hook.close()
+    done = datetime.now(UTC)
+    filled = FilledDb(url, settings, TimeRange(start - timedelta(minutes=2), done + timedelta(minutes=15)),
+                      len(events), len(feedback), time.monotonic() - began)
+    print(f"filled database {name} in {filled.build_seconds:.0f} s", file=sys.stderr)
+    return filled

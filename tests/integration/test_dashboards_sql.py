@@ -1,0 +1,147 @@
+"""Every panel target, variable query and annotation of every dashboard runs against the real
+PostgreSQL holding real pipeline output (tests/integration/filled_db.py), with Grafana's macros
+and variables expanded as Grafana would (dashboards/macros.py) for a time range covering the data.
+
+Variables are resolved in dashboard order by running their own queries: ``All`` is every value
+the variable's query returns; a second pass selects one concrete value. Custom variables are
+tried with each of their options; the drill-down's ``request_id`` with requests that have each
+kind of drill-down data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from datetime import datetime
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from dashboards import DASHBOARDS
+from dashboards.grafana import Dashboard, Panel, Query
+from dashboards.macros import auto_interval, render
+from dashboards.overview import OVERVIEW
+from tests.integration.filled_db import FilledDb, filled_database
+
+pytestmark = pytest.mark.integration
+CASES = [(d, p) for d in DASHBOARDS for p in d.panels()]
+
+
+@pytest.fixture(scope="module")
+def filled(stack, base_settings, tmp_path_factory) -> FilledDb:
+    return filled_database(stack, base_settings, tmp_path_factory.mktemp("filled"))
+
+
+def run(conn: psycopg.Connection, sql: str) -> tuple[list[str], list[tuple]]:
+    cur = conn.execute(sql)
+    return [c.name for c in cur.description], cur.fetchall()
+
+
+def variable_selections(conn, d: Dashboard, filled: FilledDb, drill_ids: list[str]):
+    """(values, multi, label, is_all) per selection: All, then one concrete value per query
+    variable; each custom option; each drill-down request id."""
+    tr, multi = filled.time_range, {v.name: v.multi for v in d.variables}
+
+    def resolve(pick_one: bool) -> dict:
+        values: dict = {}
+        for v in d.variables:
+            if v.kind == "query":
+                sql = render(v.query, tr, auto_interval(tr), values, multi)
+                options = [r[0] for r in run(conn, sql)[1]]
+                assert options, f"variable ${v.name} of {d.uid} has no values"
+                values[v.name] = options[:1] if pick_one else options
+            elif v.kind == "custom":
+                values[v.name] = v.default
+            else:
+                values[v.name] = v.default
+        return values
+
+    for pick_one in (False, True):
+        base = resolve(pick_one)
+        customs = [v for v in d.variables if v.kind == "custom"]
+        if customs:
+            for v in customs:
+                for option in v.options():
+                    yield {**base, v.name: option}, multi, f"{v.name}={option}", not pick_one
+        elif "request_id" in base:
+            for rid in drill_ids:
+                yield {**base, "request_id": rid}, multi, f"request_id={rid}", False
+        else:
+            yield base, multi, "one" if pick_one else "All", not pick_one
+
+
+@pytest.fixture(scope="module")
+def drill_ids(filled) -> list[str]:
+    """Requests with each kind of drill-down data, feedback, and an alert citing them."""
+    q = [f"SELECT request_id FROM request_drilldown WHERE jsonb_typeof({c}) = 'array' "
+         f"AND jsonb_array_length({c}) > 0 ORDER BY request_id LIMIT 1"
+         for c in ("unsupported_spans", "surprising_tokens", "nearest_reference")]
+    q += ["SELECT request_id FROM feedback WHERE correction IS NOT NULL ORDER BY 1 LIMIT 1",
+          "SELECT event->'evidence'->'examples'->>0 FROM alerts ORDER BY id LIMIT 1"]
+    ids = [filled.sql(sql)[0][0] for sql in q]
+    assert all(ids), ids
+    return ids
+
+
+def check_result(panel: Panel, query: Query, columns: list[str], rows: list[tuple]) -> None:
+    assert len(columns) == len(set(columns)), f"duplicate columns {columns}"
+    assert "?column?" not in columns, f"unnamed column in {columns}"
+    for link in panel.links:
+        assert link.column in columns
+    if panel.kind == "stat":
+        assert len(rows) == 1 and all(isinstance(v, numbers.Number) for v in rows[0]), rows
+    if query.format == "time_series":
+        assert columns[0] == "time", columns
+        times = [r[0] for r in rows]
+        assert all(isinstance(t, numbers.Number | datetime) for t in times)
+        assert times == sorted(times), "time series must come ordered by time"
+        for name, value in zip(columns[1:], rows[0][1:], strict=True):
+            if name == "metric":
+                assert isinstance(value, str)
+            else:
+                assert value is None or isinstance(value, numbers.Number), (name, value)
+
+
+@pytest.mark.parametrize(("dashboard", "panel"), CASES,
+                         ids=[f"{d.uid.removeprefix('parrotwatch-')}:{p.title}" for d, p in CASES])
+def test_panel_queries_return_rows_on_pipeline_output(filled, drill_ids, dashboard, panel):
+    tr = filled.time_range
+    interval = auto_interval(tr, min_interval=panel.min_interval)
+    with psycopg.connect(filled.url, autocommit=True) as conn:
+        for q in panel.queries:
+            filled_selections = []
+            for values, multi, label, all_ in variable_selections(conn, dashboard, filled,
+                                                                  drill_ids):
+                columns, rows = run(conn, render(q.sql, tr, interval, values, multi))
+                if rows:
+                    check_result(panel, q, columns, rows)
+                    filled_selections.append(label)
+                elif all_:  # every model and app: the pipeline filled this panel
+                    pytest.fail(f"{panel.title!r} returned no rows for All ({label}):\n{q.sql}")
+            assert filled_selections, f"{panel.title!r} returned no rows for any selection"
+
+
+@pytest.mark.parametrize("dashboard", [d for d in DASHBOARDS if d.annotations], ids=lambda d: d.uid)
+def test_alert_annotations_return_regions(filled, dashboard):
+    tr = filled.time_range
+    with psycopg.connect(filled.url, autocommit=True) as conn:
+        values, multi, _label, _all = next(variable_selections(conn, dashboard, filled, []))
+        for a in dashboard.annotations:
+            columns, rows = run(conn, render(a.sql, tr, auto_interval(tr), values, multi))
+            assert columns == ["time", "timeend", "text", "tags"] and rows
+            assert all(end >= start for start, end, _t, _g in rows)
+
+
+def test_a_panel_naming_a_missing_column_or_table_fails(filled):
+    """The checks above would catch a typo: the same path raises on a bad column or table."""
+    latency = next(p for p in OVERVIEW.panels() if p.title == "Latency p50 / p95 / p99")
+    traffic = next(p for p in OVERVIEW.panels() if p.title == "Traffic per model and app")
+    bad_column = dataclasses.replace(
+        latency, queries=(Query(latency.queries[0].sql.replace("latency_ms", "latency_msec")),))
+    bad_table = dataclasses.replace(
+        traffic, queries=(Query(traffic.queries[0].sql.replace("window_counts", "window_count")),))
+    for panel, error in ((bad_column, errors.UndefinedColumn), (bad_table, errors.UndefinedTable)):
+        bad = dataclasses.replace(OVERVIEW, rows=())
+        with pytest.raises(error):
+            test_panel_queries_return_rows_on_pipeline_output(filled, [], bad, panel)

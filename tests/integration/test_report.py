@@ -1,0 +1,167 @@
+"""``parrotwatch report`` on the database the real pipeline filled (tests/integration/filled_db.py),
+checked in headless Chromium (Debian's package, scripts/install_chromium.sh) through the DevTools
+protocol: the page loads without console errors or exceptions, every plot carries data points
+and its image decodes, the alert and worst-request tables have rows, the drill-downs are linked."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+import websocket
+from typer.testing import CliRunner
+
+from dashboards import DASHBOARDS
+from parrotwatch.report_cli import report
+from parrotwatch.stack.local import REPO_ROOT
+from tests.integration.filled_db import FilledDb, filled_database
+
+pytestmark = pytest.mark.integration
+INSPECT = """JSON.stringify({
+  plots: [...document.querySelectorAll('figure.plot')].map(f => ({
+    panel: f.dataset.panel, points: +f.dataset.points, series: +f.dataset.series,
+    images: [...f.querySelectorAll('img')].map(i => [i.complete, i.naturalWidth])})),
+  tables: [...document.querySelectorAll('section.panel')].filter(s => s.querySelector('table'))
+    .map(s => ({panel: s.querySelector('h4').textContent,
+                rows: s.querySelectorAll('tbody tr').length})),
+  dashboards: [...document.querySelectorAll('section.dashboard')].map(s => s.id),
+  drilldown_links: [...document.querySelectorAll('a[href^="#req-"]')].map(a => a.getAttribute('href')),
+  failed: document.querySelectorAll('section.failed').length})"""
+
+
+@pytest.fixture(scope="module")
+def filled(stack, base_settings, tmp_path_factory) -> FilledDb:
+    return filled_database(stack, base_settings, tmp_path_factory.mktemp("filled"))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    done = subprocess.run(["bash", str(REPO_ROOT / "scripts/install_chromium.sh")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def load_in_chromium(chromium: str, page: Path, timeout: float = 60) -> tuple[dict, list[str]]:
+    """Open ``page`` in headless Chromium; the DOM summary (INSPECT) and every console error,
+    uncaught exception and error log entry."""
+    with tempfile.TemporaryDirectory() as profile:
+        log = Path(profile) / "chromium.log"  # a file, not a pipe: Chromium never blocks on it
+        with log.open("w") as err:
+            proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                                     "--no-first-run", "--remote-debugging-port=0",
+                                     f"--user-data-dir={profile}/data", "about:blank"], stderr=err)
+        try:
+            deadline, port = time.monotonic() + timeout, None
+            while port is None:
+                found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", log.read_text())
+                port = int(found.group(1)) if found else None
+                assert proc.poll() is None, f"Chromium exited: {log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+                time.sleep(0.1)
+            target = next(t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json()
+                          if t["type"] == "page")
+            ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout)
+            problems, ids = [], iter(range(1, 10**6))
+
+            def call(method: str, **params) -> dict:
+                msg_id = next(ids)
+                ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+                while True:
+                    msg = json.loads(ws.recv())
+                    if msg.get("id") == msg_id:
+                        assert "error" not in msg, msg
+                        return msg["result"]
+                    collect(msg)
+
+            def collect(msg: dict) -> None:
+                method, params = msg.get("method"), msg.get("params", {})
+                if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+                    problems.append(f"console.{params['type']}: {params['args']}")
+                elif method == "Runtime.exceptionThrown":
+                    problems.append(f"exception: {params['exceptionDetails']}")
+                elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                    problems.append(f"log: {params['entry']['text']}")
+                elif method == "Page.loadEventFired":
+                    loaded.append(True)
+
+            loaded: list[bool] = []
+            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+                call(domain)
+            call("Page.navigate", url=page.resolve().as_uri())
+            while not loaded:
+                collect(json.loads(ws.recv()))
+            time.sleep(0.5)  # late console messages, if any
+            ws.settimeout(0.5)
+            try:
+                while True:
+                    collect(json.loads(ws.recv()))
+            except websocket.WebSocketTimeoutException:
+                ws.settimeout(timeout)
+            result = call("Runtime.evaluate", expression=INSPECT, returnByValue=True)
+            ws.close()
+            return json.loads(result["result"]["value"]), problems
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def test_the_checker_sees_console_errors_and_broken_plots(chromium, tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+                    '<figure class="plot" data-points="0" data-series="0">'
+                    '<img src="data:image/png;base64,AAAA"></figure>'
+                    '<script>console.error("boom"); undefinedFunction();</script></body></html>')
+    dom, problems = load_in_chromium(chromium, page)
+    assert any("boom" in p for p in problems) and any("undefinedFunction" in p for p in problems)
+    assert dom["plots"] == [{"points": 0, "series": 0, "images": [[True, 0]]}]  # broken image
+
+
+def test_report_renders_every_panel_with_data(filled, chromium, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARROTWATCH_DATABASE_URL", filled.url)
+    monkeypatch.setenv("PARROTWATCH_HOME", str(filled.settings.home))
+    app = typer.Typer()
+    app.command()(report)
+    app.command("noop")(lambda: None)  # a multi-command app, as under `parrotwatch`
+    out = tmp_path / "report.html"
+    tr = filled.time_range
+    args = ["report", "--from", tr.start.isoformat(), "--to", tr.end.isoformat(), "-o", str(out)]
+    started = time.monotonic()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    print(f"report rendered in {time.monotonic() - started:.1f} s, {out.stat().st_size} bytes")
+    assert "0 panels without data" in result.output, result.output
+    assert "[8/7]" not in result.output and "[7/7] Parrotwatch / Pipeline health" in result.output
+
+    dom, problems = load_in_chromium(chromium, out)
+    assert problems == []
+    assert dom["failed"] == 0
+    expected = [d for d in DASHBOARDS if d.uid != "parrotwatch-drilldown"]
+    assert dom["dashboards"][:len(expected)] == [d.uid for d in expected]
+    plots = [p for d in expected for p in d.panels() if p.kind in ("timeseries", "piechart")]
+    assert len(dom["plots"]) == len(plots) > 20
+    for plot in dom["plots"]:
+        assert plot["points"] > 0 and plot["series"] > 0, plot
+        assert plot["images"] and all(ok and width > 0 for ok, width in plot["images"]), plot
+    tables = {t["panel"]: t["rows"] for t in dom["tables"]}
+    assert tables["Alerts"] > 0 and tables["Worst requests by toxicity"] > 0
+    drill = sorted(set(dom["drilldown_links"]))
+    assert len(drill) == 5
+    assert {f"#{d}" for d in dom["dashboards"] if d.startswith("req-")} == set(drill)
+
+
+def test_report_help_and_bad_range():
+    app = typer.Typer()
+    app.command()(report)
+    app.command("noop")(lambda: None)
+    helped = CliRunner().invoke(app, ["report", "--help"])
+    assert helped.exit_code == 0 and "--from" in helped.output and "Grafana" in helped.output
+    bad = CliRunner().invoke(app, ["report", "--from", "now", "--to", "now-1h", "-o", "x.html"])
+    assert bad.exit_code == 2 and "must be after" in bad.output
