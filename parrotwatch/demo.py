@@ -83,6 +83,21 @@ def wait_evaluated(url: str, until: datetime, timeout: float) -> None:
     raise TimeoutError(f"alert rules not evaluated up to {until:%H:%M} after {timeout:.0f}s")
 
 
+def write_report(url: str, settings: Settings, run_id: str, minutes: int) -> str:
+    """The HTML report of the run's time range (``parrotwatch report``), under PARROTWATCH_HOME."""
+    from dashboards.macros import TimeRange
+    from parrotwatch.report import build_report
+
+    end = datetime.now(UTC).replace(microsecond=0)
+    path = settings.home / "reports" / f"{run_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        page, _ = build_report(conn, TimeRange(end - timedelta(minutes=minutes + 5), end),
+                               say=lambda m: None)
+    path.write_text(page, encoding="utf-8")
+    return str(path)
+
+
 def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, timeout: float,
              say: Callable[[str], None] = print) -> dict:
     stack = LocalStack(settings, say=say)
@@ -142,7 +157,9 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     print("\ndead-letter reasons (all runs):")
     for reason, count in reasons:
         print(f"  {count:5}  {reason}")
+    report = write_report(url, settings, run_id, minutes)
     print(f"""
+report (every dashboard's panels, for people without Grafana): {report}
 where to look next:
   parrotwatch status                 which parts run, and their logs under {settings.logs_dir}
   parrotwatch alerts list            alert transitions; `alerts test-rules FILE` dry-runs new rules
