@@ -197,6 +197,12 @@ def _testbed_app() -> typer.Typer:
     return testbed
 
 
+def _audit_app() -> typer.Typer:
+    from parrotwatch.audit_cli import app as audit
+
+    return audit
+
+
 def _dashboards_app() -> typer.Typer:
     from parrotwatch.dashboards_cli import app as dashboards
 
@@ -206,6 +212,7 @@ def _dashboards_app() -> typer.Typer:
 app.add_typer(_alerts_app(), name="alerts")
 app.add_typer(_testbed_app(), name="testbed")
 app.add_typer(_dashboards_app(), name="dashboards")
+app.add_typer(_audit_app(), name="audit")
 app.command("report")(report_command)
 
 

@@ -1,0 +1,134 @@
+"""What an audit spec points at, loaded: the scorer(s), the member / non-member texts and the canaries.
+
+A ``testbed`` model is built once under ``PARROTWATCH_HOME/testbeds/<preset>-seed<seed>-steps<steps>``
+(a file lock keeps two processes from building it at once) and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from detectors.audits.canaries import CanarySpace, canary_space
+from parrotwatch.audits.spec import AuditSpec, ModelSource, TestbedRef
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Text:
+    """One audited text: ``id``, ``text`` and how many times it is in the training set (0 = never)."""
+
+    id: str
+    text: str
+    repetitions: int = 1
+
+
+@dataclass(frozen=True)
+class Canaries:
+    """The inserted canaries (``repetitions`` >= 1) and their candidate space R."""
+
+    items: tuple[Text, ...]
+    space: CanarySpace
+
+
+@dataclass(frozen=True)
+class AuditInputs:
+    lm: object  # detectors.models.causal_lm.CausalLMScorer
+    reference_lm: object | None
+    members: tuple[Text, ...]
+    non_members: tuple[Text, ...]
+    canaries: Canaries | None
+
+
+def testbed_dir(home: Path, ref: TestbedRef) -> Path:
+    from detectors.models.testbed import PRESETS
+
+    steps = ref.steps or PRESETS[ref.preset].steps
+    return Path(home) / "testbeds" / f"{ref.preset}-seed{ref.seed}-steps{steps}"
+
+
+def ensure_testbed(home: Path, ref: TestbedRef, progress: bool = True):
+    """The :class:`~detectors.models.testbed.TestbedInfo` of ``ref`` under ``home``, trained if absent."""
+    from detectors.models.testbed import INFO_FILE, build_testbed, load_testbed
+
+    out = testbed_dir(home, ref)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait, then load
+        if not (out / INFO_FILE).is_file():
+            log.info("building testbed %s (preset %s, seed %d)", out, ref.preset, ref.seed)
+            build_testbed(out, steps=ref.steps, seed=ref.seed, preset=ref.preset, progress=progress)
+    return load_testbed(out)
+
+
+def _scorer(source: ModelSource, home: Path, progress: bool):
+    from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
+
+    path = source.path if source.testbed is None else str(ensure_testbed(home, source.testbed, progress).path)
+    return get_causal_lm(CausalLMSpec(model=path, device=source.device, precision=source.precision,
+                                      batch_size=source.batch_size, max_length=source.max_length,
+                                      stride=source.stride))
+
+
+def read_texts(path: Path, default_repetitions: int = 1) -> tuple[Text, ...]:
+    """Texts of a ``.jsonl`` file (``text``; optional ``id``, ``repetitions``) or of any other text file
+    (one document per non-empty line); ids default to ``<file stem>:<line number>``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                row = json.loads(line)
+                text = row["text"]
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{path}:{n}: expected a JSON object with a 'text' field") from None
+            out.append(Text(str(row.get("id", f"{path.stem}:{n}")), text,
+                            int(row.get("repetitions", default_repetitions))))
+        else:
+            out.append(Text(f"{path.stem}:{n}", line, default_repetitions))
+    if not out:
+        raise ValueError(f"data file {path} holds no text")
+    return tuple(out)
+
+
+def load_inputs(spec: AuditSpec, home: Path, progress: bool = True) -> AuditInputs:
+    """Load the scorer(s) and the texts of ``spec``."""
+    lm = _scorer(spec.model, home, progress)
+    reference = _scorer(spec.reference_model, home, progress) if spec.reference_model else None
+    if spec.data.testbed:
+        info = ensure_testbed(home, spec.model.testbed, progress)
+        members = tuple(Text(d.id, d.text, 1) for d in info.members)
+        non_members = tuple(Text(d.id, d.text, 0) for d in info.non_members)
+        items = tuple(Text(f"canary-{c.repetitions}x-{c.index}", c.text, c.repetitions)
+                      for c in info.canaries)
+        canaries = Canaries(items, info.canary_space())
+    else:
+        members = read_texts(spec.data.members, 1)
+        non_members = read_texts(spec.data.non_members, 0)
+        canaries = None
+        if spec.data.canaries is not None:
+            c = spec.data.canaries
+            space = canary_space(c.template, c.alphabet)
+            canaries = Canaries(read_texts(c.file, 1), space)
+    return AuditInputs(lm, reference, members, non_members, canaries)
+
+
+def score_texts(lm, texts: Sequence[str], with_distribution: bool = False, chunk: int = 256,
+                advance: Callable[[int], object] | None = None):
+    """``lm.score_texts`` in chunks of ``chunk`` texts, calling ``advance(n)`` after each (progress bars)."""
+    out = []
+    for start in range(0, len(texts), chunk):
+        part = texts[start:start + chunk]
+        out += lm.score_texts(part, with_distribution=with_distribution)
+        if advance is not None:
+            advance(len(part))
+    return out

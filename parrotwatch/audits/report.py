@@ -1,0 +1,160 @@
+"""The audit report: one self-contained HTML page (plots inlined as base64 PNG, no external file or
+script) and the plain-text summary table the CLI prints.
+
+Plots: log-log ROC curves of each membership method (:func:`detectors.audits.roc.plot_roc`), canary
+exposure by repetition count over the never-inserted candidates' histogram, and the k-extractable rate by
+repetition count with its Wilson 95% interval.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from parrotwatch.audits.results import Metric
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}
+.muted{color:#777}"""
+
+
+def _figure(width: float = 6.0, height: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _img(b64: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def roc_png(plot) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        from detectors.audits.roc import plot_roc
+
+        path = plot_roc(plot.reports, Path(tmp) / "roc.png")
+        return base64.b64encode(path.read_bytes()).decode()
+
+
+def exposure_png(plot) -> str:
+    """Never-inserted candidates' exposure histogram (left); each canary's exposure by repetitions (right)."""
+    fig = _figure(10, 4)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.hist(plot.fresh, bins=20, color="#999", label=f"never inserted (n={len(plot.fresh)})")
+    for reps, e in zip(plot.repetitions, plot.exposures, strict=True):
+        ax1.axvline(e, color="C3", linewidth=1)
+        ax1.annotate(f"{reps}x", (e, 0.95), xycoords=("data", "axes fraction"), fontsize=8, color="C3")
+    ax1.set(xlabel="exposure (bits)", ylabel="candidates", title="Exposure: canaries vs never-inserted",
+            xlim=(0, plot.max_bits * 1.05))
+    ax1.legend(fontsize="small")
+    groups = sorted({0, *plot.repetitions})
+    data = [list(plot.fresh)] + [[e for r, e in zip(plot.repetitions, plot.exposures, strict=True) if r == g]
+                                 for g in groups[1:]]
+    ax2.boxplot(data, positions=range(len(groups)), widths=0.5, showfliers=False)
+    for x, values in enumerate(data):
+        ax2.scatter([x] * len(values), values, s=14, color="C0" if x else "#999", zorder=3)
+    ax2.axhline(plot.max_bits, linestyle="--", color="grey", linewidth=1, label="log2 |R| (maximum)")
+    ax2.set_xticks(range(len(groups)), ["never" if g == 0 else f"{g}x" for g in groups])
+    ax2.set(xlabel="times inserted in the training set", ylabel="exposure (bits)",
+            title=f"Exposure by repetition count ({plot.method})", ylim=(0, plot.max_bits * 1.1))
+    ax2.legend(fontsize="small", loc="lower right")
+    return _png(fig)
+
+
+def extraction_png(plot) -> str:
+    """Extractable rate per (kind, repetitions) with Wilson 95% error bars, one bar group per beam width."""
+    fig = _figure(8, 4)
+    ax = fig.add_subplot()
+    keys = sorted({k for rates in plot.rates.values() for k in rates}, key=lambda k: (k[1], k[0]))
+    width = 0.8 / len(plot.rates)
+    for j, (beams, rates) in enumerate(sorted(plot.rates.items())):
+        xs = [i + (j - (len(plot.rates) - 1) / 2) * width for i in range(len(keys))]
+        vals = [rates.get(k, (0, 0, 0, 0)) for k in keys]
+        err = [[max(0.0, v[0] - v[1]) for v in vals], [max(0.0, v[2] - v[0]) for v in vals]]
+        ax.bar(xs, [v[0] for v in vals], width, yerr=err, capsize=3,
+               label="greedy" if beams == 1 else f"beam {beams}")
+    first = plot.rates[min(plot.rates)]
+    ticks = [f"{kind}\n{reps}x (n={first.get((kind, reps), (0, 0, 0, 0))[3]})" for kind, reps in keys]
+    ax.set_xticks(range(len(keys)), ticks, fontsize=8)
+    ax.set(ylabel="k-extractable rate", ylim=(0, 1.05), xlabel="sequence kind, times in the training set",
+           title="Extraction rate by repetition count")
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return ""
+    if float(v).is_integer() and abs(v) < 1e9:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def _labels(m: Metric) -> str:
+    return ", ".join(f"{k}={v}" for k, v in m.labels.items())
+
+
+def metrics_table(metrics) -> str:
+    rows = "".join(f"<tr><td>{html.escape(m.metric)}</td><td>{html.escape(_labels(m))}</td>"
+                   f"<td class=num>{_fmt(m.value)}</td><td class=num>"
+                   f"{'' if m.ci_low is None else f'{_fmt(m.ci_low)} - {_fmt(m.ci_high)}'}</td></tr>"
+                   for m in metrics)
+    return f"<table><tr><th>metric</th><th>labels</th><th>value</th><th>95% CI</th></tr>{rows}</table>"
+
+
+def write_report(run, path: str | Path, run_id: int | None = None) -> Path:
+    """Write the HTML report of ``run`` (an :class:`~parrotwatch.audits.runner.AuditRun`) to ``path``."""
+    spec = run.spec
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    parts = [f"<h1>Memorization audit: {html.escape(spec.name)}</h1>",
+             f"<p class=muted>{'run ' + str(run_id) + ', ' if run_id is not None else ''}written {when}; "
+             f"spec hash {spec.spec_hash()[:12]}; {run.seconds:.1f} s in all "
+             f"({run.load_seconds:.1f} s loading).</p>"]
+    plots = {"membership": (roc_png, "Membership inference: log-log ROC per method"),
+             "canary_exposure": (exposure_png, "Canary exposure by repetition count"),
+             "extraction": (extraction_png, "k-extractable rate by repetition count")}
+    for r in run.results:
+        parts.append(f"<h2>{html.escape(r.audit)}</h2><p class=muted>{r.seconds:.1f} s, "
+                     f"{len(r.samples)} samples</p>")
+        if r.audit in plots and r.plot is not None:
+            make, alt = plots[r.audit]
+            parts.append(_img(make(r.plot), alt))
+        parts.append(metrics_table(r.metrics))
+    page = (f"<!doctype html><html><head><meta charset=utf-8><title>Audit {html.escape(spec.name)}</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+_HEADLINE = {("membership", "auc"), ("membership", "tpr_at_fpr_0.01"), ("canary_exposure", "exposure_mean"),
+             ("canary_exposure", "exposure_repetitions_spearman"), ("extraction", "extractable_rate"),
+             ("extraction", "precision_at_top_n"), ("extraction", "memorised_rate"),
+             ("regurgitation", "rate"), ("regurgitation", "n_flagged")}
+
+
+def summary_table(run) -> str:
+    """The headline metrics as fixed-width text: audit, metric, labels, value, 95% CI."""
+    lines = [f"{'audit':16} {'metric':30} {'labels':58} {'value':>9} {'95% CI':>19}"]
+    for r in run.results:
+        for m in r.metrics:
+            if (r.audit, m.metric) in _HEADLINE:
+                ci = "" if m.ci_low is None else f"{m.ci_low:.3f} - {m.ci_high:.3f}"
+                lines.append(f"{r.audit:16} {m.metric:30} {_labels(m)[:58]:58} {_fmt(m.value):>9} {ci:>19}")
+    return "\n".join(lines)

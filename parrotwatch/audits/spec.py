@@ -1,0 +1,335 @@
+"""The audit spec: a strict YAML file naming the model, the data, the audits and their parameters, and
+when to run them. Unknown keys are errors that name the valid keys (``extra="forbid"``).
+
+See ``docs/audits.md`` for every key and ``examples/audit-testbed.yaml`` for a complete file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+MembershipMethod = Literal["loss", "zlib", "lowercase", "reference", "min_k", "min_k_plus_plus"]
+
+
+class SpecError(ValueError):
+    """An audit spec that cannot be read or does not validate; one line per problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TestbedRef(_Strict):
+    """The project's testbed (``detectors.models.testbed``), built once under PARROTWATCH_HOME/testbeds."""
+
+    __test__ = False
+
+    preset: Literal["tiny", "small"] = "tiny"
+    seed: int = 0
+    steps: int | None = Field(default=None, ge=1, description="optimiser steps; default the preset's")
+
+
+def _path_shorthand(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value
+
+
+class ModelSource(_Strict):
+    """A local causal LM directory (``path``) or the testbed (``testbed``), and how to run it."""
+
+    path: str | None = None
+    testbed: TestbedRef | None = None
+    batch_size: int = Field(default=16, ge=1)
+    device: str | None = None
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    max_length: int | None = Field(default=None, ge=2)
+    stride: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSource:
+        if (self.path is None) == (self.testbed is None):
+            raise ValueError("give exactly one of 'path' (a local model directory) or "
+                             "'testbed: {preset, seed}'")
+        return self
+
+
+ModelField = Annotated[ModelSource, BeforeValidator(_path_shorthand)]
+
+
+class CanaryFile(_Strict):
+    """Inserted canaries: a JSONL file of ``{"text", "repetitions", "id"?}`` and their space R."""
+
+    file: Path
+    template: str = Field(description="the canary template with one '{}' per slot")
+    alphabet: str | list[str] = "0123456789"
+
+
+def _data_shorthand(value: Any) -> Any:
+    return {"testbed": True} if value == "testbed" else value
+
+
+class DataSource(_Strict):
+    """``testbed`` (the testbed's own members, non-members and canaries; needs a testbed model) or files:
+    ``members`` / ``non_members`` (.txt one document per line, or .jsonl with ``text`` and optional ``id``
+    and ``repetitions``) and optional ``canaries``."""
+
+    testbed: bool = False
+    members: Path | None = None
+    non_members: Path | None = None
+    canaries: CanaryFile | None = None
+
+    @model_validator(mode="after")
+    def _files_or_testbed(self) -> DataSource:
+        files = (self.members, self.non_members, self.canaries)
+        if self.testbed and any(f is not None for f in files):
+            raise ValueError("data: 'testbed' takes no files; give either 'testbed' or members/non_members")
+        if not self.testbed and (self.members is None or self.non_members is None):
+            raise ValueError("data needs 'members' and 'non_members' files, or the string 'testbed'")
+        return self
+
+
+DataField = Annotated[DataSource, BeforeValidator(_data_shorthand)]
+
+
+class CanaryExposureAudit(_Strict):
+    """Secret Sharer exposure of the inserted canaries and of ``n_fresh`` never-inserted candidates.
+    ``method``: exact (score all of R), extrapolate (skew-normal over ``n_sample`` candidates) or auto
+    (exact when |R| <= ``exact_max``)."""
+
+    method: Literal["auto", "exact", "extrapolate"] = "auto"
+    exact_max: int = Field(default=100_000, ge=1)
+    n_sample: int = Field(default=2000, ge=10)
+    n_fresh: int = Field(default=100, ge=1)
+    seed: int = 0
+
+
+class MembershipAudit(_Strict):
+    """Membership-inference ROC (AUC with a bootstrap CI, TPR at 0.1% and 1% FPR) per method."""
+
+    methods: list[MembershipMethod] = Field(default_factory=lambda: ["loss", "zlib", "lowercase", "min_k",
+                                                                      "min_k_plus_plus"], min_length=1)
+    k: float = Field(default=0.2, gt=0, le=1)
+    n_bootstrap: int = Field(default=1000, ge=1)
+    seed: int = 0
+
+    @field_validator("methods")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"methods repeat: {v}")
+        return v
+
+
+class SamplingAudit(_Strict):
+    """Carlini et al. 2021: ``n_samples`` top-k sampled generations of ``tokens`` tokens from the BOS,
+    ranked by each metric; the ``top_n`` of each checked for a verbatim overlap of >= ``min_overlap_tokens``
+    word tokens with the training data."""
+
+    n_samples: int = Field(default=200, ge=1)
+    tokens: int = Field(default=64, ge=1)
+    top_k: int = Field(default=40, ge=1)
+    top_n: int = Field(default=20, ge=1)
+    min_overlap_tokens: int = Field(default=50, ge=1)
+    seed: int = 0
+
+
+class ExtractionAudit(_Strict):
+    """Carlini et al. 2023 k-extractable rate of the training sequences (members and canaries), per
+    number of times each is in the training set, for greedy decoding and each beam width."""
+
+    prefix_tokens: int = Field(default=32, ge=1, description="k, the prompt length in tokens (BOS included)")
+    suffix_tokens: int = Field(default=50, ge=1)
+    min_suffix_tokens: int | None = Field(default=None, ge=1)
+    num_beams: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    max_sequences: int | None = Field(default=None, ge=1)
+    sampling: SamplingAudit | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ExtractionAudit:
+        if self.min_suffix_tokens is not None and self.min_suffix_tokens > self.suffix_tokens:
+            raise ValueError("min_suffix_tokens must be <= suffix_tokens")
+        if any(b < 1 for b in self.num_beams) or len(set(self.num_beams)) != len(self.num_beams):
+            raise ValueError(f"num_beams must be distinct widths >= 1 (1 = greedy), got {self.num_beams}")
+        return self
+
+
+class RegurgitationAudit(_Strict):
+    """Scan logged outputs (JSONL: inference events v1 with ``response``, or ``{"id", "text"}``) for
+    verbatim overlaps of >= ``min_tokens`` tokens with the corpus ``index`` (``parrotwatch index-build``);
+    without ``index``, an exact index of the members is built with n = ``min_tokens``."""
+
+    outputs: Path
+    index: Path | None = None
+    min_tokens: int = Field(default=50, ge=1)
+    top_documents: int = Field(default=10, ge=1)
+
+
+class Audits(_Strict):
+    """The audits to run; leave one out to skip it."""
+
+    canary_exposure: CanaryExposureAudit | None = None
+    membership: MembershipAudit | None = None
+    extraction: ExtractionAudit | None = None
+    regurgitation: RegurgitationAudit | None = None
+
+
+class Storage(_Strict):
+    """Bounds on ``audit_samples``: at most ``max_samples_per_audit`` rows per run and audit (a seeded
+    sample per label beyond that), kept for the newest ``sample_runs_kept`` runs of the spec."""
+
+    max_samples_per_audit: int = Field(default=2000, ge=0, le=100_000)
+    sample_runs_kept: int = Field(default=20, ge=1)
+
+
+def _cron(value: Any) -> Any:
+    from croniter import croniter
+
+    if value is None:
+        return value
+    if not isinstance(value, str) or len(value.split()) not in (5, 6) or not croniter.is_valid(
+            value, second_at_beginning=True):
+        raise ValueError(f"schedule must be a cron string of 5 fields (minute hour day month weekday) or "
+                         f"6 with seconds first, e.g. '0 3 * * *' or '*/30 * * * * *'; got {value!r}")
+    return value
+
+
+class AuditSpec(_Strict):
+    """One audit spec file."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    model: ModelField
+    reference_model: Annotated[ModelSource | None, BeforeValidator(_path_shorthand)] = None
+    data: DataField
+    audits: Audits
+    schedule: Annotated[str | None, BeforeValidator(_cron)] = None
+    storage: Storage = Storage()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuditSpec:
+        a = self.audits
+        if not any((a.canary_exposure, a.membership, a.extraction, a.regurgitation)):
+            raise ValueError(f"audits is empty: give one or more of {', '.join(Audits.model_fields)}")
+        if self.data.testbed and self.model.testbed is None:
+            raise ValueError("data 'testbed' needs the model 'testbed: {preset, seed}'")
+        if a.membership and "reference" in a.membership.methods and self.reference_model is None:
+            raise ValueError("membership method 'reference' needs 'reference_model'")
+        if a.canary_exposure and not self.data.testbed and self.data.canaries is None:
+            raise ValueError("canary_exposure needs canaries: data 'testbed' or data.canaries")
+        return self
+
+    def spec_hash(self) -> str:
+        """sha256 of the validated spec as canonical JSON (defaults filled in, keys sorted)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _model_at(top: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class found at ``loc`` inside ``top`` (unwrapping Optional / Annotated / list)."""
+    def unwrap(t: Any) -> Any:
+        while True:
+            origin = get_origin(t)
+            if origin is Annotated:
+                t = get_args(t)[0]
+            elif origin in (Union, types.UnionType):
+                models = [a for a in get_args(t) if isinstance(a, type) and issubclass(a, BaseModel)]
+                return models[0] if models else t
+            else:
+                return t
+
+    t: Any = top
+    for part in loc:
+        t = unwrap(t)
+        if isinstance(part, int) and get_origin(t) is list:
+            t = get_args(t)[0]
+        elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
+            t = t.model_fields[part].annotation
+        else:
+            return None
+    t = unwrap(t)
+    return t if isinstance(t, type) and issubclass(t, BaseModel) else None
+
+
+def explain(error: ValidationError) -> list[str]:
+    """One line per problem: where, what, and for unknown or missing keys the valid keys there."""
+    lines = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc[:-1]) or "the top level"
+        if err["type"] in ("extra_forbidden", "missing"):
+            model = _model_at(AuditSpec, loc[:-1])
+            keys = list(model.model_fields) if model else []
+            if err["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                lines.append(f"{where}: unknown key {loc[-1]!r}{hint}; valid keys: {', '.join(keys)}")
+            else:
+                lines.append(f"{where}: missing required key {loc[-1]!r}; valid keys: {', '.join(keys)}")
+            continue
+        path = ".".join(str(p) for p in loc) or "spec"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        got = "" if err["type"] == "value_error" or not loc else f" (got {err['input']!r})"
+        lines.append(f"{path}: {msg}{got}")
+    return lines
+
+
+def parse_spec(data: Any, origin: str = "spec") -> AuditSpec:
+    """Validate an already parsed spec mapping; relative file paths stay as written."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: expected a mapping with name, model, data and audits, "
+                        f"got {type(data).__name__}")
+    try:
+        return AuditSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = explain(exc)
+        raise SpecError(f"{origin}: {len(lines)} problem(s)\n  " + "\n  ".join(lines)) from None
+
+
+def load_spec(path: str | Path) -> AuditSpec:
+    """Read and validate a spec YAML; file paths inside it are taken relative to the spec's folder."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc}") from None
+    spec = parse_spec(data, str(path))
+    return resolve_paths(spec, path.parent)
+
+
+def resolve_paths(spec: AuditSpec, base: Path) -> AuditSpec:
+    """The spec with its relative file paths made absolute against ``base`` (the spec file's folder)."""
+    def fix(p: Path | str | None):
+        if p is None:
+            return None
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (base / q).resolve()
+
+    updates: dict[str, Any] = {}
+    for key in ("model", "reference_model"):
+        m = getattr(spec, key)
+        if m is not None and m.path is not None:
+            updates[key] = m.model_copy(update={"path": str(fix(m.path))})
+    d = spec.data
+    if not d.testbed:
+        canaries = d.canaries.model_copy(update={"file": fix(d.canaries.file)}) if d.canaries else None
+        updates["data"] = d.model_copy(update={"members": fix(d.members), "non_members": fix(d.non_members),
+                                               "canaries": canaries})
+    r = spec.audits.regurgitation
+    if r is not None:
+        r = r.model_copy(update={"outputs": fix(r.outputs), "index": fix(r.index)})
+        updates["audits"] = spec.audits.model_copy(update={"regurgitation": r})
+    return spec.model_copy(update=updates)
