@@ -18,9 +18,11 @@ INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
 QUALITY_INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
     ("toxicity_burst", "gpt-4o-mini", "support-bot"): (15, 21),
     ("hallucination_spike", "llama-3-8b", "search"): (20, 26),
-    ("embedding_drift", "gpt-4o-mini", "code-assistant"): (30, 36),
+    ("embedding_drift", "llama-3-8b", "support-bot"): (28, 34),
 }
-QUALITY_MODELS = ("gpt-4o-mini", "llama-3-8b")  # the segments of quality_scenario_traffic
+# The segments of quality_scenario_traffic: incidents on three, gpt-4o-mini/search is the control.
+QUALITY_MODELS = ("gpt-4o-mini", "llama-3-8b")
+QUALITY_APPS = ("support-bot", "search")
 _KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
           "low_confidence": "low_confidence", "toxicity_burst": "toxicity_burst",
           "hallucination_spike": "hallucination_spike", "embedding_drift": "drift_shift"}
@@ -53,10 +55,10 @@ def scenario_traffic(start: datetime, *, minutes: int = 60, rate_per_s: float = 
                     and lo <= datetime.fromisoformat(e["timestamp"]) < hi and i % keep_every)]
 
 
-def quality_scenario_traffic(start: datetime, *, minutes: int = 40, rate_per_s: float = 4.0,
+def quality_scenario_traffic(start: datetime, *, minutes: int = 38, rate_per_s: float = 2.7,
                              seed: int = 43, id_prefix: str = "quality") -> list[dict]:
-    """The :data:`QUALITY_INCIDENTS` alone, on 6 segments (2 models x 3 apps, about 40 requests
-    per segment and minute); the three segments without an incident are the clean control."""
+    """The :data:`QUALITY_INCIDENTS` alone, on 4 segments (2 models x 2 apps, about 40 requests
+    per segment and minute); gpt-4o-mini/search, without an incident, is the clean control."""
     def at(minute: float) -> int:
         return int(minute * 60 * rate_per_s)
 
@@ -64,4 +66,4 @@ def quality_scenario_traffic(start: datetime, *, minutes: int = 40, rate_per_s: 
                  for (rule, m, p), (a, b) in QUALITY_INCIDENTS.items()]
     return generate_inference_events(at(minutes), seed=seed, start=start, rate_per_s=rate_per_s,
                                      id_prefix=id_prefix, models=QUALITY_MODELS,
-                                     incidents=incidents)
+                                     apps=QUALITY_APPS, incidents=incidents)
