@@ -38,6 +38,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Real human text for the drift tests (Debian's fortunes).
+bash scripts/install_fortunes.sh >/dev/null
+
 # Headless Chromium (Debian) for the report's browser test.
 bash scripts/install_chromium.sh >/dev/null
 
