@@ -135,7 +135,7 @@ def demo(
         _fail(exc)
 
 
-@app.command("index-build")
+@app.command("index-build", hidden=True)  # kept for old scripts: `parrotwatch index build`
 def index_build(
     corpus: Annotated[list[Path], typer.Argument(help="Training-corpus text files (one document "
                                                  "each), or JSONL files with a 'text' field.",
@@ -203,6 +203,18 @@ def _audit_app() -> typer.Typer:
     return audit
 
 
+def _index_app() -> typer.Typer:
+    from parrotwatch.index_cli import index_app
+
+    return index_app
+
+
+def _regurgitation_app() -> typer.Typer:
+    from parrotwatch.index_cli import regurgitation_app
+
+    return regurgitation_app
+
+
 def _dashboards_app() -> typer.Typer:
     from parrotwatch.dashboards_cli import app as dashboards
 
@@ -213,6 +225,8 @@ app.add_typer(_alerts_app(), name="alerts")
 app.add_typer(_testbed_app(), name="testbed")
 app.add_typer(_dashboards_app(), name="dashboards")
 app.add_typer(_audit_app(), name="audit")
+app.add_typer(_index_app(), name="index")
+app.add_typer(_regurgitation_app(), name="regurgitation")
 app.command("report")(report_command)
 
 
