@@ -35,7 +35,7 @@ SIDES = ("prompt", "response")
 MIN_WINDOW_SAMPLE = 20  # a window with fewer sampled requests is not tested
 # The MMD permutation p-value drives the rules; the classifier gives its AUC only (its own
 # permutation test costs 5 x 201 fits per window).
-N_PERMUTATIONS = 200
+N_PERMUTATIONS = 1000  # the smallest p-value is 1/1001: the rules need p < 0.005 after Bonferroni
 NEAREST_REFERENCES = 3
 
 
