@@ -10,7 +10,7 @@ import httpx
 import psycopg
 from tqdm import tqdm
 
-from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, scenario_traffic
+from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, build_corpus_index, scenario_traffic
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import produce
 from parrotwatch.stack.local import LocalStack
@@ -100,6 +100,12 @@ def write_report(url: str, settings: Settings, run_id: str, minutes: int) -> str
 
 def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, timeout: float,
              say: Callable[[str], None] = print) -> dict:
+    if settings.quality_detectors and settings.regurgitation_index is None:
+        # the regurgitation incident quotes the project's small training corpus: index it
+        index = settings.home / "demo-training-corpus.npz"
+        settings.home.mkdir(parents=True, exist_ok=True)
+        build_corpus_index(index)
+        settings = settings.model_copy(update={"regurgitation_index": index})
     stack = LocalStack(settings, say=say)
     stack.up()
     run_id = f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}"

@@ -19,13 +19,15 @@ QUALITY_INCIDENTS: dict[tuple[str, str, str], tuple[int, int]] = {
     ("toxicity_burst", "gpt-4o-mini", "support-bot"): (15, 21),
     ("hallucination_spike", "llama-3-8b", "search"): (20, 26),
     ("embedding_drift", "llama-3-8b", "support-bot"): (28, 34),
+    ("regurgitation_hits", "llama-3-8b", "search"): (9, 14),
 }
 # The segments of quality_scenario_traffic: incidents on three, gpt-4o-mini/search is the control.
 QUALITY_MODELS = ("gpt-4o-mini", "llama-3-8b")
 QUALITY_APPS = ("support-bot", "search")
 _KINDS = {"latency_p99_spike": "latency_spike", "repetition_loop": "repetition_loop",
           "low_confidence": "low_confidence", "toxicity_burst": "toxicity_burst",
-          "hallucination_spike": "hallucination_spike", "embedding_drift": "drift_shift"}
+          "hallucination_spike": "hallucination_spike", "embedding_drift": "drift_shift",
+          "regurgitation_hits": "regurgitation_burst"}
 DROPPED_SHARE = 0.8  # the throughput drop: this share of the segment's requests never arrive
 
 
@@ -67,3 +69,18 @@ def quality_scenario_traffic(start: datetime, *, minutes: int = 38, rate_per_s: 
     return generate_inference_events(at(minutes), seed=seed, start=start, rate_per_s=rate_per_s,
                                      id_prefix=id_prefix, models=QUALITY_MODELS,
                                      apps=QUALITY_APPS, incidents=incidents)
+
+
+def training_corpus() -> list[str]:
+    """The documents the regurgitation incident quotes: index them (``parrotwatch index build``
+    or :func:`build_corpus_index`) to see its alert."""
+    from parrotwatch.traffic import incident_texts
+
+    return list(incident_texts()["training_corpus"])
+
+
+def build_corpus_index(path) -> None:
+    """An exact n-gram index (n = 8) of :func:`training_corpus` at ``path``."""
+    from detectors.audits.ngram_index import ExactIndex
+
+    ExactIndex.from_documents(training_corpus(), n=8).save(path)

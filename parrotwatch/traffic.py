@@ -20,7 +20,8 @@ import orjson
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 INCIDENT_KINDS = ("repetition_loop", "latency_spike", "low_confidence", "toxicity_burst",
-                  "hallucination_spike", "drift_shift")
+                  "hallucination_spike", "drift_shift", "regurgitation_burst")
+QUOTE_TOKENS = 60  # regurgitation_burst: verbatim words quoted from the training corpus
 TOXIC_SHARE = 0.3  # toxicity_burst: share of the segment's responses that turn toxic
 MALFORMED_KINDS = ("bad_json", "missing_field", "wrong_type", "oversize", "invalid_utf8",
                    "no_prompt", "naive_timestamp")
@@ -70,12 +71,13 @@ class Incident:
     logprobs (where present) redrawn at a mean surprisal of ~3 nats instead of ~0.5.
     ``toxicity_burst``: 30 % of the responses become insults or threats. ``hallucination_spike``:
     answers with ``sources`` come from another topic than their sources. ``drift_shift``: the
-    prompts move to another domain (cooking and travel questions). Their texts:
-    ``parrotwatch/data/incident_texts.json``.
+    prompts move to another domain (cooking and travel questions). ``regurgitation_burst``:
+    30 % of the responses quote 60 consecutive words of the ``training_corpus`` documents
+    verbatim. Their texts: ``parrotwatch/data/incident_texts.json``.
     """
 
     kind: Literal["repetition_loop", "latency_spike", "low_confidence", "toxicity_burst",
-                  "hallucination_spike", "drift_shift"]
+                  "hallucination_spike", "drift_shift", "regurgitation_burst"]
     start_index: int
     end_index: int
     model: str | None = None
@@ -252,6 +254,10 @@ def _apply_incident(inc: Incident, events: list[dict[str, Any]], rng: random.Ran
         elif inc.kind == "hallucination_spike" and ev.get("sources"):
             topics = _corpus()[0]
             ev["response"] = " ".join(rng.choice(topics)[1][:rng.randint(2, 4)])
+        elif inc.kind == "regurgitation_burst" and rng.random() < TOXIC_SHARE:
+            words = rng.choice(incident_texts()["training_corpus"]).split()
+            at = rng.randrange(len(words) - QUOTE_TOKENS + 1)
+            ev["response"] = " ".join(words[at:at + QUOTE_TOKENS])
         elif inc.kind == "drift_shift":
             ev.pop("messages", None)
             ev["prompt"] = rng.choice(incident_texts()["off_domain_prompts"])

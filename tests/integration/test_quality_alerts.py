@@ -1,5 +1,6 @@
 """Alerts from the model-based detectors with the real parts: 38 simulated minutes over 4
-segments with a toxicity burst, a hallucination spike and a prompt drift on three of them ->
+segments with a regurgitation burst (against an index of the training corpus the burst
+quotes), a toxicity burst, a hallucination spike and a prompt drift on three of them ->
 exactly one firing and one resolved alert each, within 2 windows; the fourth segment (clean
 control) and every other rule stay silent."""
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from parrotwatch.scenario import QUALITY_INCIDENTS, quality_scenario_traffic
+from parrotwatch.scenario import QUALITY_INCIDENTS, build_corpus_index, quality_scenario_traffic
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -20,10 +21,12 @@ MINUTES = 38
 DETECTORS = ["toxicity", "hallucination", "drift"]
 
 
-def test_quality_incidents_fire_once_and_resolve(namespace, stream_job):
+def test_quality_incidents_fire_once_and_resolve(namespace, stream_job, tmp_path):
     events = quality_scenario_traffic(T0, minutes=MINUTES, id_prefix="qreplay")
     namespace.produce_events(events)
-    job = stream_job(quality_detectors=DETECTORS, max_offsets_per_trigger=2000).start()
+    build_corpus_index(tmp_path / "corpus.npz")
+    job = stream_job(quality_detectors=DETECTORS, max_offsets_per_trigger=2000,
+                     regurgitation_index=tmp_path / "corpus.npz").start()
     last_window = T0 + timedelta(minutes=MINUTES - 2)
     wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= len(events)
              and (namespace.scalar("SELECT evaluated_until FROM stream_watermarks") or T0)
