@@ -1,10 +1,13 @@
-"""Memorization: regurgitation of the training corpus and the Min-K% Prob membership signal.
+"""Memorization: regurgitation of the training corpus, the Min-K% Prob membership signal, and the
+offline audit runs (``parrotwatch audit``; tables of parrotwatch/sql/007_audits.sql).
 
 The dashboard is data: ``SECTIONS`` maps a row title to its panels, and empty sections are left
-out. The audit runs (canary exposure, membership-inference AUC; README "Memorization audits")
-have no tables in parrotwatch/sql yet, so their section is empty: when the audit migration lands,
-its panels go into ``SECTIONS["Audit runs"]`` (each naming the tables it reads, which the tests
-check against the migrations) and nothing else changes.
+out. The "Audit runs" panels read ``audit_runs`` and ``audit_metrics`` under the metric names that
+parrotwatch/audits/store.py writes (docs/audits.md): ``membership / auc {method}`` with its
+bootstrap CI, ``canary_exposure / exposure_mean {repetitions}``, ``extraction / extractable_rate
+{num_beams, kind, repetitions, n}`` and ``regurgitation / rate {min_tokens, n}``. Audits run on their
+own models (a spec's ``model``), not on the served ``model``/``app`` segments, so these panels
+ignore the segment variables; their time axis is each succeeded run's ``finished_at``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,25 @@ from dashboards.common import (
     window_metric,
 )
 from dashboards.grafana import Dashboard, Panel, Query, Row
+
+
+def audit_metric(title: str, audit: str, metric: str, series: str, description: str,
+                 value: str, ci: bool = False, unit: str | None = None,
+                 max_value: float | None = None) -> Panel:
+    """One ``audit_metrics`` metric over the finish time of succeeded runs, one series per spec and
+    ``series`` (an SQL expression over the labels ``m.labels``); ``ci`` adds the 95 % interval."""
+    bounds = ', m.ci_low AS "CI low", m.ci_high AS "CI high"' if ci else ""
+    sql = f"""
+SELECT r.finished_at AS "time", r.spec_name || ': ' || ({series}) AS metric,
+       m.value AS "{value}"{bounds}
+FROM audit_metrics m
+JOIN audit_runs r ON r.id = m.run_id
+WHERE m.audit = '{audit}' AND m.metric = '{metric}' AND r.status = 'succeeded'
+  AND $__timeFilter(r.finished_at)
+ORDER BY 1, 2"""
+    return Panel(title, "timeseries", (Query(sql),), ("audit_metrics", "audit_runs"), description,
+                 unit=unit, max_value=max_value, min_interval=None)
+
 
 SECTIONS: dict[str, tuple[Panel, ...]] = {
     "Regurgitation (longest verbatim overlap with the training-corpus index, tokens)": (
@@ -45,11 +67,41 @@ ORDER BY regurgitation DESC LIMIT 20""", "table"),), ("inference_scores",),
                       "(Shi et al. 2023): higher means more likely seen in training.", by="model",
                       width=24),
     ),
-    "Audit runs": (),  # no audit tables yet: see the module docstring
+    "Audit runs": (
+        Panel("Recent audit runs", "table", (Query("""
+SELECT r.id AS run, r.spec_name AS spec, r.trigger, r.status, r.started_at AS started,
+       r.finished_at AS finished, extract(epoch FROM r.finished_at - r.started_at) AS "duration (s)",
+       r.error
+FROM audit_runs r
+WHERE $__timeFilter(r.created_at)
+ORDER BY r.id DESC LIMIT 50""", "table"),), ("audit_runs",),
+              "Runs of every audit spec created in the time range, newest first (`parrotwatch audit "
+              "list`); `error` says why a run failed or was skipped.", width=24, min_interval=None),
+        audit_metric("Membership-inference AUC", "membership", "auc",
+                     "(m.labels->>'method')", "ROC AUC of each membership-inference method with its "
+                     "95 % bootstrap interval; 0.5 means members are indistinguishable.",
+                     value="AUC", ci=True),
+        audit_metric("Mean canary exposure", "canary_exposure", "exposure_mean",
+                     "(m.labels->>'repetitions') || ' repetitions'",
+                     "Secret Sharer exposure (bits) of the canaries, mean per number of insertions "
+                     "in the training data; 0 repetitions = never-inserted candidates.",
+                     value="exposure (bits)"),
+        audit_metric("Extraction rate", "extraction", "extractable_rate",
+                     "(m.labels->>'kind') || ', ' || (m.labels->>'repetitions') || ' repetitions, '"
+                     "|| (m.labels->>'num_beams') || ' beams'",
+                     "Share of training sequences whose suffix the model completes verbatim from "
+                     "its prefix (k-extractable), per kind and repetition count.",
+                     value="rate", unit="percentunit", max_value=1.0),
+        audit_metric("Regurgitation rate", "regurgitation", "rate",
+                     "(m.labels->>'min_tokens') || '+ token overlaps'",
+                     "Share of the logged outputs a run scanned that repeat the corpus verbatim.",
+                     value="rate", unit="percentunit", max_value=1.0),
+    ),
 }
 
 MEMORIZATION = Dashboard(
     "parrotwatch-memorization", "Parrotwatch / Memorization",
-    "Verbatim regurgitation of the training corpus and membership signals per model and app.",
+    "Verbatim regurgitation of the training corpus and membership signals per model and app; "
+    "the memorization audit runs.",
     tuple(Row(title, panels) for title, panels in SECTIONS.items() if panels),
     SEGMENT_VARIABLES, (ALERTS_ANNOTATION,))

@@ -8,8 +8,12 @@ llama-3-8b/code-assistant (0.3/s, a latency spike in its first minute) and gpt-4
 the real streaming job (conftest's ``StreamJob``) with the model-based detectors (toxicity,
 hallucination, drift with a reference of 20 per segment), a regurgitation index over some of the
 responses and two alert rules that the incidents trip (one resolves, one still fires); then the
-real alert dispatcher delivers the alerts to a local webhook that refuses the first attempt.
-Everything the dashboards read ends up filled.
+real alert dispatcher delivers the alerts to a local webhook that refuses the first attempt;
+last, one real memorization audit run (``parrotwatch.audits.runner.execute``, as ``parrotwatch
+audit run``) on the tiny testbed, as tests/integration/test_audits.py runs it: canary exposure,
+membership (loss), extraction and a regurgitation scan of the pipeline's responses plus a few
+training members, recorded in ``audit_runs``/``audit_metrics``/``audit_samples`` (one torch
+thread). Everything the dashboards read ends up filled.
 
 The rates are chosen for build time on 2 cores: every closed window with 20+ sampled requests of
 a segment costs the driver two 200-permutation drift tests (MMD and a domain classifier, ~10 s
@@ -19,6 +23,7 @@ second minute; llama-3-8b stays under 20 per minute and gpt-4o-mini starts late 
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -31,6 +36,8 @@ import psycopg
 
 from dashboards.macros import TimeRange
 from detectors.audits.ngram_index import ExactIndex
+from parrotwatch.audits.runner import execute
+from parrotwatch.audits.spec import parse_spec
 from parrotwatch.db import migrate
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import create_topics, produce
@@ -71,6 +78,12 @@ rules:
     value: 3
     summary: "{value:.0f} repetition loops from {model}/{app} in one minute."
 """
+# the fastest audits that fill every audit panel of dashboards/memorization.py (as in
+# tests/integration/test_audits.py); regurgitation gets its outputs file in _audit
+AUDIT_TESTBED = {"testbed": {"preset": "tiny", "seed": 0}, "batch_size": 64}
+AUDITS = {"canary_exposure": {"n_sample": 500, "n_fresh": 40},
+          "membership": {"methods": ["loss"], "n_bootstrap": 200},
+          "extraction": {"prefix_tokens": 32, "min_suffix_tokens": 10}}
 
 
 @dataclass(frozen=True)
@@ -199,8 +212,40 @@ def _fill(stack, base_settings: Settings, workdir: Path) -> FilledDb:
                      >= alerts, 60, f"{alerts} alert deliveries")
     finally:
         hook.close()
+    _audit(url, events, workdir)
     done = datetime.now(UTC)
     filled = FilledDb(url, settings, TimeRange(start - timedelta(minutes=2), done + timedelta(minutes=15)),
                       len(events), len(feedback), time.monotonic() - began)
     print(f"filled database {name} in {filled.build_seconds:.0f} s", file=sys.stderr)
     return filled
+
+
+def _audit(url: str, events: list[dict], workdir: Path) -> None:
+    """One real audit run of the tiny testbed recorded in the database at ``url``: built under
+    ``workdir`` by the runner's own ``ensure_testbed``, with one torch thread (faster on a shared
+    CPU); the regurgitation audit scans the pipeline's responses and 4 training members."""
+    import torch
+
+    from parrotwatch.audits.inputs import ensure_testbed
+    from parrotwatch.audits.spec import TestbedRef
+
+    home = workdir / "audit-home"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        began = time.monotonic()
+        info = ensure_testbed(home, TestbedRef(preset="tiny", seed=0), progress=False)
+        outputs = workdir / "audit-outputs.jsonl"
+        rows = [{"request_id": e["request_id"], "response": e["response"]} for e in events]
+        rows += [{"id": f"member-{d.id}", "text": d.text} for d in info.members[:4]]
+        outputs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        spec = parse_spec({"name": "filled-db", "model": AUDIT_TESTBED, "data": "testbed",
+                           "audits": {**AUDITS, "regurgitation": {"outputs": str(outputs),
+                                                                  "min_tokens": 20}},
+                           "storage": {"max_samples_per_audit": 50}})
+        outcome = execute(spec, url, home, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert outcome.status == "succeeded", outcome
+    print(f"audit run {outcome.run_id} (testbed included) in {time.monotonic() - began:.0f} s",
+          file=sys.stderr)

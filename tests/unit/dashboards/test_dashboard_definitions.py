@@ -76,5 +76,8 @@ def test_drilldown_links_point_at_the_drilldown_dashboard_and_its_variable():
 
 
 def test_memorization_sections_are_data_and_empty_ones_are_left_out():
-    assert SECTIONS["Audit runs"] == ()  # no audit tables yet: nothing invented
+    assert [p.title for p in SECTIONS["Audit runs"]] == [
+        "Recent audit runs", "Membership-inference AUC", "Mean canary exposure", "Extraction rate",
+        "Regurgitation rate"]
+    assert {t for p in SECTIONS["Audit runs"] for t in p.tables} == {"audit_runs", "audit_metrics"}
     assert [r.title for r in MEMORIZATION.rows] == [t for t, p in SECTIONS.items() if p]
