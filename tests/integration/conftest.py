@@ -4,7 +4,6 @@ test session (started by the project's own stack code), a database and a topic p
 from __future__ import annotations
 
 import itertools
-import shutil
 import sys
 import tempfile
 import time
@@ -28,14 +27,14 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Iterator[Settings]:
+def base_settings() -> Settings:
     # Not under pytest's own temp root: another pytest session on the machine resets that root
     # to mode 0700, which locks the PostgreSQL server (its own system user) out of its data.
     home = Path(tempfile.mkdtemp(prefix="parrotwatch-it-"))
-    yield Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                   postgres_port=free_port(), api_port=free_port(), trigger_seconds=0.5,
-                   quality_detectors=[])  # model-free by default; quality tests turn them on
-    shutil.rmtree(home, ignore_errors=True)
+    # Kept after the session (like pytest's own temp dirs): failures point into its logs.
+    return Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
+                    postgres_port=free_port(), api_port=free_port(), trigger_seconds=0.5,
+                    quality_detectors=[])  # model-free by default; quality tests turn them on
 
 
 @pytest.fixture(scope="session")
