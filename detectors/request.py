@@ -21,9 +21,11 @@ SCORE_NAMES = (
     "tokens_per_s",
     "regurgitation",
 )
+#: The model-based scores (parrotwatch.quality fills them; the stream's drift stage ood_score).
+MODEL_SCORE_NAMES = ("toxicity", "hallucination", "ood_score")
 #: Every per-request score of ARCHITECTURE.md's table, including those of detectors to come
 #: (rules may name them; they stay null until a detector fills them).
-ALL_SCORE_NAMES = (*SCORE_NAMES, "toxicity", "hallucination", "ood_score", "time_to_first_token_ms")
+ALL_SCORE_NAMES = (*SCORE_NAMES, *MODEL_SCORE_NAMES, "time_to_first_token_ms")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from detectors.likelihood import likelihood_scores
 from detectors.models.encoder import EncoderSpec, get_encoder
 from parrotwatch.contracts import InferenceEventV1
 
-MODEL_SCORE_NAMES = ("toxicity", "hallucination", "ood_score")
 DETECTORS = ("toxicity", "hallucination", "drift", "reference_lm")
 TOP_SURPRISING_TOKENS = 5  # drill-down: the most surprising tokens kept per response
 MAX_SPANS = 10  # drill-down: unsupported spans kept per response

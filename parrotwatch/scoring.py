@@ -11,9 +11,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from detectors.audits.ngram_index import NgramIndex, load_index
 from detectors.audits.regurgitation import longest_overlap
-from detectors.request import SCORE_NAMES, RequestInput, score_request
+from detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_request
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
-from parrotwatch.quality import MODEL_SCORE_NAMES, QualityConfig, QualityResult, score_quality
+from parrotwatch.quality import QualityConfig, QualityResult, score_quality
 
 #: Every score column of a request: the model-free ones, then the model-based ones.
 STREAM_SCORE_NAMES = (*SCORE_NAMES, *MODEL_SCORE_NAMES)

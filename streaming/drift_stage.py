@@ -55,6 +55,7 @@ class DriftStage:
         self.window_sample = window_sample
         self.seed = seed
         self._knn: dict[tuple[str, str], tuple[KnnOod, list[str]]] = {}  # frozen references
+        self._full: set[tuple[str, str]] = set()  # segments whose reference is complete
 
     # -- reference -----------------------------------------------------------------------------
     def _reference(self, conn: psycopg.Connection, model: str, app: str
@@ -105,10 +106,13 @@ class DriftStage:
         for r in rows:
             by_segment[(r["model"], r["app"])].append(r)
         for (model, app), seg_rows in by_segment.items():
+            if (model, app) in self._full:  # a complete reference never changes: no query
+                continue
             have = conn.execute("SELECT count(*) FROM drift_reference WHERE model = %s AND app = %s"
                                 " AND side = 'prompt'", (model, app)).fetchone()[0]
             room = self.reference_size - have
-            if room <= 0:
+            if room <= 0:  # seen complete in the database (committed), so it stays complete
+                self._full.add((model, app))
                 continue
             take = sorted(seg_rows, key=lambda r: (r["event_time"], r["request_id"]))[:room]
             with conn.cursor() as cur:
