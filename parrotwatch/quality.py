@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -48,6 +49,10 @@ class QualityConfig:
     reference_lm: str | None = None
     load_log: str | None = None
     cache_dir: str | None = None  # fitted detector weights (e.g. toxicity), shared by workers
+    #: torch intra-op threads of the process that loads the models (None: torch's default, one per core).
+    #: The stream sets it to ``spark.task.cpus``: Spark runs one Python worker per task slot, and workers
+    #: that each start a thread per core oversubscribe the cores (SPARK-28843 limits OpenMP the same way).
+    torch_threads: int | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.detectors) - set(DETECTORS))
@@ -89,6 +94,10 @@ class QualityModels:
 
     def __init__(self, config: QualityConfig) -> None:
         self.config = config
+        if config.torch_threads is not None and config.detectors:
+            import torch
+
+            torch.set_num_threads(config.torch_threads)
         self.encoder = get_encoder(config.encoder) if config.needs_encoder else None
         self.toxicity = self.grounding = self.lm = None
         if config.uses("toxicity"):
@@ -108,7 +117,9 @@ class QualityModels:
         if config.load_log:
             os.makedirs(os.path.dirname(config.load_log), exist_ok=True)
             with open(config.load_log, "a") as f:
+                torch = sys.modules.get("torch")
                 f.write(json.dumps({"pid": os.getpid(), "time": time.time(),
+                                    "torch_threads": torch.get_num_threads() if torch else None,
                                     "detectors": list(config.detectors),
                                     "encoder": config.encoder.model}) + "\n")
 

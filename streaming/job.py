@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def alert_stage(settings: Settings, drift: DriftStage | None = None) -> AlertSta
 
 def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
     queries, sinks = [], []
-    quality = QualityConfig.from_settings(settings)
+    quality = replace(QualityConfig.from_settings(settings),
+                      torch_threads=int(spark.conf.get("spark.task.cpus", "1")))
     drift = (DriftStage(settings.drift_reference_size, settings.drift_window_sample)
              if quality.uses("drift") else None)
     alerts = alert_stage(settings, drift)

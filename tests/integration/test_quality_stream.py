@@ -72,6 +72,8 @@ def test_model_scores_come_out_of_the_stream_once_per_worker(namespace, stream_j
     loads = [entry for entry in loads if entry["detectors"] == DETECTORS]
     per_pid = Counter(entry["pid"] for entry in loads)
     assert loads and max(per_pid.values()) == 1, per_pid
+    # one torch thread per worker (spark.task.cpus): workers do not oversubscribe the cores
+    assert {entry["torch_threads"] for entry in loads} == {1}
     assert len(per_pid) <= 4  # bounded by Spark's Python workers, not by batches (8+ here)
     batches = namespace.scalar("SELECT count(*) FROM sink_batches WHERE rows_in > 0 AND "
                                "starts_with(sink, 'inference-')")
