@@ -13,9 +13,10 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="The memorisation testbed: a small GPT-2-style model trained offline on Python's own documentation "
-         "(pydoc_data.topics), with known members, held-out non-members and canaries inserted 1, 4, 16 "
-         "and 64 times. Needs the models extra: pip install -e '.\\[models]'.",
+    help="The memorisation testbed (build): a small GPT-2-style model trained offline on Python's own "
+         "documentation (pydoc_data.topics), with known members, held-out non-members and canaries inserted "
+         "1, 4, 16 and 64 times; and a local OpenAI-compatible server for it or any local LM (serve). Needs "
+         "the models extra: pip install -e '.\\[models]'.",
     no_args_is_help=True,
 )
 
@@ -81,3 +82,36 @@ def build(
             "canary_exposure_bits": {str(k): round(v, 2) for k, v in ev.canary_exposure.items()},
         }
     typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(
+        help="A local causal LM directory (save_pretrained layout), e.g. one 'testbed build' wrote.")],
+    name: Annotated[str | None, typer.Option(
+        help="The model name clients send (default: the directory's name).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's).")] = None,
+) -> None:
+    """Serve MODEL through an OpenAI-compatible /v1/completions (echo + logprobs, greedy decoding), so
+    audits can reach a model behind an endpoint ('model: {endpoint: {url, model}}' in an audit spec)."""
+    import uvicorn
+
+    from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
+    from detectors.models.encoder import MissingModelError
+    from services.lm_server import create_app
+
+    try:
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        scorer = get_causal_lm(CausalLMSpec(model=str(model), batch_size=batch_size))
+    except (ImportError, MissingModelError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    served = name or model.resolve().name
+    typer.echo(f"serving {model} as {served!r} on http://{host}:{port}/v1", err=True)
+    uvicorn.run(create_app(scorer, served), host=host, port=port, log_level="warning")

@@ -189,10 +189,14 @@ class CausalLMScorer:
         mu_t = sum_v p_v log p_v and sigma2_t = sum_v p_v (log p_v)^2 - mu_t^2 (clamped at 0), over the
         whole vocabulary of the next-token distribution p = p(. | x_<t).
         """
+        return self.score_token_ids([self.encode(text) for text in texts], with_distribution)
+
+    def score_token_ids(self, texts_ids: Sequence[Sequence[int]],
+                        with_distribution: bool = False) -> list[TokenScores]:
+        """:meth:`score_texts` of texts given as token ids of this model (without the BOS)."""
         token_ids, windows = [], []
-        for i, text in enumerate(texts):
-            ids = self.encode(text)
-            full = ([self.bos_id] if self.bos_id is not None else []) + ids
+        for i, ids in enumerate(texts_ids):
+            full = ([self.bos_id] if self.bos_id is not None else []) + [int(t) for t in ids]
             token_ids.append(full[1:])
             for begin, end, first in plan_windows(len(full), self.window, self.stride):
                 windows.append(_Window(i, full[begin:end], first, begin + first - 1))

@@ -38,7 +38,7 @@ class Canaries:
 
 @dataclass(frozen=True)
 class AuditInputs:
-    lm: object  # detectors.models.causal_lm.CausalLMScorer
+    lm: object  # CausalLMScorer, or OpenAICompletionsScorer for an endpoint
     reference_lm: object | None
     members: tuple[Text, ...]
     non_members: tuple[Text, ...]
@@ -69,6 +69,13 @@ def ensure_testbed(home: Path, ref: TestbedRef, progress: bool = True):
 def _scorer(source: ModelSource, home: Path, progress: bool):
     from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
 
+    if source.endpoint is not None:
+        from detectors.models.openai_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
+
+        e = source.endpoint
+        return OpenAICompletionsScorer(OpenAICompletionsSpec(
+            url=e.url, model=e.model, api_key_env=e.api_key_env, batch_size=source.batch_size,
+            timeout_s=e.timeout_s))
     path = source.path if source.testbed is None else str(ensure_testbed(home, source.testbed, progress).path)
     return get_causal_lm(CausalLMSpec(model=path, device=source.device, precision=source.precision,
                                       batch_size=source.batch_size, max_length=source.max_length,

@@ -49,11 +49,24 @@ def _path_shorthand(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
 
 
+class EndpointRef(_Strict):
+    """A model behind an OpenAI-compatible completions endpoint that echoes prompt log-probabilities
+    (vLLM, llama.cpp server, ``parrotwatch testbed serve``); see :mod:`detectors.models.openai_lm`.
+    ``api_key_env`` names the environment variable holding the key, never the key."""
+
+    url: str = Field(pattern=r"^https?://", description="the API base, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
 class ModelSource(_Strict):
-    """A local causal LM directory (``path``) or the testbed (``testbed``), and how to run it."""
+    """A local causal LM directory (``path``), the testbed (``testbed``) or an OpenAI-compatible
+    ``endpoint``, and how to run it (``device``, ``precision``, ``max_length``, ``stride``: local only)."""
 
     path: str | None = None
     testbed: TestbedRef | None = None
+    endpoint: EndpointRef | None = None
     batch_size: int = Field(default=16, ge=1)
     device: str | None = None
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
@@ -62,9 +75,9 @@ class ModelSource(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSource:
-        if (self.path is None) == (self.testbed is None):
-            raise ValueError("give exactly one of 'path' (a local model directory) or "
-                             "'testbed: {preset, seed}'")
+        if sum(x is not None for x in (self.path, self.testbed, self.endpoint)) != 1:
+            raise ValueError("give exactly one of 'path' (a local model directory), "
+                             "'testbed: {preset, seed}' or 'endpoint: {url, model}'")
         return self
 
 
@@ -230,6 +243,14 @@ class AuditSpec(_Strict):
             raise ValueError("membership method 'reference' needs 'reference_model'")
         if a.canary_exposure and not self.data.testbed and self.data.canaries is None:
             raise ValueError("canary_exposure needs canaries: data 'testbed' or data.canaries")
+        if self.model.endpoint is not None:
+            if a.extraction:
+                raise ValueError("extraction needs a local model ('path' or 'testbed'): an endpoint returns "
+                                 "no token ids, and the k-extractable test works in the model's own tokens")
+            if a.membership and "min_k_plus_plus" in a.membership.methods:
+                raise ValueError("membership method 'min_k_plus_plus' needs the whole next-token "
+                                 "distribution, which an endpoint does not return: drop it from methods "
+                                 "or use a local model")
         return self
 
     def spec_hash(self) -> str:

@@ -67,6 +67,21 @@ def test_model_and_data_shorthands_and_their_rules():
         _spec(model="/m", data={"members": "m.txt", "non_members": "n.txt"}, audits={"canary_exposure": {}}))
 
 
+def test_an_endpoint_model_refuses_the_audits_it_cannot_serve():
+    files = {"members": "m.txt", "non_members": "n.txt"}
+    endpoint = {"endpoint": {"url": "http://127.0.0.1:8000/v1", "model": "m"}}
+    spec = parse_spec(_spec(model=endpoint, data=files,
+                            audits={"membership": {"methods": ["loss", "min_k"]}}))
+    assert spec.model.endpoint.model == "m" and spec.model.path is None
+    assert "extraction needs a local model" in _problems(
+        _spec(model=endpoint, data=files, audits={"extraction": {}}))
+    assert "'min_k_plus_plus' needs the whole next-token distribution" in _problems(
+        _spec(model=endpoint, data=files, audits={"membership": {}}))
+    assert "exactly one of 'path'" in _problems(_spec(model={"path": "/m", **endpoint}, data=files))
+    assert "url: String should match pattern" in _problems(
+        _spec(model={"endpoint": {"url": "localhost:8000", "model": "m"}}, data=files))
+
+
 @pytest.mark.parametrize("cron", ["0 3 * * *", "*/5 * * * *", "*/20 * * * * *", "0 0 3 * * mon-fri"])
 def test_cron_schedules_with_five_or_six_fields(cron):
     assert parse_spec(_spec(schedule=cron)).schedule == cron

@@ -1,0 +1,141 @@
+"""The OpenAI-compatible endpoint backend against a real HTTP server: ``parrotwatch testbed serve`` over the
+tiny testbed, started as its own process. The same model scored locally is the oracle."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from parrotwatch.stack.processes import free_port
+
+MODEL = "tiny-testbed"
+
+
+@pytest.fixture(scope="module")
+def testbed(audit_home):
+    from detectors.models.testbed import load_testbed
+    from parrotwatch.audits.inputs import testbed_dir
+    from parrotwatch.audits.spec import TestbedRef
+
+    return load_testbed(testbed_dir(audit_home, TestbedRef()))
+
+
+@pytest.fixture(scope="module")
+def endpoint(testbed, tmp_path_factory):
+    """``http://127.0.0.1:PORT/v1`` of a server process serving the testbed as ``tiny-testbed``."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("lm-server") / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "parrotwatch.cli", "testbed", "serve", str(testbed.path), "--name", MODEL,
+             "--port", str(port), "--threads", "1"], stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the LM server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _scorer(url: str, **options):
+    from detectors.models.openai_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
+
+    return OpenAICompletionsScorer(OpenAICompletionsSpec(url=url, model=MODEL, **options))
+
+
+def test_endpoint_scores_equal_the_local_model(testbed, endpoint):
+    from detectors.models.causal_lm import get_causal_lm
+
+    texts = [d.text for d in testbed.members[:5]] + [d.text for d in testbed.non_members[:5]]
+    texts += ["a", "caf\u00e9 na\u00efve \u2014 \u00fcber", " ".join(d.text for d in testbed.members[:4])]
+    local = get_causal_lm(testbed.spec()).score_texts(texts)
+    remote = _scorer(endpoint, batch_size=4).score_texts(texts)
+    assert len(remote) == len(texts)
+    assert len(local[-1].logprobs) > 128  # the long text is scored in sliding windows on both sides
+    for r, s in zip(remote, local, strict=True):
+        assert len(r.logprobs) == len(s.logprobs) > 0
+        # float32 round-off only: the server batches the windows differently (16 per pass, not 4)
+        np.testing.assert_allclose(r.logprobs, s.logprobs, rtol=0, atol=2e-5)
+        assert (r.token_ids == -1).all()  # the endpoint returns no ids
+
+
+def test_prompt_tokens_are_cut_from_the_generated_ones(testbed, endpoint):
+    """A server's answer to max_tokens > 0: the generated tokens follow the prompt and are not scored."""
+    from detectors.models.openai_lm import prompt_scores
+
+    text = testbed.members[0].text
+    body = {"model": MODEL, "prompt": text, "echo": True, "logprobs": 0, "max_tokens": 5, "temperature": 0}
+    choice = httpx.post(f"{endpoint}/completions", json=body, timeout=60).json()["choices"][0]
+    assert choice["text"].startswith(text) and len(choice["text"]) > len(text)
+    lp = choice["logprobs"]
+    assert lp["tokens"][0] == "" and lp["token_logprobs"][0] is None  # the BOS, echoed as vLLM does
+    assert lp["text_offset"][-5:] == sorted(lp["text_offset"][-5:]) and lp["text_offset"][-5] == len(text)
+    scored = prompt_scores(text, choice)
+    assert len(scored.logprobs) == len(lp["tokens"]) - 1 - 5
+    assert "".join(scored.tokens) == text
+
+
+def test_what_an_endpoint_cannot_give_and_what_it_refuses(endpoint):
+    from detectors.models.openai_lm import EndpointError, UnsupportedByEndpoint
+
+    with pytest.raises(UnsupportedByEndpoint, match="Min-K%"):
+        _scorer(endpoint).score_texts(["some text"], with_distribution=True)
+    from detectors.models.openai_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
+
+    wrong = OpenAICompletionsScorer(OpenAICompletionsSpec(url=endpoint, model="gpt-17"))
+    with pytest.raises(EndpointError, match="404.*not served here"):  # a 4xx is final, not retried
+        wrong.score_texts(["some text"])
+    r = httpx.post(f"{endpoint}/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 3,
+                                                     "temperature": 0.7}, timeout=30)
+    assert r.status_code == 400 and "greedily" in r.json()["detail"]
+
+
+def test_connection_errors_are_retried_then_raised():
+    closed = _scorer(f"http://127.0.0.1:{free_port()}/v1", max_attempts=3, timeout_s=2)
+    calls = []
+    original = closed._client.post
+    closed._client.post = lambda *a, **k: calls.append(1) or original(*a, **k)
+    with pytest.raises(httpx.ConnectError):
+        closed.score_texts(["x"])
+    assert len(calls) == 3
+
+
+def test_membership_audit_through_the_endpoint_matches_the_local_run(audit_home, testbed, endpoint, tmp_path):
+    from parrotwatch.audits.runner import run_audits
+    from parrotwatch.audits.spec import load_spec
+
+    (tmp_path / "members.jsonl").write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n"
+                                                    for d in testbed.members[:24]))
+    (tmp_path / "non_members.jsonl").write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n"
+                                                        for d in testbed.non_members[:24]))
+    common = ("data: {members: members.jsonl, non_members: non_members.jsonl}\n"
+              "audits:\n  membership: {methods: [loss, zlib, lowercase, min_k], n_bootstrap: 50}\n")
+    (tmp_path / "local.yaml").write_text(f"name: local\nmodel: {testbed.path}\n{common}")
+    (tmp_path / "remote.yaml").write_text(
+        f"name: remote\nmodel:\n  endpoint: {{url: '{endpoint}', model: {MODEL}}}\n  batch_size: 8\n{common}")
+    local = run_audits(load_spec(tmp_path / "local.yaml"), audit_home, progress=False).result("membership")
+    remote = run_audits(load_spec(tmp_path / "remote.yaml"), audit_home, progress=False).result("membership")
+    for method in ("loss", "zlib", "lowercase", "min_k"):
+        assert remote.metric("auc", method=method).value == pytest.approx(
+            local.metric("auc", method=method).value, abs=1e-9)
+    assert remote.metric("auc", method="loss").value > 0.5
+    by_id = {s.sample_id: s.score for s in local.samples}
+    assert all(s.score == pytest.approx(by_id[s.sample_id], abs=1e-5) for s in remote.samples)
