@@ -40,7 +40,9 @@ from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa:
 from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
 from parrotwatch.traffic import keyed  # noqa: E402
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+# event time in the past: the stream never lets its watermark pass the wall clock (a clock-skewed producer
+# must not close windows early), so traffic stamped in the future would leave every window open
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 DETECTORS = ["toxicity", "hallucination", "drift"]
 
 

@@ -29,8 +29,7 @@ def inference_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dic
                           dead_letters: list[dict]) -> None:
     merge_windows(conn, partials(new_rows, SCORE_NAMES))
     count_dead_letters(conn, dead_letters)
-    if new_rows:
-        advance_watermark(conn, "inference", max(r["event_time"] for r in new_rows))
+    advance_watermark(conn, "inference", new_rows)
 
 
 def feedback_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -14,6 +14,9 @@ from streaming.windows import (
     sketch_from_bytes,
     sketch_to_bytes,
 )
+
+#: a partition without data for this long no longer holds the watermark back
+PARTITION_IDLE_AFTER = timedelta(seconds=60)
 
 
 def merge_windows(conn: psycopg.Connection, parts: dict[SegmentWindow, WindowPartial]) -> None:
@@ -67,11 +70,32 @@ def add_counts(conn: psycopg.Connection, column: str,
         [(m, a, s, s + WINDOW, n) for (m, a, s), n in sorted(counts.items())])
 
 
-def advance_watermark(conn: psycopg.Connection, sink: str, max_event_time: datetime | None) -> None:
-    if max_event_time is None:
+def advance_watermark(conn: psycopg.Connection, sink: str, rows: list[dict],
+                      idle_after: timedelta = PARTITION_IDLE_AFTER) -> None:
+    """Advance the sink's watermark base with the event times of ``rows`` (each with ``partition``).
+
+    Per Kafka partition, its largest event time (capped at now + 5 minutes: one fast clock cannot run
+    ahead); the sink's ``max_event_time`` = the least of those over the partitions that received data
+    within ``idle_after`` of wall-clock time (Flink's per-partition watermarks with idleness), never
+    moving back. A partition that lags in event time holds the windows open until it catches up or
+    goes idle."""
+    latest: dict[int, datetime] = {}
+    for r in rows:
+        p = int(r["partition"])
+        if p not in latest or r["event_time"] > latest[p]:
+            latest[p] = r["event_time"]
+    if not latest:
         return
+    conn.cursor().executemany(
+        "INSERT INTO stream_partition_watermarks AS w (sink, kafka_partition, max_event_time) "
+        "VALUES (%s, %s, least(%s, now() + interval '5 minutes')) "
+        "ON CONFLICT (sink, kafka_partition) DO UPDATE SET max_event_time = greatest(w.max_event_time, "
+        "EXCLUDED.max_event_time), updated_at = clock_timestamp()",
+        [(sink, p, t) for p, t in sorted(latest.items())])
     conn.execute(
         "INSERT INTO stream_watermarks AS w (sink, max_event_time) "
-        "VALUES (%s, least(%s, now() + interval '5 minutes')) "  # one fast clock can't run ahead
+        "SELECT %(sink)s, min(max_event_time) FROM stream_partition_watermarks "
+        "WHERE sink = %(sink)s AND updated_at >= clock_timestamp() - %(idle)s "
         "ON CONFLICT (sink) DO UPDATE SET max_event_time = greatest(w.max_event_time, "
-        "EXCLUDED.max_event_time), updated_at = clock_timestamp()", (sink, max_event_time))
+        "EXCLUDED.max_event_time), updated_at = clock_timestamp()",
+        {"sink": sink, "idle": idle_after})

@@ -162,6 +162,7 @@ class CausalLMScorer:
         self.bos_id = self.tokenizer.bos_token_id if spec.prepend_bos else None
         eos = self.tokenizer.eos_token_id
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos or 0
+        self._piece_cache: dict[int, str] = {}
 
     def __reduce__(self):
         # Pickles as "load (or reuse) the same model on the other side", never as weights.
@@ -214,12 +215,21 @@ class CausalLMScorer:
                 if with_distribution:
                     mu[w.text][w.out:w.out + len(lp)] = m
                     sigma2[w.text][w.out:w.out + len(lp)] = s2
-        decoded = [tuple(self.tokenizer.batch_decode([[t] for t in ids])) if ids else () for ids in token_ids]
+        decoded = self._pieces(token_ids)
         return [
             TokenScores(decoded[i], np.asarray(token_ids[i], dtype=np.int64), logprobs[i],
                         mu[i] if with_distribution else None, sigma2[i] if with_distribution else None)
             for i in range(len(token_ids))
         ]
+
+    def _pieces(self, token_ids: list[list[int]]) -> list[tuple[str, ...]]:
+        """Each id decoded alone (context-free, so memoised per id: decoding every token of every text
+        again cost about as much as the forward pass of a small model)."""
+        missing = sorted({t for ids in token_ids for t in ids} - self._piece_cache.keys())
+        if missing:
+            self._piece_cache.update(zip(missing, self.tokenizer.batch_decode([[t] for t in missing]),
+                                         strict=True))
+        return [tuple(self._piece_cache[t] for t in ids) for ids in token_ids]
 
     def _score_batch(self, batch: list[_Window], with_distribution: bool) -> list[tuple]:
         """One forward pass over right-padded windows; per window the scored positions' (l, mu, sigma2)."""
@@ -233,20 +243,25 @@ class CausalLMScorer:
             mask[r, :len(w.ids)] = 1
         with torch.inference_mode(), self._autocast():
             logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-        out = []
-        for r, w in enumerate(batch):
-            # logits at position t-1 predict token t; scored positions are first..len-1
-            lp = torch.log_softmax(logits[r, w.first - 1:len(w.ids) - 1].float(), dim=-1)
-            target = ids[r, w.first:len(w.ids)].to(lp.device)
-            chosen = lp.gather(1, target[:, None])[:, 0].double().cpu().numpy()
-            if with_distribution:
+            # logits at position t-1 predict token t: l_t = logit_t[x_t] - logsumexp(logit_t), for the whole
+            # batch in one pass (no per-row log_softmax tensors of vocabulary width)
+            logits = logits[:, :-1].float()
+            target = ids[:, 1:].to(logits.device)
+            lse = torch.logsumexp(logits, dim=-1)
+            chosen = (logits.gather(-1, target[..., None])[..., 0] - lse).double().cpu().numpy()
+            out = []
+            for r, w in enumerate(batch):
+                # scored positions first..len-1 are rows first-1..len-2 of the shifted arrays
+                rows = slice(w.first - 1, len(w.ids) - 1)
+                if not with_distribution:
+                    out.append((chosen[r, rows], None, None))
+                    continue
+                lp = logits[r, rows] - lse[r, rows, None]  # one row at a time: memory stays O(W x V)
                 p = lp.exp()
                 lp0 = torch.where(p > 0, lp, torch.zeros_like(lp))  # p log p -> 0 as p -> 0
                 m = (p * lp0).sum(-1)
                 s2 = torch.clamp((p * lp0 * lp0).sum(-1) - m * m, min=0.0)
-                out.append((chosen, m.double().cpu().numpy(), s2.double().cpu().numpy()))
-            else:
-                out.append((chosen, None, None))
+                out.append((chosen[r, rows], m.double().cpu().numpy(), s2.double().cpu().numpy()))
         return out
 
     def continue_greedy(self, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int) -> list[list[int]]:
