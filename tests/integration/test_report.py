@@ -5,8 +5,11 @@ and its image decodes, the alert and worst-request tables have rows, the drill-d
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -52,12 +55,15 @@ def chromium() -> str:
 def load_in_chromium(chromium: str, page: Path, timeout: float = 60) -> tuple[dict, list[str]]:
     """Open ``page`` in headless Chromium; the DOM summary (INSPECT) and every console error,
     uncaught exception and error log entry."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes can still write to the profile while it is removed: scratch data,
+    # so a cleanup error is not the test's failure
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         log = Path(profile) / "chromium.log"  # a file, not a pipe: Chromium never blocks on it
         with log.open("w") as err:
             proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
                                      "--no-first-run", "--remote-debugging-port=0",
-                                     f"--user-data-dir={profile}/data", "about:blank"], stderr=err)
+                                     f"--user-data-dir={profile}/data", "about:blank"], stderr=err,
+                                    start_new_session=True)  # its own process group: stopped whole
         try:
             deadline, port = time.monotonic() + timeout, None
             while port is None:
@@ -109,7 +115,8 @@ def load_in_chromium(chromium: str, page: Path, timeout: float = 60) -> tuple[di
             ws.close()
             return json.loads(result["result"]["value"]), problems
         finally:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
 
 
