@@ -115,7 +115,10 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
                 q.stop()
         write_status(settings, queries)
         for sink in sinks:
-            sink.close()
+            try:
+                sink.close()
+            except Exception:  # a sink that cannot close must not end the restart loop
+                log.exception("closing a sink failed; restarting anyway")
         failed = [q for q in queries if q.exception() is not None]
         if not failed or time.monotonic() - started > 300:  # ran fine for a while: start over
             backoff = 2.0

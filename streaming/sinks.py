@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,9 +179,23 @@ class TransactionalSink:
         return self._producer
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
+        """Close the producer; never raises. With the broker away, ``close`` cannot flush: what it holds
+        belongs to a transaction that was never committed (the broker aborts it, the batch runs again
+        from the checkpoint), so it is dropped rather than allowed to stop the job's restart loop."""
+        if self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        try:
+            producer.close(timeout=5)
+        except KafkaError as exc:
+            log.warning("sink %s: producer closed without flushing (%s); its open transaction is "
+                        "aborted and the batch replays from the checkpoint", self.sink_id, exc)
+            # kafka-python 3.0's close() raises from its flush before it reaches its own force-close
+            # of the sender thread; do that step here so no thread keeps retrying the old broker
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                with suppress(Exception):
+                    sender.force_close()
 
     def _committed_batches(self) -> int:
         if self._next_batch is None:
