@@ -32,7 +32,6 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parrotwatch.db import migrate  # noqa: E402
 from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, build_corpus_index, scenario_traffic  # noqa: E402
 from parrotwatch.settings import Settings  # noqa: E402
 from parrotwatch.stack.kafka import create_topics, produce  # noqa: E402
@@ -48,12 +47,7 @@ DETECTORS = ["toxicity", "hallucination", "drift"]
 
 def replay(stack: LocalStack, base: Settings, name: str, events: list[dict], minutes: int) -> list[dict]:
     """Play ``events`` through a fresh namespace; the alert events once every window is evaluated."""
-    admin = stack.postgres.admin_url()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
+    url = stack.postgres.fresh_database(name)
     settings = base.model_copy(update={"topic_prefix": f"{name}.", "database_url": url})
     create_topics(settings.bootstrap, settings.topic_prefix)
     produce(settings.bootstrap, settings.topic("llm.inference.v1"), keyed(events))

@@ -60,11 +60,13 @@ class OpenAICompletionsSpec:
     max_attempts: int = 5
 
 
+def _retryable_status(code: int) -> bool:
+    return code == 429 or code >= 500
+
+
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
-        return True
-    return isinstance(exc, httpx.HTTPStatusError) and (
-        exc.response.status_code == 429 or exc.response.status_code >= 500)
+    return isinstance(exc, httpx.TransportError) or (
+        isinstance(exc, httpx.HTTPStatusError) and _retryable_status(exc.response.status_code))
 
 
 class OpenAICompletionsScorer:
@@ -96,8 +98,7 @@ class OpenAICompletionsScorer:
 
     def _post_once(self, body: dict) -> dict:
         response = self._client.post("completions", json=body)
-        if response.status_code >= 400 and not _retryable(httpx.HTTPStatusError(
-                "", request=response.request, response=response)):
+        if response.status_code >= 400 and not _retryable_status(response.status_code):
             raise EndpointError(f"{self.spec.url}/completions answered {response.status_code}: "
                                 f"{response.text[:500]}")
         response.raise_for_status()

@@ -91,6 +91,18 @@ class EmbeddedPostgres:
                 return
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
+    def fresh_database(self, name: str) -> str:
+        """Drop and create database ``name`` on this server, apply the project's migrations; its URL.
+        One test, replay or benchmark run per database keeps runs on one server apart."""
+        from parrotwatch.db import migrate
+
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = self.admin_url().rsplit("/", 1)[0] + f"/{name}"
+        migrate(url)
+        return url
+
     def stop(self) -> None:
         if self.data.exists() and self.running():
             self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")

@@ -15,7 +15,6 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from parrotwatch.db import migrate
 from parrotwatch.settings import Settings
 from parrotwatch.stack.kafka import create_topics, produce
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env
@@ -92,12 +91,7 @@ def namespace(stack, base_settings, request) -> Namespace:
     n = next(_counter)
     name = f"t{n}_{request.node.name[:30]}".lower().replace("[", "_").replace("]", "")
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    admin_url = stack.postgres.admin_url()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
+    url = stack.postgres.fresh_database(name)
     settings = base_settings.model_copy(update={"topic_prefix": f"{name}.", "database_url": url})
     create_topics(settings.bootstrap, settings.topic_prefix)
     return Namespace(settings=settings, database_url=url)

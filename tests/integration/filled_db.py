@@ -38,7 +38,6 @@ from dashboards.macros import TimeRange
 from detectors.audits.ngram_index import ExactIndex
 from parrotwatch.audits.runner import execute
 from parrotwatch.audits.spec import parse_spec
-from parrotwatch.db import migrate
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import create_topics, produce
 from parrotwatch.stack.processes import free_port
@@ -128,16 +127,6 @@ class _Webhook:
         self.server.server_close()
 
 
-def _database(stack, name: str) -> str:
-    admin_url = stack.postgres.admin_url()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    return url
-
-
 def filled_database(stack, base_settings: Settings, workdir: Path) -> FilledDb:
     """The filled database of this test session (built by the first caller)."""
     key = str(base_settings.home)
@@ -156,7 +145,7 @@ def filled_database(stack, base_settings: Settings, workdir: Path) -> FilledDb:
 def _fill(stack, base_settings: Settings, workdir: Path) -> FilledDb:
     began = time.monotonic()
     name = "dashboards_filled"
-    url = _database(stack, name)
+    url = stack.postgres.fresh_database(name)
     now = datetime.now(UTC).replace(microsecond=0)
     start = (now - timedelta(minutes=4, seconds=30)).replace(second=0)  # windows: whole minutes
     events = []

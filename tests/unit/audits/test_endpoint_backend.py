@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
 import pytest
 
-from parrotwatch.stack.processes import free_port
+from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
 
 MODEL = "tiny-testbed"
 
@@ -30,29 +28,17 @@ def testbed(audit_home):
 @pytest.fixture(scope="module")
 def endpoint(testbed, tmp_path_factory):
     """``http://127.0.0.1:PORT/v1`` of a server process serving the testbed as ``tiny-testbed``."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("lm-server") / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "parrotwatch.cli", "testbed", "serve", str(testbed.path), "--name", MODEL,
-             "--port", str(port), "--threads", "1"], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    port, run = free_port(), tmp_path_factory.mktemp("lm-server")
+    server = ManagedProcess("lm-server", run, run / "server.log")
+    server.start([sys.executable, "-m", "parrotwatch.cli", "testbed", "serve", str(testbed.path), "--name",
+                  MODEL, "--port", str(port), "--threads", "1"], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the LM server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
+        wait_until(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, timeout=120,
+                   interval=0.3, proc=server, what="the LM server's /v1/models")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
 
 
 def _scorer(url: str, **options):
