@@ -52,10 +52,17 @@ class Settings(BaseSettings):
     )
     trigger_seconds: float = Field(default=1.0, description="Streaming micro-batch interval.")
     max_offsets_per_trigger: int = 50_000
+    max_records_per_task: int = Field(
+        default=2_000, gt=0,
+        description="Kafka source maxRecordsPerPartition: a topic partition's share of a "
+        "micro-batch is split into tasks of at most this many records. A backlog batch then "
+        "spreads evenly over the cores (3 topic partitions on 2 cores would otherwise leave one "
+        "idle a third of the time), while small live batches keep one task per partition (each "
+        "task costs ~0.1 s of latency).",
+    )
     min_partitions: int | None = Field(
-        default=None,
-        description="Spark tasks per micro-batch at least (Kafka source minPartitions); "
-        "default 2 x CPU cores, so 3 topic partitions do not leave a core idle on 2 cores.",
+        default=None, description="Kafka source minPartitions (Spark tasks per micro-batch at "
+        "least); unset by default, see max_records_per_task.",
     )
     shuffle_partitions: int = 2
     spark_master: str = Field(default="local[*]", description="Spark master URL.")

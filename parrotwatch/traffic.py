@@ -7,7 +7,6 @@ split into sentences once per process. All draws come from generators seeded by 
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import random
 import re
@@ -17,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 import orjson
+
+from parrotwatch.gc_pause import gc_paused
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 INCIDENT_KINDS = ("repetition_loop", "latency_spike", "low_confidence", "toxicity_burst",
@@ -43,22 +44,6 @@ def keyed(events: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
 def encode(event: dict[str, Any]) -> bytes:
     """The Kafka payload of one event (compact UTF-8 JSON)."""
     return orjson.dumps(event)
-
-
-def _gc_paused(fn: Any) -> Any:
-    """Pause the cyclic GC while ``fn`` builds ~10^6 small acyclic dicts (2-3x faster)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-
-    return wrapper
 
 
 @dataclass(frozen=True)
@@ -167,7 +152,7 @@ def _add_logprobs(gen: np.random.Generator, events: list[dict[str, Any]], vocab:
         ev["logprobs"] = rows[end - size:end]
 
 
-@_gc_paused
+@gc_paused()
 def generate_inference_events(
     n: int, *, seed: int = 0, start: datetime | None = None, rate_per_s: float = 50.0,
     models: tuple[str, ...] = ("gpt-4o-mini", "llama-3-8b", "mistral-7b"),

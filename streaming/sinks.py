@@ -34,6 +34,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
+from parrotwatch.gc_pause import gc_paused
 from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
@@ -250,6 +251,7 @@ class TransactionalSink:
                       r["kafka_timestamp"]) for r in dlq])
         return stored
 
+    @gc_paused()  # a batch's rows are ~10^6 acyclic objects: see parrotwatch.gc_pause
     def __call__(self, batch_df, batch_id: int) -> None:
         started = time.perf_counter()
         table: pa.Table = batch_df.toArrow()  # runs the Spark job: read, parse, score

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,18 +21,19 @@ from streaming.records import (
 
 def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame:
     """Spark's own Kafka source, from the earliest offset on first start (checkpoint after)."""
-    min_partitions = settings.min_partitions or 2 * (os.cpu_count() or 1)
-    return (
+    reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         .option("kafka.max.partition.fetch.bytes", str(16 * 1024 * 1024))
-        .option("minPartitions", str(min_partitions))
+        .option("maxRecordsPerPartition", str(settings.max_records_per_task))
         .option("failOnDataLoss", "true")
-        .load()
     )
+    if settings.min_partitions:
+        reader = reader.option("minPartitions", str(settings.min_partitions))
+    return reader.load()
 
 
 def _apply(df: DataFrame, batch_fn: BatchFn, schema, max_bytes: int) -> DataFrame:
