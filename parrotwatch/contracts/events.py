@@ -75,8 +75,16 @@ class Usage(BaseModel):
     output_tokens: Annotated[int, Field(ge=0, strict=True)] | None = None
 
 
-class InferenceEventV1(_Event):
-    """One LLM call: topic ``llm.inference.v1`` or ``POST /v1/inference``."""
+class InferenceBodyV1(_Event):
+    """Every field of :class:`InferenceEventV1` except ``logprobs``, which it skips unread.
+
+    The stream validates an event as this body (pydantic) plus its token logprobs (msgspec,
+    :mod:`parrotwatch.contracts.wire`): building ~300 token dicts per event was 60 % of pydantic's
+    time. ``InferenceEventV1`` stays the contract: any event that fast path rejects is validated
+    again as a whole by it, which gives the reason (``parrotwatch.scoring.parse_inference``).
+    """
+
+    model_config = ConfigDict(extra="ignore")  # ``logprobs`` and producers' extras: not built
 
     request_id: NonEmptyStr = Field(description="Unique id of the LLM call; idempotency key.")
     timestamp: AwareDatetime = Field(description="RFC 3339 time the call finished (event time).")
@@ -85,7 +93,6 @@ class InferenceEventV1(_Event):
     prompt: str | None = None
     messages: list[Message] | None = None
     response: str
-    logprobs: list[LogprobToken] | None = None
     latency_ms: NonNegative | None = None
     time_to_first_token_ms: NonNegative | None = None
     usage: Usage | None = None
@@ -95,10 +102,18 @@ class InferenceEventV1(_Event):
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _prompt_or_messages(self) -> InferenceEventV1:
+    def _prompt_or_messages(self) -> InferenceBodyV1:
         if self.prompt is None and not self.messages:
             raise ValueError("one of 'prompt' or a non-empty 'messages' list is required")
         return self
+
+
+class InferenceEventV1(InferenceBodyV1):
+    """One LLM call: topic ``llm.inference.v1`` or ``POST /v1/inference``."""
+
+    model_config = ConfigDict(extra="allow")  # producers may add fields; they travel along
+
+    logprobs: list[LogprobToken] | None = None
 
     def output_tokens(self) -> int | None:
         """``usage.output_tokens`` when logged, else the number of logprob tokens."""

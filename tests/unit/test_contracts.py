@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from parrotwatch.contracts import export_json_schemas
+from parrotwatch.contracts import InferenceEventV1, export_json_schemas
 from parrotwatch.scoring import InvalidEvent, parse_feedback, parse_inference
 
 VALID = {
@@ -95,10 +95,13 @@ def test_raw_payload_problems_give_the_reason():
     assert "object" in not_an_object
 
 
-def test_extra_fields_are_kept():
-    event = parse_inference(_raw({**VALID, "gen_ai.system": "openai", "x_trace": {"id": 7}}))
+def test_extra_fields_are_kept_by_the_contract_and_skipped_by_the_stream_parser():
+    raw = _raw({**VALID, "gen_ai.system": "openai", "x_trace": {"id": 7}})
+    event = InferenceEventV1.model_validate_json(raw)
     assert event.model_extra == {"gen_ai.system": "openai", "x_trace": {"id": 7}}
     assert event.model_dump()["x_trace"] == {"id": 7}
+    # parse_inference (stream, `parrotwatch score`) stores scores only: it does not build extras
+    assert not parse_inference(raw).model_extra
 
 
 def test_feedback_needs_a_signal():
