@@ -30,7 +30,7 @@ import numpy as np
 
 from detectors.likelihood import likelihood_scores
 from detectors.models.encoder import EncoderSpec, get_encoder
-from parrotwatch.contracts import InferenceEventV1
+from parrotwatch.contracts.wire import InferenceEvent
 
 DETECTORS = ("toxicity", "hallucination", "drift", "reference_lm")
 TOP_SURPRISING_TOKENS = 5  # drill-down: the most surprising tokens kept per response
@@ -146,7 +146,7 @@ class QualityResult:
     response_embedding: bytes | None = None
 
 
-def prompt_text(event: InferenceEventV1) -> str:
+def prompt_text(event: InferenceEvent) -> str:
     """The request's input text: ``prompt``, else the text content of the chat messages."""
     if event.prompt is not None:
         return event.prompt
@@ -174,7 +174,7 @@ def _f16(matrix: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in matrix.astype(np.float16)]
 
 
-def score_quality(events: Sequence[InferenceEventV1], config: QualityConfig) -> list[QualityResult]:
+def score_quality(events: Sequence[InferenceEvent], config: QualityConfig) -> list[QualityResult]:
     """Model-based scores of ``events`` (one batch: each text embedded once)."""
     results = [QualityResult(scores={}) for _ in events]
     if not events or not config.enabled:

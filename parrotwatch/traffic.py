@@ -25,7 +25,7 @@ INCIDENT_KINDS = ("repetition_loop", "latency_spike", "low_confidence", "toxicit
 QUOTE_TOKENS = 60  # regurgitation_burst: verbatim words quoted from the training corpus
 TOXIC_SHARE = 0.3  # toxicity_burst: share of the segment's responses that turn toxic
 MALFORMED_KINDS = ("bad_json", "missing_field", "wrong_type", "oversize", "invalid_utf8",
-                   "no_prompt", "naive_timestamp")
+                   "no_prompt", "naive_timestamp", "unstorable")
 # model -> (median time to first token ms, median ms per output token, log-normal sigma)
 _PROFILES = {"gpt-4o-mini": (250, 12, 0.35), "llama-3-8b": (400, 22, 0.5), "": (330, 17, 0.45)}
 _CONFIDENCE = {"gpt-4o-mini": 0.8, "llama-3-8b": 1.15}  # surprisal multiplier, default 1
@@ -302,6 +302,8 @@ def malformed_records(n: int, *, seed: int = 0,
                        {"usage": {"input_tokens": "many", "output_tokens": 3}})[variant % 3])
         elif kind == "no_prompt":
             ev.pop("prompt", None), ev.pop("messages", None)
+        elif kind == "unstorable":  # valid JSON that PostgreSQL cannot store: NUL in text, int32 overflow
+            ev.update(({"model": "gpt\u0000-4"}, {"usage": {"output_tokens": 2**31}})[variant % 2])
         elif kind == "naive_timestamp":
             ev["timestamp"] = ev["timestamp"].removesuffix("Z")
         elif kind == "oversize":

@@ -6,12 +6,43 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import TypedDict
 
-NonEmptyStr = Annotated[str, Field(min_length=1)]
+NUL_MESSAGE = "must not contain NUL characters (\\u0000): PostgreSQL text cannot store them"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character in any string or key (jsonb cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
+#: Text stored in a PostgreSQL ``text`` column (one NUL would fail a whole micro-batch).
+StoredStr = Annotated[str, AfterValidator(_no_nul)]
+NonEmptyStr = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_CLOCK_SKEW = timedelta(days=1)
+MAX_TOKEN_COUNT = 2**31 - 1
 NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 LogProb = Annotated[float, Field(le=0, strict=True, allow_inf_nan=False)]
 
@@ -31,12 +62,23 @@ class _Event(BaseModel):
     @field_validator("timestamp", mode="after", check_fields=False)
     @classmethod
     def _plausible_time(cls, value: datetime) -> datetime:
-        # A clock decades off would move the stream's event-time watermark with it.
-        latest = datetime.now(UTC) + MAX_CLOCK_SKEW
-        if not EARLIEST <= value <= latest:
-            raise ValueError(f"timestamp {value.isoformat()} is outside {EARLIEST:%Y-%m-%d} .. "
-                             f"now + {MAX_CLOCK_SKEW}; check the producer's clock")
+        check_plausible_time(value)
         return value
+
+
+def check_plausible_time(value: datetime) -> None:
+    """Raise ``ValueError`` for an event time before 2000 or more than a day ahead: a clock decades
+    off would move the stream's event-time watermark with it."""
+    latest = datetime.now(UTC) + MAX_CLOCK_SKEW
+    if not EARLIEST <= value <= latest:
+        raise ValueError(f"timestamp {value.isoformat()} is outside {EARLIEST:%Y-%m-%d} .. "
+                         f"now + {MAX_CLOCK_SKEW}; check the producer's clock")
+
+
+def check_prompt_or_messages(prompt: str | None, messages: list | None) -> None:
+    """Raise ``ValueError`` unless the request has a ``prompt`` or a non-empty ``messages`` list."""
+    if prompt is None and not messages:
+        raise ValueError("one of 'prompt' or a non-empty 'messages' list is required")
 
 
 class TopLogprob(TypedDict):
@@ -71,20 +113,13 @@ class Usage(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    input_tokens: Annotated[int, Field(ge=0, strict=True)] | None = None
-    output_tokens: Annotated[int, Field(ge=0, strict=True)] | None = None
+    # At most 2^31 - 1: stored as PostgreSQL integer (a larger count would fail a whole micro-batch).
+    input_tokens: Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT, strict=True)] | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT, strict=True)] | None = None
 
 
-class InferenceBodyV1(_Event):
-    """Every field of :class:`InferenceEventV1` except ``logprobs``, which it skips unread.
-
-    The stream validates an event as this body (pydantic) plus its token logprobs (msgspec,
-    :mod:`parrotwatch.contracts.wire`): building ~300 token dicts per event was 60 % of pydantic's
-    time. ``InferenceEventV1`` stays the contract: any event that fast path rejects is validated
-    again as a whole by it, which gives the reason (``parrotwatch.scoring.parse_inference``).
-    """
-
-    model_config = ConfigDict(extra="ignore")  # ``logprobs`` and producers' extras: not built
+class InferenceEventV1(_Event):
+    """One LLM call: topic ``llm.inference.v1`` or ``POST /v1/inference``."""
 
     request_id: NonEmptyStr = Field(description="Unique id of the LLM call; idempotency key.")
     timestamp: AwareDatetime = Field(description="RFC 3339 time the call finished (event time).")
@@ -93,27 +128,19 @@ class InferenceBodyV1(_Event):
     prompt: str | None = None
     messages: list[Message] | None = None
     response: str
+    logprobs: list[LogprobToken] | None = None
     latency_ms: NonNegative | None = None
     time_to_first_token_ms: NonNegative | None = None
     usage: Usage | None = None
-    finish_reason: str | None = None
+    finish_reason: StoredStr | None = None
     sources: list[str] | None = None
     samples: list[str] | None = None
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _prompt_or_messages(self) -> InferenceBodyV1:
-        if self.prompt is None and not self.messages:
-            raise ValueError("one of 'prompt' or a non-empty 'messages' list is required")
+    def _prompt_or_messages(self) -> InferenceEventV1:
+        check_prompt_or_messages(self.prompt, self.messages)
         return self
-
-
-class InferenceEventV1(InferenceBodyV1):
-    """One LLM call: topic ``llm.inference.v1`` or ``POST /v1/inference``."""
-
-    model_config = ConfigDict(extra="allow")  # producers may add fields; they travel along
-
-    logprobs: list[LogprobToken] | None = None
 
     def output_tokens(self) -> int | None:
         """``usage.output_tokens`` when logged, else the number of logprob tokens."""
@@ -131,10 +158,17 @@ class FeedbackEventV1(_Event):
     thumb: Literal[1, -1] | None = None
     score: Annotated[float, Field(allow_inf_nan=False)] | None = None
     label: NonEmptyStr | None = None
-    correction: str | None = None
-    comment: str | None = None
-    annotator: str | None = None
+    correction: StoredStr | None = None
+    comment: StoredStr | None = None
+    annotator: StoredStr | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and contains_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
     @field_validator("thumb", mode="before")
     @classmethod

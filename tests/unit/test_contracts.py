@@ -101,7 +101,31 @@ def test_extra_fields_are_kept_by_the_contract_and_skipped_by_the_stream_parser(
     assert event.model_extra == {"gen_ai.system": "openai", "x_trace": {"id": 7}}
     assert event.model_dump()["x_trace"] == {"id": 7}
     # parse_inference (stream, `parrotwatch score`) stores scores only: it does not build extras
-    assert not parse_inference(raw).model_extra
+    parsed = parse_inference(raw)
+    assert not getattr(parsed, "model_extra", None) and not hasattr(parsed, "x_trace")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("model", "gpt\x00"), ("request_id", "r\x00"), ("app", "\x00"), ("finish_reason", "stop\x00")])
+def test_text_postgresql_cannot_store_is_rejected_with_the_reason(field, value):
+    reason = _reason(_raw({**VALID, field: value}))
+    assert reason.startswith(f"{field}: ") and "NUL" in reason and "PostgreSQL" in reason
+
+
+def test_token_counts_beyond_a_postgresql_integer_are_rejected():
+    limit = 2**31 - 1
+    assert parse_inference(_raw({**VALID, "usage": {"output_tokens": limit}})).output_tokens() == limit
+    assert "usage.output_tokens: Input should be less than or equal to 2147483647" in _reason(
+        _raw({**VALID, "usage": {"output_tokens": 2**31}}))
+
+
+@pytest.mark.parametrize("extra", [{"comment": "ok\x00"}, {"correction": "\x00"}, {"annotator": "a\x00"},
+                                   {"label": "x\x00"}, {"metadata": {"k": ["a", {"b\x00": 1}]}}])
+def test_feedback_text_postgresql_cannot_store_is_rejected(extra):
+    raw = orjson.dumps({"feedback_id": "f1", "request_id": "r1", "timestamp": "2026-11-01T10:00:00Z",
+                        "thumb": 1, **extra})
+    with pytest.raises(InvalidEvent, match="NUL"):
+        parse_feedback(raw)
 
 
 def test_feedback_needs_a_signal():
