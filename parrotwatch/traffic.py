@@ -302,8 +302,9 @@ def malformed_records(n: int, *, seed: int = 0,
                        {"usage": {"input_tokens": "many", "output_tokens": 3}})[variant % 3])
         elif kind == "no_prompt":
             ev.pop("prompt", None), ev.pop("messages", None)
-        elif kind == "unstorable":  # valid JSON that PostgreSQL cannot store: NUL in text, int32 overflow
-            ev.update(({"model": "gpt\u0000-4"}, {"usage": {"output_tokens": 2**31}})[variant % 2])
+        elif kind == "unstorable":  # valid JSON PostgreSQL cannot store: NUL, int32 overflow, a huge key
+            ev.update(({"model": "gpt\u0000-4"}, {"usage": {"output_tokens": 2**31}},
+                       {"request_id": f"bad-{i}-" + "x" * 3000})[variant % 3])
         elif kind == "naive_timestamp":
             ev["timestamp"] = ev["timestamp"].removesuffix("Z")
         elif kind == "oversize":

@@ -40,6 +40,11 @@ def contains_nul(value: Any) -> bool:
 #: Text stored in a PostgreSQL ``text`` column (one NUL would fail a whole micro-batch).
 StoredStr = Annotated[str, AfterValidator(_no_nul)]
 NonEmptyStr = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+#: Ids and segment names: keys of PostgreSQL b-tree indexes, whose entries must stay under ~2.7 KB
+#: (a longer key fails its whole micro-batch); model, app and request_id share entries, and
+#: 3 x 200 characters x 4 UTF-8 bytes = 2.4 KB.
+MAX_ID_CHARS = 200
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_no_nul)]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_CLOCK_SKEW = timedelta(days=1)
 MAX_TOKEN_COUNT = 2**31 - 1
@@ -121,10 +126,10 @@ class Usage(BaseModel):
 class InferenceEventV1(_Event):
     """One LLM call: topic ``llm.inference.v1`` or ``POST /v1/inference``."""
 
-    request_id: NonEmptyStr = Field(description="Unique id of the LLM call; idempotency key.")
+    request_id: Identifier = Field(description="Unique id of the LLM call; idempotency key.")
     timestamp: AwareDatetime = Field(description="RFC 3339 time the call finished (event time).")
-    model: NonEmptyStr
-    app: NonEmptyStr = "default"
+    model: Identifier
+    app: Identifier = "default"
     prompt: str | None = None
     messages: list[Message] | None = None
     response: str
@@ -152,8 +157,8 @@ class InferenceEventV1(_Event):
 class FeedbackEventV1(_Event):
     """User feedback on one request: topic ``llm.feedback.v1`` or ``POST /v1/feedback``."""
 
-    feedback_id: NonEmptyStr = Field(description="Idempotency key.")
-    request_id: NonEmptyStr
+    feedback_id: Identifier = Field(description="Idempotency key.")
+    request_id: Identifier
     timestamp: AwareDatetime
     thumb: Literal[1, -1] | None = None
     score: Annotated[float, Field(allow_inf_nan=False)] | None = None

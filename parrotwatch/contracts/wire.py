@@ -6,7 +6,8 @@ msgspec decodes the same payload into compact structs in about a quarter of that
 docs/benchmarks.md). The structs read like the model: the same attribute names, ``output_tokens()``,
 and ``t["logprob"]`` on tokens like the contract's TypedDicts.
 
-Same rules as the model: non-empty ids, names and roles, with no NUL in what is stored as text; an
+Same rules as the model: non-empty ids, names and roles, ids and names of at most 200 characters,
+no NUL in what is stored as text; an
 RFC 3339 timestamp with a UTC offset, from 2000 to a day ahead; ``prompt`` or non-empty ``messages``;
 finite ``latency_ms`` and ``time_to_first_token_ms`` >= 0; token counts integers in 0..2^31-1;
 logprobs finite and <= 0; strict types (no bool for a number, no float for an integer, no number for
@@ -25,6 +26,7 @@ from typing import Annotated, Any
 import msgspec
 
 from parrotwatch.contracts.events import (
+    MAX_ID_CHARS,
     MAX_TOKEN_COUNT,
     InferenceEventV1,
     check_plausible_time,
@@ -34,6 +36,7 @@ from parrotwatch.contracts.events import (
 _MAX = sys.float_info.max  # le=_MAX / ge=-_MAX exclude the infinities a literal like 1e999 decodes to
 NoNul = Annotated[str, msgspec.Meta(pattern="^[^\x00]*$")]  # stored as PostgreSQL text
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, pattern="^[^\x00]*$")]
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern="^[^\x00]*$")]
 NonNegative = Annotated[float, msgspec.Meta(ge=0, le=_MAX)]
 LogProb = Annotated[float, msgspec.Meta(le=0, ge=-_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_COUNT)]
@@ -77,12 +80,12 @@ class WireUsage(msgspec.Struct, gc=False):
 class WireInferenceEvent(msgspec.Struct, kw_only=True, gc=False):
     """One ``llm.inference.v1`` event, as :class:`~parrotwatch.contracts.events.InferenceEventV1`."""
 
-    request_id: NonEmpty
+    request_id: Identifier
     # Decoded as its text, made an aware datetime by __post_init__: msgspec rounds digits past the
     # microsecond (``.1234567`` -> ``.123457``) where the model truncates them (``.123456``).
     timestamp: str  # a datetime once decoded (see __post_init__)
-    model: NonEmpty
-    app: NonEmpty = "default"
+    model: Identifier
+    app: Identifier = "default"
     prompt: str | None = None
     messages: list[WireMessage] | None = None
     response: str

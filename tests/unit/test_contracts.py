@@ -112,6 +112,12 @@ def test_text_postgresql_cannot_store_is_rejected_with_the_reason(field, value):
     assert reason.startswith(f"{field}: ") and "NUL" in reason and "PostgreSQL" in reason
 
 
+def test_ids_longer_than_a_postgresql_index_entry_allows_are_rejected():
+    assert parse_inference(_raw({**VALID, "model": "m" * 200})).model == "m" * 200
+    assert _reason(_raw({**VALID, "request_id": "r" * 3000})) == (
+        "request_id: String should have at most 200 characters")
+
+
 def test_token_counts_beyond_a_postgresql_integer_are_rejected():
     limit = 2**31 - 1
     assert parse_inference(_raw({**VALID, "usage": {"output_tokens": limit}})).output_tokens() == limit
