@@ -248,3 +248,8 @@ def test_body_edge_cases_match_the_model(case):
 ])
 def test_odd_documents_match_the_model(raw):
     assert_same_as_contract(raw)
+
+
+def test_the_mirror_has_exactly_the_models_fields():
+    # an additive change to the contract must reach the fast path too (or its events lose the field)
+    assert set(WireInferenceEvent.__struct_fields__) == set(InferenceEventV1.model_fields)
