@@ -6,7 +6,7 @@ plain lists and strings, so the stream, the offline scorer and the audits share 
 
 from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
 from detectors.likelihood import LikelihoodScores, likelihood_scores, min_k_prob, token_entropy
-from detectors.request import RequestInput, RequestScores, score_request
+from detectors.request import RequestInput, RequestScores, score_request, score_requests
 
 __all__ = [
     "LikelihoodScores",
@@ -18,6 +18,7 @@ __all__ = [
     "min_k_prob",
     "repetition_rate",
     "score_request",
+    "score_requests",
     "token_entropy",
     "words",
 ]

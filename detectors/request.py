@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
-from detectors.likelihood import likelihood_scores, token_entropy
+from detectors.likelihood import likelihood_scores_many, token_entropy_many
 
 SCORE_NAMES = (
     "surprisal_mean",
@@ -66,19 +66,29 @@ def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float |
     return output_tokens / (latency_ms / 1000.0)
 
 
+def score_requests(reqs: Sequence[RequestInput]) -> list[RequestScores]:
+    """Every model-free score of each request (definitions in ARCHITECTURE.md); the likelihood
+    family for all requests at once (:func:`~detectors.likelihood.likelihood_scores_many`)."""
+    liks = likelihood_scores_many([r.logprobs for r in reqs])
+    entropies = token_entropy_many([r.top_logprobs for r in reqs])
+    out = []
+    for req, lik, entropy in zip(reqs, liks, entropies, strict=True):
+        response_words = words(req.response)
+        out.append(RequestScores(
+            surprisal_mean=lik.surprisal_mean if lik else None,
+            surprisal_max=lik.surprisal_max if lik else None,
+            perplexity=lik.perplexity if lik else None,
+            min_k_prob=lik.min_k_prob if lik else None,
+            entropy_mean=entropy,
+            distinct_2=distinct_n(response_words, 2),
+            repetition_rate=repetition_rate(response_words, 3),
+            compression_ratio=compression_ratio(req.response),
+            latency_ms=req.latency_ms,
+            tokens_per_s=tokens_per_s(req.output_tokens, req.latency_ms),
+        ))
+    return out
+
+
 def score_request(req: RequestInput) -> RequestScores:
-    """Compute every model-free score of one request (definitions in ARCHITECTURE.md)."""
-    lik = likelihood_scores(req.logprobs) if req.logprobs else None
-    response_words = words(req.response)
-    return RequestScores(
-        surprisal_mean=lik.surprisal_mean if lik else None,
-        surprisal_max=lik.surprisal_max if lik else None,
-        perplexity=lik.perplexity if lik else None,
-        min_k_prob=lik.min_k_prob if lik else None,
-        entropy_mean=token_entropy(req.top_logprobs) if req.top_logprobs else None,
-        distinct_2=distinct_n(response_words, 2),
-        repetition_rate=repetition_rate(response_words, 3),
-        compression_ratio=compression_ratio(req.response),
-        latency_ms=req.latency_ms,
-        tokens_per_s=tokens_per_s(req.output_tokens, req.latency_ms),
-    )
+    """Every model-free score of one request: :func:`score_requests` of one."""
+    return score_requests([req])[0]

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from detectors.audits.ngram_index import NgramIndex, load_index
 from detectors.audits.regurgitation import longest_overlap
-from detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_request
+from detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_requests
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
 from parrotwatch.contracts.wire import InferenceEvent, WireLogprobToken, decode_inference
 from parrotwatch.quality import QualityConfig, QualityResult, score_quality
@@ -144,8 +144,9 @@ def score_events(events: Sequence[InferenceEvent], regurgitation_index: NgramInd
     ``ood_score`` is filled later by the stream's drift stage (it needs the segment's reference)."""
     extra = score_quality(events, quality) if quality is not None and quality.enabled else None
     out = []
+    model_free = score_requests([request_input(event) for event in events])
     for i, event in enumerate(events):
-        scores = score_request(request_input(event)).as_dict()
+        scores = model_free[i].as_dict()
         if regurgitation_index is not None:
             scores["regurgitation"] = float(longest_overlap(event.response, regurgitation_index).tokens)
         q = extra[i] if extra is not None else None

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from detectors.likelihood import likelihood_scores, min_k_prob, token_entropy
+from detectors.likelihood import (
+    likelihood_scores,
+    likelihood_scores_many,
+    min_k_prob,
+    token_entropy,
+    token_entropy_many,
+)
 
 
 def test_surprisal_golden_three_tokens():
@@ -91,3 +98,55 @@ def test_less_likely_text_has_higher_surprisal():
     assert garbled.surprisal_mean > fluent.surprisal_mean
     assert garbled.perplexity > fluent.perplexity
     assert garbled.min_k_prob < fluent.min_k_prob
+
+
+def _ragged_texts(seed: int, n: int = 60):
+    """Texts of 0-40 tokens (some None), log-probs in [-12, 0], 0-5 alternatives per position."""
+    rng = np.random.default_rng(seed)
+    logprobs, tops = [], []
+    for _ in range(n):
+        size = int(rng.integers(0, 40))
+        logprobs.append(None if size == 0 and rng.random() < 0.5 else list(-rng.exponential(1.5, size)))
+        tops.append([list(np.log(rng.dirichlet(np.ones(int(w)))) - rng.exponential(0.2))
+                     if w else [] for w in rng.integers(0, 6, size)] if size else None)
+    return logprobs, tops
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_many_at_once_equals_one_at_a_time(seed):
+    logprobs, tops = _ragged_texts(seed)
+    many = likelihood_scores_many(logprobs)
+    for text, got in zip(logprobs, many, strict=True):
+        want = likelihood_scores(text) if text else None
+        if want is None:
+            assert got is None
+        else:
+            for field in ("surprisal_mean", "surprisal_max", "perplexity", "min_k_prob"):
+                assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-12, abs=1e-12)
+    for text, got in zip(tops, token_entropy_many(tops), strict=True):
+        want = token_entropy(text) if text else None
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_many_at_once_golden_and_edge_cases():
+    many = likelihood_scores_many([[-0.1, -2.3, -0.5], None, [], [-800.0],
+                                   [-0.3, -1.0, -0.1, -0.5, -0.9, -0.2, -0.7, -0.4, -0.6, -0.8]])
+    assert many[0].surprisal_mean == pytest.approx(0.966667, abs=1e-6) and many[0].min_k_prob == -2.3
+    assert many[1] is None and many[2] is None
+    assert many[3].perplexity == math.inf
+    assert many[4].min_k_prob == pytest.approx(-0.95)
+    assert likelihood_scores_many([]) == [] and token_entropy_many([None, [], [[]]]) == [None] * 3
+    half = math.log(0.5)
+    assert token_entropy_many([[[half, half]], [[0.0], [half, half, -math.inf]]]) == pytest.approx(
+        [math.log(2), math.log(2) / 2])  # ragged widths, and a zero-probability alternative
+    with pytest.raises(ValueError, match="k must be"):
+        likelihood_scores_many([[-1.0]], k=0)
+
+
+def test_many_at_once_does_not_mutate_its_input():
+    logprobs, tops = _ragged_texts(9, n=10)
+    before = (repr(logprobs), repr(tops))
+    likelihood_scores_many(logprobs), token_entropy_many(tops)
+    assert (repr(logprobs), repr(tops)) == before
