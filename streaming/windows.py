@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ddsketch import DDSketch
+from ddsketch.mapping import LogarithmicMapping
 from ddsketch.pb import ddsketch_pb2
 from ddsketch.pb.proto import DDSketchProto
 
@@ -32,6 +33,11 @@ def new_sketch() -> DDSketch:
     return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
 
 
+_MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)  # DDSketch(relative_accuracy)'s own mapping
+_MIN_POSITIVE = _MAPPING.min_possible
+_key = _MAPPING.key
+
+
 def sketch_to_bytes(sketch: DDSketch) -> bytes:
     return DDSketchProto.to_proto(sketch).SerializeToString()
 
@@ -48,12 +54,32 @@ class MetricPartial:
     sketch: DDSketch = field(default_factory=new_sketch)
 
     def add(self, metric: str, value: float) -> None:
-        self.n += 1
-        self.total += value
-        self.sketch.add(value)
+        self.add_all(metric, [value])
+
+    def add_all(self, metric: str, values: list[float]) -> None:
+        """``add`` of every value: the sketch gets one weighted update per bucket instead of one
+        per value, which leaves its buckets exactly as value-by-value adds would (its in-memory
+        sum/min/max, which are not serialised, come from one value per bucket)."""
+        self.n += len(values)
+        self.total = sum(values, self.total)
+        per_bucket: dict[tuple[int, int], list] = {}  # (sign, key) -> [a value of it, count]
+        for value in values:
+            if value > _MIN_POSITIVE:
+                bucket = (1, _key(value))
+            elif value < -_MIN_POSITIVE:
+                bucket = (-1, _key(-value))
+            else:
+                bucket = (0, 0)
+            entry = per_bucket.get(bucket)
+            if entry is None:
+                per_bucket[bucket] = [value, 1]
+            else:
+                entry[1] += 1
+        for value, count in per_bucket.values():
+            self.sketch.add(value, float(count))
         flag = FLAGS.get(metric)
-        if flag is not None and flag.flagged(value):
-            self.flagged += 1
+        if flag is not None:
+            self.flagged += sum(map(flag.flagged, values))
 
     def merge(self, other: MetricPartial) -> None:
         self.n += other.n
@@ -80,6 +106,7 @@ def partials(rows: Iterable[dict], metric_names: Iterable[str]) -> dict[SegmentW
     """Group scored rows (dicts with model, app, event_time, request_id, scores) by window."""
     names = tuple(metric_names)
     out: dict[SegmentWindow, WindowPartial] = {}
+    values: dict[tuple[SegmentWindow, str], list[float]] = {}
     for row in rows:
         key = (row["model"], row["app"], window_start(row["event_time"]))
         part = out.get(key)
@@ -91,8 +118,12 @@ def partials(rows: Iterable[dict], metric_names: Iterable[str]) -> dict[SegmentW
         for name in names:
             value = row.get(name)
             if value is not None:
-                metric = part.metrics.get(name)
-                if metric is None:
-                    metric = part.metrics[name] = MetricPartial()
-                metric.add(name, value)
+                bucket = values.get((key, name))
+                if bucket is None:
+                    values[(key, name)] = [value]
+                else:
+                    bucket.append(value)
+    for (key, name), vals in values.items():
+        metric = out[key].metrics[name] = MetricPartial()
+        metric.add_all(name, vals)
     return out
