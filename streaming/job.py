@@ -99,6 +99,21 @@ def write_status(settings: Settings, queries: list) -> None:
     tmp.replace(path)
 
 
+def log_progress(queries: list, logged: dict[str, int]) -> None:
+    """One line per finished micro-batch that moved data: where its time went (Spark's durationMs:
+    latestOffset, queryPlanning, addBatch = our sink, walCommit, commitOffsets, ...)."""
+    for q in queries:
+        progress = q.lastProgress
+        if not progress or progress.get("numInputRows", 0) == 0:
+            continue
+        batch = progress.get("batchId", -1)
+        if logged.get(q.name) == batch:
+            continue
+        logged[q.name] = batch
+        log.info("query %s batch %s: %s rows, %s", q.name, batch, progress.get("numInputRows"),
+                 " ".join(f"{k}={v}" for k, v in sorted(progress.get("durationMs", {}).items())))
+
+
 def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[bool]) -> int:
     """Run the queries; when one fails (broker or database away), restart all from their
     checkpoints with exponential backoff. Returns the exit code once asked to stop."""
@@ -107,8 +122,10 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
         started = time.monotonic()
         queries, sinks = start_queries(spark, settings, db_url)
         log.info("streaming queries started: %s", [q.name for q in queries])
+        logged: dict[str, int] = {}
         while all(q.isActive for q in queries) and not stopping:
             write_status(settings, queries)
+            log_progress(queries, logged)
             time.sleep(1.0)
         for q in queries:
             if q.isActive:
