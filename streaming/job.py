@@ -125,7 +125,10 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
         logged: dict[str, int] = {}
         while all(q.isActive for q in queries) and not stopping:
             write_status(settings, queries)
-            log_progress(queries, logged)
+            try:
+                log_progress(queries, logged)
+            except Exception:  # a log line must never stop the job
+                log.debug("progress not logged", exc_info=True)
             time.sleep(1.0)
         for q in queries:
             if q.isActive:
