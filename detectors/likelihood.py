@@ -80,7 +80,8 @@ def token_entropy(top_logprobs: Sequence[Sequence[float]]) -> float | None:
             lp[i, : len(alts)] = alts
     lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)  # renormalise in log space
     p = np.exp(lp)
-    h = -np.where(p > 0, p * lp, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore"):  # 0 x -inf at a padded position: where() drops it
+        h = -np.where(p > 0, p * lp, 0.0).sum(axis=1)
     return float(h.mean())
 
 
@@ -140,7 +141,8 @@ def token_entropy_many(texts: Sequence[Sequence[Sequence[float]] | None]) -> lis
         lp[row, np.arange(flat.size) - np.repeat(np.cumsum(widths) - widths, widths)] = flat
     lp = lp - np.logaddexp.reduce(lp, axis=1, keepdims=True)
     p = np.exp(lp)
-    h = -np.where(p > 0, p * lp, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore"):  # 0 x -inf at a padded position: where() drops it
+        h = -np.where(p > 0, p * lp, 0.0).sum(axis=1)
     starts, _ = _segments(per_text)
     means = np.add.reduceat(h, starts) / per_text[per_text > 0]
     for j, i in enumerate(np.flatnonzero(per_text)):
