@@ -29,8 +29,9 @@ FROM inference_scores WHERE request_id LIKE %s GROUP BY model ORDER BY model
 
 
 def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: int,
-         say: Callable[[str], None]) -> tuple[int, int, int]:
-    """Send the traffic: half through the HTTP API, half straight to Kafka; returns counts."""
+         say: Callable[[str], None]) -> tuple[int, int, int, datetime]:
+    """Send the traffic: half through the HTTP API, half straight to Kafka; returns counts and the
+    event time of the last request."""
     start = (datetime.now(UTC) - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
     inference = scenario_traffic(start, minutes=minutes, seed=seed, id_prefix=run_id,
                                  quality=bool(settings.quality_detectors))
@@ -51,7 +52,16 @@ def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: in
     say(f"played {len(inference)} inference events ({half} via the API), {len(feedback)} feedback "
         f"events via the API, {len(bad)} malformed records to {topic} "
         f"(feedback topic {settings.topic(FEEDBACK_TOPIC)})")
-    return len(inference), len(feedback), len(bad)
+    last = max(datetime.fromisoformat(e["timestamp"]) for e in inference)
+    return len(inference), len(feedback), len(bad), last
+
+
+def last_closed_window_end(last_event: datetime, delay_seconds: float) -> datetime:
+    """Where the stream's rule evaluation stops once no more traffic comes: the end of the last window
+    the watermark (each partition's largest event time, the least of them, - delay) has closed, with
+    5 s to spare for partitions whose last event came a little earlier. The window holding the last
+    events stays open until newer events arrive (README, known limitations)."""
+    return (last_event - timedelta(seconds=delay_seconds + 5)).replace(second=0, microsecond=0)
 
 
 def wait_scored(url: str, run_id: str, expected: int, timeout: float) -> int:
@@ -112,10 +122,12 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     url = database_url(settings)
     with psycopg.connect(url, autocommit=True) as conn:
         dlq_before = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
-    n_events, n_feedback, n_bad = play(settings, run_id, minutes, malformed, seed, say)
+    n_events, n_feedback, n_bad, last_event = play(settings, run_id, minutes, malformed, seed, say)
     started = time.monotonic()
     wait_scored(url, run_id, n_events, timeout)
-    wait_evaluated(url, datetime.now(UTC) - timedelta(minutes=2), timeout=120)
+    # not "now": with the model detectors, scoring the hour takes minutes past its last event
+    wait_evaluated(url, last_closed_window_end(last_event, settings.watermark_delay_seconds),
+                   timeout=120)
     with psycopg.connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + 60
         while (conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] - dlq_before
