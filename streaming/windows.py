@@ -53,11 +53,8 @@ class MetricPartial:
     flagged: int = 0
     sketch: DDSketch = field(default_factory=new_sketch)
 
-    def add(self, metric: str, value: float) -> None:
-        self.add_all(metric, [value])
-
     def add_all(self, metric: str, values: list[float]) -> None:
-        """``add`` of every value: the sketch gets one weighted update per bucket instead of one
+        """Add every value: the sketch gets one weighted update per bucket instead of one
         per value, which leaves its buckets exactly as value-by-value adds would (its in-memory
         sum/min/max, which are not serialised, come from one value per bucket)."""
         self.n += len(values)
