@@ -80,6 +80,18 @@ logger.raft.level = WARN
 """
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64, redrawn while it starts with '-'.
+
+    Kafka's own ``Uuid.randomUuid`` redraws the same way, because its command-line tools take an
+    id that starts with '-' for an option (1 draw in 64: CI hit it once).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaBroker:
     """The embedded broker of ``parrotwatch up`` (only when PARROTWATCH_KAFKA_BOOTSTRAP is unset)."""
 
@@ -108,11 +120,13 @@ class KafkaBroker:
                 f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
                 f"-Dkafka.logs.dir={self.settings.logs_dir}", "-cp", f"{classpath}/*"]
 
-    def _format_storage(self, java: list[str], props: Path) -> None:
+    def _format_storage(self, java: list[str], props: Path,
+                        cluster_id: str | None = None) -> None:
         if (self.dir / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        out = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        # "--cluster-id=ID", not "-t ID": argparse reads an id that starts with '-' as an option.
+        out = subprocess.run([*java, "kafka.tools.StorageTool", "format",
+                              f"--cluster-id={cluster_id or new_cluster_id()}",
                               "-c", str(props), "--ignore-formatted"],
                              capture_output=True, text=True)
         if out.returncode != 0:

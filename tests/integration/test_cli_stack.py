@@ -11,6 +11,8 @@ import httpx
 import psycopg
 import pytest
 
+from parrotwatch.stack.jars import ensure_kafka_jars
+from parrotwatch.stack.kafka import KafkaBroker
 from parrotwatch.stack.processes import free_port
 from parrotwatch.traffic import generate_inference_events
 from tests.integration.conftest import wait_for
@@ -57,3 +59,13 @@ def test_up_is_idempotent_status_reports_and_down_stops(tmp_path):
     assert down.returncode == 0, down.stderr[-3000:]
     after = json.loads(cli(env, "status", "--json").stdout)
     assert not any(after["components"].values())
+
+
+def test_storage_format_takes_a_cluster_id_that_starts_with_a_dash(stack, base_settings,
+                                                                   tmp_path):
+    """Regression: ``-t -AbC...`` failed ``up`` 1 time in 64 (argparse took the id for an option)."""
+    broker = KafkaBroker(base_settings, name="kafka-format-check")
+    java = broker._java(ensure_kafka_jars(base_settings.jars_dir, tmp_path / "maven.log"))
+    broker._format_storage(java, broker._write_config(), cluster_id="-AAAAAAAAAAAAAAAAAAAAA")
+    meta = (broker.dir / "data" / "meta.properties").read_text()
+    assert "cluster.id=-AAAAAAAAAAAAAAAAAAAAA" in meta
