@@ -7,11 +7,16 @@ project's testbed from :mod:`detectors.models.testbed`); nothing is fetched from
 Scoring (Radford et al. 2019 convention, and the Hugging Face guide "Perplexity of fixed-length models"):
 a text is tokenised without special tokens, the BOS token is put in front when the tokenizer has one (so
 every text token gets a probability), and l_t = log p(x_t | x_<t) in nats comes from a log-softmax of the
-logits in float32. A sequence longer than the window W is scored with overlapping windows moved by the
-stride S < W, each token scored exactly once, in the first window that contains it beyond the previous
-window's end, so every token after the first window has at least W - S tokens of context (S = 1 gives
-every token the full W - 1). Windows of all texts are sorted by length and batched with right padding
-under an attention mask, so padding changes no score.
+logits in float32 (only at the scored positions, in chunks of at most ``_CHUNK_ROWS`` positions, so the
+float32 logits held at once stay bounded whatever the vocabulary). A sequence longer than the window W is
+scored with overlapping windows moved by the stride S < W, each token scored exactly once, in the first
+window that contains it beyond the previous window's end, so every token after the first window has at
+least W - S tokens of context (S = 1 gives every token the full W - 1). Windows of all texts are sorted by
+length and batched with right padding under an attention mask, so padding changes no score. For the
+architectures in ``_PLAIN_HEAD`` (logits = LM head of the last hidden state) the head runs on the scored
+positions only: padding and the context-only positions of overlapping windows never reach the vocabulary-
+wide matmul and log-softmax. GPT-2's ``gelu_new`` activation is loaded as ``gelu_pytorch_tanh``, the same
+tanh approximation in one fused kernel (Hugging Face ``activations.py``; log-probabilities move by ~1e-6).
 
 One :class:`CausalLMScorer` per spec and process: :func:`get_causal_lm` caches it and counts loads in
 :data:`LOADS`; it pickles by spec. On CUDA the forward runs under autocast (fp16 by default, bf16 when
@@ -39,6 +44,12 @@ Precision = Literal["auto", "fp32", "fp16", "bf16"]
 LOADS: Counter[CausalLMSpec] = Counter()
 _CACHE: dict[CausalLMSpec, CausalLMScorer] = {}
 _LOCK = threading.Lock()
+#: architectures whose logits are exactly ``get_output_embeddings()(last hidden state)`` (no softcapping or
+#: logit scale): only their scored positions go through the LM head
+_PLAIN_HEAD = frozenset({"GPT2LMHeadModel", "GPTNeoForCausalLM", "GPTNeoXForCausalLM", "LlamaForCausalLM",
+                         "MistralForCausalLM", "Qwen2ForCausalLM"})
+#: positions per log-softmax chunk: float32 logits of at most this many positions exist at once
+_CHUNK_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ class CausalLMScorer:
     def __init__(self, spec: CausalLMSpec):
         try:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise MissingModelError(
                 "the causal LM needs torch and transformers: pip install -e '.[models]'") from exc
@@ -150,8 +161,15 @@ class CausalLMScorer:
         self.precision = precision
         self._autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+        fused = ({"activation_function": "gelu_pytorch_tanh"}
+                 if getattr(config, "activation_function", None) == "gelu_new" else {})
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32,
+                                                     **fused)
         self.model = model.to(self.device).eval()
+        plain = type(model).__name__ in _PLAIN_HEAD and model.get_output_embeddings() is not None
+        #: (body, head) when the head can run on chosen positions only, else None (full forward)
+        self._split = (model.base_model, model.get_output_embeddings()) if plain else None
         #: the model's context size in tokens
         self.context = int(getattr(model.config, "n_positions", None) or model.config.max_position_embeddings)
         self.window = spec.max_length or self.context
@@ -180,7 +198,14 @@ class CausalLMScorer:
     def encode(self, text: str) -> list[int]:
         """The text's token ids by the model's own tokenizer, without special tokens and of any length (the
         windows of :func:`plan_windows` handle texts longer than the context)."""
-        return list(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        return self.encode_many([text])[0]
+
+    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`encode` of each text, in one tokenizer call."""
+        if not texts:
+            return []
+        return [list(ids) for ids in
+                self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]]
 
     def score_texts(self, texts: Sequence[str], with_distribution: bool = False) -> list[TokenScores]:
         """Scores of ``texts`` in order: l_t = log softmax(logits_{t-1})[x_t] in nats for every token
@@ -190,7 +215,7 @@ class CausalLMScorer:
         mu_t = sum_v p_v log p_v and sigma2_t = sum_v p_v (log p_v)^2 - mu_t^2 (clamped at 0), over the
         whole vocabulary of the next-token distribution p = p(. | x_<t).
         """
-        return self.score_token_ids([self.encode(text) for text in texts], with_distribution)
+        return self.score_token_ids(self.encode_many(texts), with_distribution)
 
     def score_token_ids(self, texts_ids: Sequence[Sequence[int]],
                         with_distribution: bool = False) -> list[TokenScores]:
@@ -241,28 +266,35 @@ class CausalLMScorer:
         for r, w in enumerate(batch):
             ids[r, :len(w.ids)] = torch.tensor(w.ids)
             mask[r, :len(w.ids)] = 1
+        # the state at position t-1 predicts token t: window r scores its tokens first..len-1
+        counts = [len(w.ids) - w.first for w in batch]
+        rows = torch.from_numpy(np.repeat(np.arange(len(batch)), counts))
+        cols = torch.from_numpy(np.concatenate([np.arange(w.first - 1, len(w.ids) - 1) for w in batch]))
+        targets = ids[rows, cols + 1].to(self.device)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        rows, cols = rows.to(self.device), cols.to(self.device)
+        parts: list[list] = [[], [], []]
         with torch.inference_mode(), self._autocast():
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-            # logits at position t-1 predict token t: l_t = logit_t[x_t] - logsumexp(logit_t), for the whole
-            # batch in one pass (no per-row log_softmax tensors of vocabulary width)
-            logits = logits[:, :-1].float()
-            target = ids[:, 1:].to(logits.device)
-            lse = torch.logsumexp(logits, dim=-1)
-            chosen = (logits.gather(-1, target[..., None])[..., 0] - lse).double().cpu().numpy()
-            out = []
-            for r, w in enumerate(batch):
-                # scored positions first..len-1 are rows first-1..len-2 of the shifted arrays
-                rows = slice(w.first - 1, len(w.ids) - 1)
-                if not with_distribution:
-                    out.append((chosen[r, rows], None, None))
-                    continue
-                lp = logits[r, rows] - lse[r, rows, None]  # one row at a time: memory stays O(W x V)
-                p = lp.exp()
-                lp0 = torch.where(p > 0, lp, torch.zeros_like(lp))  # p log p -> 0 as p -> 0
-                m = (p * lp0).sum(-1)
-                s2 = torch.clamp((p * lp0 * lp0).sum(-1) - m * m, min=0.0)
-                out.append((chosen[r, rows], m.double().cpu().numpy(), s2.double().cpu().numpy()))
-        return out
+            if self._split is not None:
+                body, head = self._split
+                states = body(input_ids=ids, attention_mask=mask)[0][rows, cols]
+            else:
+                head = None
+                states = self.model(input_ids=ids, attention_mask=mask).logits[rows, cols]
+            for start in range(0, len(states), _CHUNK_ROWS):
+                chunk = states[start:start + _CHUNK_ROWS]
+                logp = torch.log_softmax((head(chunk) if head is not None else chunk).float(), dim=-1)
+                parts[0].append(logp.gather(-1, targets[start:start + _CHUNK_ROWS, None])[:, 0])
+                if with_distribution:
+                    p = logp.exp()
+                    lp0 = torch.where(p > 0, logp, 0.0)  # p log p -> 0 as p -> 0
+                    m = (p * lp0).sum(-1)
+                    parts[1].append(m)
+                    parts[2].append(torch.clamp((p * lp0 * lp0).sum(-1) - m * m, min=0.0))
+        cuts = np.cumsum(counts)[:-1]
+        columns = [np.split(torch.cat(c).double().cpu().numpy(), cuts) if c else [None] * len(batch)
+                   for c in parts]
+        return list(zip(*columns, strict=True))
 
     def continue_greedy(self, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int) -> list[list[int]]:
         """Greedy continuations x_{t+1} = argmax_v p(v | x_<=t) of up to ``n_tokens`` tokens per prefix,

@@ -254,3 +254,50 @@ def test_split_on_oom_halves_the_batch_until_it_fits():
 
     with pytest.raises(torch.cuda.OutOfMemoryError):
         split_on_oom(never_fits, [1, 2, 3])
+
+
+def test_fused_gelu_scores_equal_the_checkpoint_as_saved(tiny_lm, tiny_testbed):
+    """gelu_new is loaded as the fused gelu_pytorch_tanh: the same function, to float rounding."""
+    from transformers import AutoModelForCausalLM
+    from transformers.activations import NewGELUActivation, PytorchGELUTanh
+
+    saved = AutoModelForCausalLM.from_pretrained(str(tiny_testbed.path), local_files_only=True).eval()
+    assert saved.config.activation_function == "gelu_new"
+    assert isinstance(saved.transformer.h[0].mlp.act, NewGELUActivation)
+    assert isinstance(tiny_lm.model.transformer.h[0].mlp.act, PytorchGELUTanh)
+    text = tiny_testbed.members[4].text
+    full = _full_ids(tiny_lm, text)
+    with torch.no_grad():
+        rows = torch.log_softmax(saved(torch.tensor([full])).logits[0, :-1].double(), -1).numpy()
+    got = tiny_lm.score_texts([text])[0].logprobs
+    np.testing.assert_allclose(got, rows[np.arange(len(full) - 1), full[1:]], atol=1e-5)
+
+
+@pytest.mark.parametrize("with_distribution", [False, True])
+def test_head_on_scored_positions_equals_the_full_forward_in_any_chunking(tiny_testbed, monkeypatch,
+                                                                          with_distribution):
+    """The LM head on the scored positions only (padding and context-only window positions skipped), in
+    chunks of any size, gives what the whole forward's logits give."""
+    spec = tiny_testbed.spec(batch_size=5, max_length=40, stride=12)
+    texts = [d.text for d in tiny_testbed.members[:4] + tiny_testbed.non_members[:4]] + ["y", ""]
+    split = CausalLMScorer(spec)
+    assert split._split is not None  # GPT-2: a plain head
+    reference = CausalLMScorer(spec)
+    reference._split = None  # the whole forward, as for an architecture outside _PLAIN_HEAD
+    want = reference.score_texts(texts, with_distribution)
+    monkeypatch.setattr(causal_lm, "_CHUNK_ROWS", 7)  # chunks that cut through windows
+    for got in (split.score_texts(texts, with_distribution), reference.score_texts(texts, with_distribution)):
+        for g, w in zip(got, want, strict=True):
+            assert g.token_ids.tolist() == w.token_ids.tolist()
+            np.testing.assert_allclose(g.logprobs, w.logprobs, atol=1e-5)
+            if with_distribution:
+                np.testing.assert_allclose(g.mu, w.mu, atol=1e-5)
+                np.testing.assert_allclose(g.sigma2, w.sigma2, atol=1e-5)
+            else:
+                assert g.mu is None and g.sigma2 is None
+
+
+def test_encode_many_equals_encode_one_by_one(tiny_lm, tiny_testbed):
+    texts = [d.text for d in tiny_testbed.members[:6]] + ["", "é ü", "x"]
+    assert tiny_lm.encode_many(texts) == [tiny_lm.encode(t) for t in texts]
+    assert tiny_lm.encode_many([]) == []
