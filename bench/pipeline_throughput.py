@@ -24,7 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parrotwatch.settings import Settings  # noqa: E402
+from parrotwatch.settings import MODEL_FREE_BATCH_EVENTS, Settings  # noqa: E402
 from parrotwatch.stack.kafka import produce  # noqa: E402
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa: E402
 from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
@@ -111,8 +111,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=60_000, help="backlog size for throughput")
     ap.add_argument("--rate", type=float, default=1000.0, help="live load for latency, events/s")
     ap.add_argument("--seconds", type=float, default=30.0, help="duration of the live load")
-    ap.add_argument("--batch", type=int, default=Settings.model_fields["max_offsets_per_trigger"].default,
-                    help="events per micro-batch at most (maxOffsetsPerTrigger; default: the job's)")
+    ap.add_argument("--batch", type=int, default=MODEL_FREE_BATCH_EVENTS,
+                    help="events per micro-batch at most (maxOffsetsPerTrigger; default: the job's "
+                    "model-free cap)")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="pw-bench-"))

@@ -26,7 +26,7 @@ def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame
         .option("kafka.bootstrap.servers", settings.bootstrap)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
-        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .option("maxOffsetsPerTrigger", settings.events_per_batch)
         .option("kafka.max.partition.fetch.bytes", str(16 * 1024 * 1024))
         .option("maxRecordsPerPartition", str(settings.max_records_per_task))
         .option("failOnDataLoss", "true")

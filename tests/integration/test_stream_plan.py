@@ -46,3 +46,15 @@ def test_model_detectors_spread_rows_over_every_task_slot_model_free_does_not(sp
     assert slots == 2
     assert f"Repartition {slots}, true" in with_models, with_models
     assert "Repartition" not in model_free, model_free
+
+
+def test_micro_batches_are_capped_by_what_the_detectors_cost(spark, base_settings):
+    """Unset, the cap follows the detectors: 50,000 events model-free (~10 s of scoring), 2,000 with the
+    model detectors (~1 min at their ~40 events/s), so a backlog is stored and alerted on as it goes."""
+    def cap(**update) -> str:
+        return _source_options(read_kafka(spark, base_settings.model_copy(update=update), "t"))[
+            "maxOffsetsPerTrigger"]
+
+    assert cap(max_offsets_per_trigger=None, quality_detectors=[]) == "50000"
+    assert cap(max_offsets_per_trigger=None, quality_detectors=["toxicity"]) == "2000"
+    assert cap(max_offsets_per_trigger=777, quality_detectors=["toxicity"]) == "777"
