@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parrotwatch.settings import Settings  # noqa: E402
 from parrotwatch.stack.local import LocalStack, settings_env  # noqa: E402
-from parrotwatch.stack.processes import free_port  # noqa: E402
+from parrotwatch.stack.processes import free_port, stack_ports  # noqa: E402
 from parrotwatch.traffic import encode, generate_inference_events  # noqa: E402
 from services.dispatcher.verify import verify_signature  # noqa: E402
 
@@ -87,8 +87,7 @@ def main() -> None:
     (home / "receivers.yaml").write_text(
         f"receivers:\n  - name: bench\n    kind: webhook\n    url: http://127.0.0.1:{port}/hook\n"
         f"    secret: {SECRET}\ndelivery:\n  poll_interval_s: 0.2\n")
-    settings = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                        postgres_port=free_port(), api_port=free_port(), trigger_seconds=1.0,
+    settings = Settings(home=home, **stack_ports(), trigger_seconds=1.0,
                         alert_rules=home / "rules.yaml", receivers=home / "receivers.yaml",
                         watermark_delay_seconds=10.0)
     stack = LocalStack(settings, say=lambda m: print(m, file=sys.stderr))

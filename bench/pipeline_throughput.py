@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parrotwatch.settings import MODEL_FREE_BATCH_EVENTS, Settings  # noqa: E402
 from parrotwatch.stack.kafka import produce  # noqa: E402
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa: E402
-from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
+from parrotwatch.stack.processes import ManagedProcess, stack_ports  # noqa: E402
 from parrotwatch.traffic import generate_inference_events, keyed  # noqa: E402
 
 
@@ -117,9 +117,7 @@ def main() -> None:
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="pw-bench-"))
-    settings = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                        postgres_port=free_port(), api_port=free_port(),
-                        max_offsets_per_trigger=args.batch, trigger_seconds=0.5,
+    settings = Settings(home=home, **stack_ports(), max_offsets_per_trigger=args.batch, trigger_seconds=0.5,
                         quality_detectors=[])  # the model-free metrics of issue 2
     stack = LocalStack(settings, say=lambda m: print(m, file=sys.stderr))
     stack.up(stream=False, api=False)

@@ -36,7 +36,7 @@ from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, build_corpus_inde
 from parrotwatch.settings import Settings  # noqa: E402
 from parrotwatch.stack.kafka import create_topics, produce  # noqa: E402
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa: E402
-from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
+from parrotwatch.stack.processes import ManagedProcess, stack_ports  # noqa: E402
 from parrotwatch.traffic import keyed  # noqa: E402
 
 # event time in the past: the stream never lets its watermark pass the wall clock (a clock-skewed producer
@@ -117,8 +117,7 @@ def main() -> None:
           f"detectors {DETECTORS} + regurgitation index, encoder {args.precision}")
 
     home = Path(tempfile.mkdtemp(prefix="pw-bench-replay-"))
-    base = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                    postgres_port=free_port(), api_port=free_port(), trigger_seconds=1.0,
+    base = Settings(home=home, **stack_ports(), trigger_seconds=1.0,
                     max_offsets_per_trigger=2000, quality_detectors=DETECTORS,
                     encoder_precision=args.precision, regurgitation_index=home / "corpus.npz")
     build_corpus_index(home / "corpus.npz")

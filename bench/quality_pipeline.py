@@ -34,7 +34,7 @@ from parrotwatch.quality import QualityConfig, score_quality  # noqa: E402
 from parrotwatch.settings import Settings  # noqa: E402
 from parrotwatch.stack.kafka import produce  # noqa: E402
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env  # noqa: E402
-from parrotwatch.stack.processes import ManagedProcess, free_port  # noqa: E402
+from parrotwatch.stack.processes import ManagedProcess, stack_ports  # noqa: E402
 from parrotwatch.traffic import generate_inference_events, keyed  # noqa: E402
 
 DETECTORS = ("toxicity", "hallucination", "drift")
@@ -127,8 +127,7 @@ def main() -> None:
           f"int8 {int8_inproc:,.0f} events/s")
 
     home = Path(tempfile.mkdtemp(prefix="pw-bench-q-"))
-    base = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                    postgres_port=free_port(), api_port=free_port(), trigger_seconds=0.5,
+    base = Settings(home=home, **stack_ports(), trigger_seconds=0.5,
                     max_offsets_per_trigger=1000, quality_detectors=list(DETECTORS))
     stack = LocalStack(base, say=lambda m: print(m, file=sys.stderr))
     stack.up(stream=False, api=False)

@@ -112,9 +112,17 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 now: all n sockets stay bound until every number is read
+    (n separate ``free_port()`` calls can return the same port twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 def wait_until(check, *, timeout: float, interval: float = 0.5, proc: ManagedProcess, what: str):
@@ -132,3 +140,9 @@ def wait_until(check, *, timeout: float, interval: float = 0.5, proc: ManagedPro
             raise proc.fail(f"{proc.name} exited before {what}")
         time.sleep(interval)
     raise proc.fail(f"{proc.name}: timed out after {timeout:.0f}s waiting for {what} ({last_exc})")
+
+
+def stack_ports() -> dict[str, int]:
+    """The local stack's four port settings, distinct and free now (tests and benchmarks)."""
+    names = ("kafka_port", "kafka_controller_port", "postgres_port", "api_port")
+    return dict(zip(names, free_ports(len(names)), strict=True))

@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from parrotwatch.settings import Settings
 from parrotwatch.stack.kafka import create_topics, produce
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, settings_env
-from parrotwatch.stack.processes import ManagedProcess, free_port
+from parrotwatch.stack.processes import ManagedProcess, stack_ports
 from parrotwatch.traffic import keyed
 
 pytestmark = pytest.mark.integration
@@ -31,8 +31,7 @@ def base_settings() -> Settings:
     # to mode 0700, which locks the PostgreSQL server (its own system user) out of its data.
     home = Path(tempfile.mkdtemp(prefix="parrotwatch-it-"))
     # Kept after the session (like pytest's own temp dirs): failures point into its logs.
-    return Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port(),
-                    postgres_port=free_port(), api_port=free_port(), trigger_seconds=0.5,
+    return Settings(home=home, **stack_ports(), trigger_seconds=0.5,
                     quality_detectors=[])  # model-free by default; quality tests turn them on
 
 

@@ -41,7 +41,7 @@ def replay(namespace, stream_job, events: list[dict]) -> list[dict]:
              >= last_window, timeout=300, what="all windows evaluated", job=job)
     stored = [r[0] for r in namespace.sql("SELECT event FROM alerts ORDER BY id")]
     published = [orjson.loads(r.value) for r in namespace.read_topic("llm.alerts.v1",
-                                                                     len(stored), timeout=20)]
+                                                                     len(stored), timeout=60)]
     assert sorted(a["alert_id"] + a["status"] for a in published) == \
         sorted(a["alert_id"] + a["status"] for a in stored)
     return stored

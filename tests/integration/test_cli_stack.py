@@ -13,7 +13,7 @@ import pytest
 
 from parrotwatch.stack.jars import ensure_kafka_jars
 from parrotwatch.stack.kafka import KafkaBroker
-from parrotwatch.stack.processes import free_port
+from parrotwatch.stack.processes import stack_ports
 from parrotwatch.traffic import generate_inference_events
 from tests.integration.conftest import wait_for
 
@@ -28,10 +28,7 @@ def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
 def test_up_is_idempotent_status_reports_and_down_stops(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")},
            "PARROTWATCH_HOME": str(tmp_path / "home"),
-           "PARROTWATCH_KAFKA_PORT": str(free_port()),
-           "PARROTWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "PARROTWATCH_POSTGRES_PORT": str(free_port()),
-           "PARROTWATCH_API_PORT": str(free_port())}
+           **{f"PARROTWATCH_{name.upper()}": str(port) for name, port in stack_ports().items()}}
     try:
         first = cli(env, "up")
         assert first.returncode == 0, first.stderr[-3000:]

@@ -24,7 +24,8 @@ from dashboards.macros import auto_interval, render
 from dashboards.overview import OVERVIEW
 from tests.integration.filled_db import FilledDb, filled_database
 
-pytestmark = pytest.mark.integration
+# the first test pays for the module fixture (a filled database: streams, testbed, audit run)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 CASES = [(d, p) for d in DASHBOARDS for p in d.panels()]
 
 

@@ -286,8 +286,29 @@ def test_real_producer_without_broker_answers_503(tmp_path):
         assert client.get("/healthz").json() == {"status": "degraded", "kafka": False}
 
 
-def test_waiting_callers_share_one_failed_connection_attempt():
+def test_waiting_callers_share_one_failed_connection_attempt(monkeypatch):
+    """Four callers arrive while the first bootstrap is under way: one attempt, four errors. The attempt
+    (kafka-python's real ``KafkaProducer`` against a closed port) starts only once all four have asked,
+    so the test does not depend on thread timing."""
+    from services.api import producer as producer_module
+
+    asked, attempts, real_producer = threading.Semaphore(0), [], producer_module.KafkaProducer
+
+    def attempt(**config):
+        attempts.append(config["bootstrap_servers"])
+        for _ in range(4):  # every caller has entered connect() and waits on the lock
+            assert asked.acquire(timeout=30)
+        return real_producer(**config)
+
     producer = KafkaEventProducer("127.0.0.1:1", bootstrap_timeout_ms=500)
+    connect = producer.connect
+
+    def counted_connect(*args):
+        asked.release()
+        return connect(*args)
+
+    monkeypatch.setattr(producer, "connect", counted_connect)
+    monkeypatch.setattr(producer_module, "KafkaProducer", attempt, raising=True)
     errors: list[Exception] = []
 
     def send() -> None:
@@ -297,13 +318,12 @@ def test_waiting_callers_share_one_failed_connection_attempt():
             errors.append(exc)
 
     threads = [threading.Thread(target=send) for _ in range(4)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(errors) == 4
-    assert time.monotonic() - started < 1.5  # one 0.5 s bootstrap, not four in a row
+    assert attempts == ["127.0.0.1:1"]  # one bootstrap, not four in a row
     assert not producer.connected
     producer.close()
     with pytest.raises(KafkaError, match="closed"):
