@@ -7,16 +7,17 @@ project's testbed from :mod:`detectors.models.testbed`); nothing is fetched from
 Scoring (Radford et al. 2019 convention, and the Hugging Face guide "Perplexity of fixed-length models"):
 a text is tokenised without special tokens, the BOS token is put in front when the tokenizer has one (so
 every text token gets a probability), and l_t = log p(x_t | x_<t) in nats comes from a log-softmax of the
-logits in float32 (only at the scored positions, in chunks of at most ``_CHUNK_ROWS`` positions, so the
-float32 logits held at once stay bounded whatever the vocabulary). A sequence longer than the window W is
-scored with overlapping windows moved by the stride S < W, each token scored exactly once, in the first
-window that contains it beyond the previous window's end, so every token after the first window has at
-least W - S tokens of context (S = 1 gives every token the full W - 1). Windows of all texts are sorted by
-length and batched with right padding under an attention mask, so padding changes no score. For the
-architectures in ``_PLAIN_HEAD`` (logits = LM head of the last hidden state) the head runs on the scored
-positions only: padding and the context-only positions of overlapping windows never reach the vocabulary-
-wide matmul and log-softmax. GPT-2's ``gelu_new`` activation is loaded as ``gelu_pytorch_tanh``, the same
-tanh approximation in one fused kernel (Hugging Face ``activations.py``; log-probabilities move by ~1e-6).
+logits in float32, in chunks of at most ``_CHUNK_ROWS`` scored positions. A sequence longer than the
+window W is scored with overlapping windows moved by the stride S < W, each token scored exactly once, in
+the first window that contains it beyond the previous window's end, so every token after the first window
+has at least W - S tokens of context (S = 1 gives every token the full W - 1). Windows of all texts are
+sorted by length and batched with right padding under an attention mask, so padding changes no score. For
+the architectures in ``_PLAIN_HEAD`` (logits = LM head of the last hidden state) the head runs on the
+scored positions only: padding and the context-only positions of overlapping windows never reach the
+vocabulary-wide matmul and log-softmax, and the logits held at once stay bounded whatever the vocabulary
+(other architectures run the whole forward, whose logits cover every position). GPT-2's ``gelu_new``
+activation is loaded as ``gelu_pytorch_tanh``, the same tanh approximation in one fused kernel (Hugging
+Face ``activations.py``; log-probabilities move by ~1e-6).
 
 One :class:`CausalLMScorer` per spec and process: :func:`get_causal_lm` caches it and counts loads in
 :data:`LOADS`; it pickles by spec. On CUDA the forward runs under autocast (fp16 by default, bf16 when
@@ -292,8 +293,9 @@ class CausalLMScorer:
                     parts[1].append(m)
                     parts[2].append(torch.clamp((p * lp0 * lp0).sum(-1) - m * m, min=0.0))
         cuts = np.cumsum(counts)[:-1]
-        columns = [np.split(torch.cat(c).double().cpu().numpy(), cuts) if c else [None] * len(batch)
-                   for c in parts]
+        columns = [np.split(torch.cat(c).double().cpu().numpy(), cuts)
+                   for c in (parts if with_distribution else parts[:1])]
+        columns += [[None] * len(batch)] * (3 - len(columns))
         return list(zip(*columns, strict=True))
 
     def continue_greedy(self, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int) -> list[list[int]]:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
+from parrotwatch.stack.processes import ManagedProcess, free_ports, wait_until
 
 
 def spark_home() -> Path:
@@ -28,7 +28,8 @@ class StandaloneCluster:
     def __init__(self, home: Path, *, workers: int = 2, cores: int = 1, memory: str = "1g",
                  env: dict[str, str] | None = None) -> None:
         self.home = Path(home)
-        self.port = free_port()
+        # master, its web UI, and each worker's web UI: distinct ports, free now
+        self.port, self._master_ui, *self._worker_uis = free_ports(2 + workers)
         self.env = {**(env or os.environ), "SPARK_HOME": str(spark_home()),
                     "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
         run, logs = self.home / "run", self.home / "logs"
@@ -46,7 +47,7 @@ class StandaloneCluster:
 
     def start(self, timeout: float = 120.0) -> StandaloneCluster:
         self.master.start(self._class("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--webui-port", str(free_port())),
+                                      "--port", str(self.port), "--webui-port", str(self._master_ui)),
                           env=self.env)
         wait_until(lambda: "I have been elected leader" in _read(self.master.log_path),
                    timeout=timeout, proc=self.master, what="the Spark master was elected leader")
@@ -55,7 +56,7 @@ class StandaloneCluster:
             work_dir.mkdir(parents=True, exist_ok=True)
             worker.start(self._class("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
                                      "--cores", str(self.cores), "--memory", self.memory,
-                                     "--webui-port", str(free_port()), "--work-dir", str(work_dir),
+                                     "--webui-port", str(self._worker_uis[i]), "--work-dir", str(work_dir),
                                      self.url), env=self.env)
         for worker in self.workers:
             wait_until(lambda w=worker: "Successfully registered with master" in _read(w.log_path),

@@ -288,26 +288,35 @@ def test_real_producer_without_broker_answers_503(tmp_path):
 
 def test_waiting_callers_share_one_failed_connection_attempt(monkeypatch):
     """Four callers arrive while the first bootstrap is under way: one attempt, four errors. The attempt
-    (kafka-python's real ``KafkaProducer`` against a closed port) starts only once all four have asked,
-    so the test does not depend on thread timing."""
+    (kafka-python's real ``KafkaProducer`` against a closed port) starts only once every caller has
+    taken its ``asked_at`` time (its first clock reading), so the test does not depend on thread timing."""
+    import time as real_time
+
     from services.api import producer as producer_module
 
     asked, attempts, real_producer = threading.Semaphore(0), [], producer_module.KafkaProducer
 
     def attempt(**config):
         attempts.append(config["bootstrap_servers"])
-        for _ in range(4):  # every caller has entered connect() and waits on the lock
+        for _ in range(4):  # every caller has asked and waits on the lock (or is this one)
             assert asked.acquire(timeout=30)
         return real_producer(**config)
 
+    class Clock:
+        """The producer module's ``time``: a caller's first reading is its ``asked_at``."""
+
+        seen = threading.local()
+
+        @classmethod
+        def monotonic(cls) -> float:
+            now = real_time.monotonic()
+            if not getattr(cls.seen, "asked", False):
+                cls.seen.asked = True
+                asked.release()
+            return now
+
     producer = KafkaEventProducer("127.0.0.1:1", bootstrap_timeout_ms=500)
-    connect = producer.connect
-
-    def counted_connect(*args):
-        asked.release()
-        return connect(*args)
-
-    monkeypatch.setattr(producer, "connect", counted_connect)
+    monkeypatch.setattr(producer_module, "time", Clock)
     monkeypatch.setattr(producer_module, "KafkaProducer", attempt, raising=True)
     errors: list[Exception] = []
 

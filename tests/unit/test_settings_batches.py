@@ -8,6 +8,12 @@ import pytest
 from parrotwatch.settings import MODEL_BATCH_EVENTS, MODEL_FREE_BATCH_EVENTS, Settings
 
 
+@pytest.fixture(autouse=True)
+def _no_parrotwatch_environment(monkeypatch):
+    for name in ("PARROTWATCH_MAX_OFFSETS_PER_TRIGGER", "PARROTWATCH_QUALITY_DETECTORS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_unset_cap_follows_the_detectors():
     assert Settings(quality_detectors=[]).events_per_batch == MODEL_FREE_BATCH_EVENTS == 50_000
     assert Settings(quality_detectors=["drift"]).events_per_batch == MODEL_BATCH_EVENTS == 2_000

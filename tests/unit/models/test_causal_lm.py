@@ -299,5 +299,7 @@ def test_head_on_scored_positions_equals_the_full_forward_in_any_chunking(tiny_t
 
 def test_encode_many_equals_encode_one_by_one(tiny_lm, tiny_testbed):
     texts = [d.text for d in tiny_testbed.members[:6]] + ["", "é ü", "x"]
-    assert tiny_lm.encode_many(texts) == [tiny_lm.encode(t) for t in texts]
+    one_by_one = [list(tiny_lm.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert tiny_lm.encode_many(texts) == one_by_one
+    assert [tiny_lm.encode(t) for t in texts] == one_by_one
     assert tiny_lm.encode_many([]) == []
