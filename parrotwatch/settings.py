@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     watermark_delay_seconds: float = Field(
         default=10.0, description="A window is closed (and evaluated) this long after its end, "
         "in event time.")
+    silence_after_seconds: float = Field(
+        default=300.0, ge=0, description="A total outage: once the stream has caught up and no "
+        "event has been stored for this long, windows close on the wall clock (lagging by this "
+        "much), so alert rules see the missing traffic (e.g. throughput_drop). Only for live "
+        "traffic: a watermark over an hour behind the clock (a replay) is left alone. 0 = off.")
 
     quality_detectors: list[str] = Field(
         default_factory=lambda: ["toxicity", "hallucination", "drift"],

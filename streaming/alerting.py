@@ -96,6 +96,30 @@ class AlertStage:
         self._save(conn, evaluator)
         return len(events)
 
+    def evaluate_silence(self, conn: psycopg.Connection, tag: str, silent_for: timedelta,
+                         live_horizon: timedelta) -> int | None:
+        """A total outage: when no event was stored for ``silent_for`` (wall clock) while the
+        watermark was live (within ``live_horizon`` + ``silent_for`` of the clock), move the
+        watermark to now - ``silent_for`` and evaluate the windows that closes, with zero counts
+        for every recent segment. Returns the alerts emitted, or None when nothing moved.
+
+        Event-time windows otherwise wait for the next event forever: with no traffic at all no
+        micro-batch runs. ``updated_at`` is left alone, so the next call moves it on again, and
+        the first stored event ends the silence. Events that arrive later for windows evaluated
+        here are stored but, as any late event, no longer change their window's verdict.
+        """
+        row = conn.execute("SELECT max_event_time, updated_at, clock_timestamp() FROM stream_watermarks "
+                           "WHERE sink = 'inference' FOR UPDATE").fetchone()
+        if row is None:
+            return None
+        base, updated_at, now = row
+        target = now - silent_for
+        if now - updated_at < silent_for or base <= target - live_horizon or target <= base:
+            return None
+        conn.execute("UPDATE stream_watermarks SET max_event_time = %s WHERE sink = 'inference'",
+                     (target,))
+        return self.evaluate(conn, tag)
+
     def messages(self, conn: psycopg.Connection, tag: str) -> list[tuple[str, bytes, bytes]]:
         topic = self.settings.topic(ALERTS_TOPIC)
         return [(topic, alert_id.encode(), orjson.dumps(event)) for alert_id, event in

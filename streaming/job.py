@@ -29,6 +29,7 @@ from streaming.alerting import AlertStage
 from streaming.derived import feedback_after_store, inference_after_store, store_drilldown
 from streaming.drift_stage import DriftStage
 from streaming.session import build_session
+from streaming.silence import SilenceClock
 from streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
 from streaming.transforms import parse_feedback_rows, read_kafka, score_inference
 
@@ -42,7 +43,9 @@ def alert_stage(settings: Settings, drift: DriftStage | None = None) -> AlertSta
                       timedelta(seconds=settings.watermark_delay_seconds), drift=drift)
 
 
-def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
+def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, SilenceClock | None]:
+    """The two queries (inference first), their sinks, and the inference stream's silence clock
+    (None when ``silence_after_seconds`` is 0)."""
     queries, sinks = [], []
     quality = replace(QualityConfig.from_settings(settings),
                       torch_threads=int(spark.conf.get("spark.task.cpus", "1")))
@@ -82,7 +85,11 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list]:
         )
         queries.append(query)
         sinks.append(sink)
-    return queries, sinks
+    silent_for = timedelta(seconds=settings.silence_after_seconds)
+    silence = (SilenceClock(alerts, db_url, settings.bootstrap, silent_for,
+                            every=min(timedelta(seconds=30), silent_for / 2))
+               if settings.silence_after_seconds else None)
+    return queries, sinks, silence
 
 
 def write_status(settings: Settings, queries: list) -> None:
@@ -120,7 +127,7 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
     backoff = 2.0
     while not stopping:
         started = time.monotonic()
-        queries, sinks = start_queries(spark, settings, db_url)
+        queries, sinks, silence = start_queries(spark, settings, db_url)
         log.info("streaming queries started: %s", [q.name for q in queries])
         logged: dict[str, int] = {}
         while all(q.isActive for q in queries) and not stopping:
@@ -129,11 +136,18 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
                 log_progress(queries, logged)
             except Exception:  # a log line must never stop the job
                 log.debug("progress not logged", exc_info=True)
+            if silence is not None:
+                try:
+                    silence.tick(queries[0].lastProgress)
+                except Exception:  # database or broker away: the queries restart on their own
+                    log.warning("silence check failed; trying again later", exc_info=True)
             time.sleep(1.0)
         for q in queries:
             if q.isActive:
                 q.stop()
         write_status(settings, queries)
+        if silence is not None:
+            silence.close()
         for sink in sinks:
             try:
                 sink.close()

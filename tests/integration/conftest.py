@@ -31,8 +31,10 @@ def base_settings() -> Settings:
     # to mode 0700, which locks the PostgreSQL server (its own system user) out of its data.
     home = Path(tempfile.mkdtemp(prefix="parrotwatch-it-"))
     # Kept after the session (like pytest's own temp dirs): failures point into its logs.
-    return Settings(home=home, **stack_ports(), trigger_seconds=0.5,
-                    quality_detectors=[])  # model-free by default; quality tests turn them on
+    # model-free by default (quality tests turn the detectors on); no wall-clock evaluation of a
+    # silent stream (its own test turns it on), so no test's alerts depend on how long it idles
+    return Settings(home=home, **stack_ports(), trigger_seconds=0.5, quality_detectors=[],
+                    silence_after_seconds=0)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,105 @@
+"""Total outages: the stream's windows close on the wall clock once every event source went silent.
+
+Windows close on event time (``streaming.alerting``): with no traffic at all, no micro-batch runs and
+no window ever closes, so the worst outage of all would raise no alert. The job's driver calls
+:meth:`SilenceClock.tick` about once a second. Every ``every`` it checks that the inference query
+has caught up (its last trigger read nothing and its Kafka source has no offsets left: a job that
+restarts on a backlog is not silent, it is busy), then lets
+:meth:`streaming.alerting.AlertStage.evaluate_silence` move the watermark to now - ``silent_for``
+and evaluate, in one transaction. The alerts it emits are published to ``llm.alerts.v1`` after the
+commit, at least once (``silence_evaluations.published_at``), for the dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from kafka import KafkaProducer
+
+from streaming.alerting import AlertStage
+
+log = logging.getLogger("parrotwatch.stream")
+
+#: a watermark further behind the clock than this is a replay or a backfill, never an outage
+LIVE_HORIZON = timedelta(hours=1)
+
+
+def _offsets(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def caught_up(progress: dict | None) -> bool:
+    """Whether the query's last trigger read no rows and each source's end offsets are its latest."""
+    if not progress or progress.get("numInputRows", 1) != 0:
+        return False
+    sources = progress.get("sources") or []
+    return bool(sources) and all(
+        s.get("latestOffset") is not None and _offsets(s.get("endOffset")) == _offsets(s["latestOffset"])
+        for s in sources)
+
+
+class SilenceClock:
+    """Wall-clock evaluation of a silent stream (see the module docstring)."""
+
+    def __init__(self, alerts: AlertStage, database_url: str, bootstrap: str, silent_for: timedelta,
+                 every: timedelta = timedelta(seconds=30), live_horizon: timedelta = LIVE_HORIZON):
+        self.alerts, self.database_url, self.bootstrap = alerts, database_url, bootstrap
+        self.silent_for, self.every, self.live_horizon = silent_for, every, live_horizon
+        self._next = 0.0
+        self._producer: KafkaProducer | None = None
+
+    def tick(self, progress: dict | None) -> int | None:
+        """Evaluate when due and silent; returns the alerts emitted, None when nothing moved."""
+        if time.monotonic() < self._next:
+            return None
+        self._next = time.monotonic() + self.every.total_seconds()
+        emitted = None
+        if caught_up(progress):
+            tag = f"silence:{datetime.now(UTC).isoformat()}"
+            with psycopg.connect(self.database_url, options="-c TimeZone=UTC") as conn:
+                emitted = self.alerts.evaluate_silence(conn, tag, self.silent_for, self.live_horizon)
+                if emitted is not None:
+                    conn.execute("INSERT INTO silence_evaluations (tag, alerts) VALUES (%s, %s)",
+                                 (tag, emitted))
+            if emitted is not None:
+                log.info("no traffic for %s: windows closed on the wall clock, %s alert(s)",
+                         self.silent_for, emitted)
+        self.publish_pending()
+        return emitted
+
+    def publish_pending(self) -> int:
+        """Send the alerts of silence evaluations not yet published; returns the messages sent."""
+        sent = 0
+        with psycopg.connect(self.database_url, options="-c TimeZone=UTC") as conn:
+            tags = [r[0] for r in conn.execute("SELECT tag FROM silence_evaluations WHERE "
+                                               "published_at IS NULL AND alerts > 0 ORDER BY tag")]
+            for tag in tags:
+                messages = self.alerts.messages(conn, tag)
+                producer = self._kafka()
+                for future in [producer.send(topic, key=key, value=value)
+                               for topic, key, value in messages]:
+                    future.get(timeout=30)  # raises: published_at stays unset, sent next tick
+                conn.execute("UPDATE silence_evaluations SET published_at = clock_timestamp() "
+                             "WHERE tag = %s", (tag,))
+                conn.commit()
+                sent += len(messages)
+        return sent
+
+    def _kafka(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                           enable_idempotence=True, client_id="parrotwatch-silence")
+        return self._producer
+
+    def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=10)
+            except Exception:  # closing must not stop the job's restart loop
+                log.warning("closing the silence clock's producer failed", exc_info=True)
