@@ -138,7 +138,7 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
                 log.debug("progress not logged", exc_info=True)
             if silence is not None:
                 try:
-                    silence.tick(queries[0].lastProgress)
+                    silence.tick(queries[0])
                 except Exception:  # database or broker away: the queries restart on their own
                     log.warning("silence check failed; trying again later", exc_info=True)
             time.sleep(1.0)

@@ -18,29 +18,48 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 from kafka import KafkaProducer
 
+from parrotwatch.settings import ALERTS_TOPIC
 from streaming.alerting import AlertStage
 
 log = logging.getLogger("parrotwatch.stream")
 
 #: a watermark further behind the clock than this is a replay or a backfill, never an outage
 LIVE_HORIZON = timedelta(hours=1)
+#: an idle query's progress is at most ~10 s old (spark.sql.streaming.noDataProgressEventInterval)
+PROGRESS_FRESH = timedelta(seconds=30)
 
 
 def _offsets(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def caught_up(progress: dict | None) -> bool:
-    """Whether the query's last trigger read no rows and each source's end offsets are its latest."""
+def caught_up(progress: dict | None, status: dict | None = None,
+              now: datetime | None = None) -> bool:
+    """Whether the query is idle at the end of its topic: no trigger running and no data waiting
+    (``status``), and its last progress (an idle one, which Spark records every 10 s) read no rows,
+    with each source's end offsets equal to its latest and not older than ``PROGRESS_FRESH``.
+
+    While a micro-batch runs, ``lastProgress`` still shows the trigger before it, which may be idle:
+    without the status and freshness checks a batch slower than the silence would look silent.
+    """
+    if status is not None and (status.get("isTriggerActive", True) or status.get("isDataAvailable", True)):
+        return False
     if not progress or progress.get("numInputRows", 1) != 0:
         return False
+    if now is not None:
+        stamp = progress.get("timestamp")
+        if not stamp or now - datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) > PROGRESS_FRESH:
+            return False
     sources = progress.get("sources") or []
-    return bool(sources) and all(
-        s.get("latestOffset") is not None and _offsets(s.get("endOffset")) == _offsets(s["latestOffset"])
-        for s in sources)
+    for source in sources:
+        end, latest = _offsets(source.get("endOffset")), _offsets(source.get("latestOffset"))
+        if end is None or latest is None or end != latest:  # PySpark reports a JSON null as "null"
+            return False
+    return bool(sources)
 
 
 class SilenceClock:
@@ -53,19 +72,25 @@ class SilenceClock:
         self._next = 0.0
         self._producer: KafkaProducer | None = None
 
-    def tick(self, progress: dict | None) -> int | None:
-        """Evaluate when due and silent; returns the alerts emitted, None when nothing moved."""
+    def tick(self, query) -> int | None:
+        """Evaluate when due and the inference ``query`` is idle at the end of its topic; returns the
+        alerts emitted, None when nothing moved. Bounded waits: it runs in the job's supervision loop."""
         if time.monotonic() < self._next:
             return None
         self._next = time.monotonic() + self.every.total_seconds()
         emitted = None
-        if caught_up(progress):
+        if caught_up(query.lastProgress, query.status, datetime.now(UTC)):
             tag = f"silence:{datetime.now(UTC).isoformat()}"
-            with psycopg.connect(self.database_url, options="-c TimeZone=UTC") as conn:
-                emitted = self.alerts.evaluate_silence(conn, tag, self.silent_for, self.live_horizon)
-                if emitted is not None:
-                    conn.execute("INSERT INTO silence_evaluations (tag, alerts) VALUES (%s, %s)",
-                                 (tag, emitted))
+            try:
+                with self._connect() as conn:
+                    # a sink batch holds the watermark row: it is not silent, give way to it at once
+                    conn.execute("SET LOCAL lock_timeout = '500ms'")
+                    emitted = self.alerts.evaluate_silence(conn, tag, self.silent_for, self.live_horizon)
+                    if emitted is not None:
+                        conn.execute("INSERT INTO silence_evaluations (tag, alerts) VALUES (%s, %s)",
+                                     (tag, emitted))
+            except psycopg.errors.LockNotAvailable:
+                return None
             if emitted is not None:
                 log.info("no traffic for %s: windows closed on the wall clock, %s alert(s)",
                          self.silent_for, emitted)
@@ -75,20 +100,29 @@ class SilenceClock:
     def publish_pending(self) -> int:
         """Send the alerts of silence evaluations not yet published; returns the messages sent."""
         sent = 0
-        with psycopg.connect(self.database_url, options="-c TimeZone=UTC") as conn:
+        with self._connect() as conn:
             tags = [r[0] for r in conn.execute("SELECT tag FROM silence_evaluations WHERE "
                                                "published_at IS NULL AND alerts > 0 ORDER BY tag")]
             for tag in tags:
-                messages = self.alerts.messages(conn, tag)
+                # a late send must not undo a newer transition of the same alert (a "resolved" the
+                # sink already published when traffic came back): only the latest row of each goes
+                messages = [(self.alerts.settings.topic(ALERTS_TOPIC), alert_id.encode(),
+                             orjson.dumps(event)) for alert_id, event in conn.execute(
+                    "SELECT a.alert_id, a.event FROM alerts a WHERE a.sink_batch = %s AND NOT EXISTS "
+                    "(SELECT 1 FROM alerts b WHERE b.alert_id = a.alert_id AND b.id > a.id) "
+                    "ORDER BY a.id", (tag,))]
                 producer = self._kafka()
                 for future in [producer.send(topic, key=key, value=value)
                                for topic, key, value in messages]:
-                    future.get(timeout=30)  # raises: published_at stays unset, sent next tick
+                    future.get(timeout=10)  # raises: published_at stays unset, sent next tick
                 conn.execute("UPDATE silence_evaluations SET published_at = clock_timestamp() "
                              "WHERE tag = %s", (tag,))
                 conn.commit()
                 sent += len(messages)
         return sent
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.database_url, options="-c TimeZone=UTC", connect_timeout=5)
 
     def _kafka(self) -> KafkaProducer:
         if self._producer is None:
