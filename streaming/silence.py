@@ -91,9 +91,10 @@ class SilenceClock:
                                      (tag, emitted))
             except psycopg.errors.LockNotAvailable:
                 return None
-            if emitted is not None:
-                log.info("no traffic for %s: windows closed on the wall clock, %s alert(s)",
-                         self.silent_for, emitted)
+            if emitted is not None:  # every `every` while silent: loud only when it alerts
+                log.log(logging.INFO if emitted else logging.DEBUG,
+                        "no traffic for %s: windows closed on the wall clock, %s alert(s)",
+                        self.silent_for, emitted)
         self.publish_pending()
         return emitted
 
