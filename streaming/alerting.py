@@ -120,11 +120,17 @@ class AlertStage:
                      (target,))
         return self.evaluate(conn, tag)
 
-    def messages(self, conn: psycopg.Connection, tag: str) -> list[tuple[str, bytes, bytes]]:
+    def messages(self, conn: psycopg.Connection, tag: str,
+                 skip_superseded: bool = False) -> list[tuple[str, bytes, bytes]]:
+        """The alert events stored under ``tag``, as ``llm.alerts.v1`` messages. With
+        ``skip_superseded``, not those a later transition stored under another tag replaced (a
+        late send must not undo a "resolved" already published)."""
         topic = self.settings.topic(ALERTS_TOPIC)
+        superseded = (" AND NOT EXISTS (SELECT 1 FROM alerts b WHERE b.alert_id = a.alert_id "
+                      "AND b.id > a.id AND b.sink_batch <> a.sink_batch)" if skip_superseded else "")
         return [(topic, alert_id.encode(), orjson.dumps(event)) for alert_id, event in
-                conn.execute("SELECT alert_id, event FROM alerts WHERE sink_batch = %s "
-                             "ORDER BY id", (tag,))]
+                conn.execute(f"SELECT a.alert_id, a.event FROM alerts a WHERE a.sink_batch = %s"
+                             f"{superseded} ORDER BY a.id", (tag,))]
 
 
 def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]:

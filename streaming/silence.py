@@ -18,11 +18,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import psycopg
 from kafka import KafkaProducer
 
-from parrotwatch.settings import ALERTS_TOPIC
 from streaming.alerting import AlertStage
 
 log = logging.getLogger("parrotwatch.stream")
@@ -37,8 +35,7 @@ def _offsets(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def caught_up(progress: dict | None, status: dict | None = None,
-              now: datetime | None = None) -> bool:
+def caught_up(progress: dict | None, status: dict, now: datetime) -> bool:
     """Whether the query is idle at the end of its topic: no trigger running and no data waiting
     (``status``), and its last progress (an idle one, which Spark records every 10 s) read no rows,
     with each source's end offsets equal to its latest and not older than ``PROGRESS_FRESH``.
@@ -46,14 +43,13 @@ def caught_up(progress: dict | None, status: dict | None = None,
     While a micro-batch runs, ``lastProgress`` still shows the trigger before it, which may be idle:
     without the status and freshness checks a batch slower than the silence would look silent.
     """
-    if status is not None and (status.get("isTriggerActive", True) or status.get("isDataAvailable", True)):
+    if status.get("isTriggerActive", True) or status.get("isDataAvailable", True):
         return False
     if not progress or progress.get("numInputRows", 1) != 0:
         return False
-    if now is not None:
-        stamp = progress.get("timestamp")
-        if not stamp or now - datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) > PROGRESS_FRESH:
-            return False
+    stamp = progress.get("timestamp")
+    if not stamp or now - datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) > PROGRESS_FRESH:
+        return False
     sources = progress.get("sources") or []
     for source in sources:
         end, latest = _offsets(source.get("endOffset")), _offsets(source.get("latestOffset"))
@@ -105,13 +101,8 @@ class SilenceClock:
             tags = [r[0] for r in conn.execute("SELECT tag FROM silence_evaluations WHERE "
                                                "published_at IS NULL AND alerts > 0 ORDER BY tag")]
             for tag in tags:
-                # a late send must not undo a newer transition of the same alert (a "resolved" the
-                # sink already published when traffic came back): only the latest row of each goes
-                messages = [(self.alerts.settings.topic(ALERTS_TOPIC), alert_id.encode(),
-                             orjson.dumps(event)) for alert_id, event in conn.execute(
-                    "SELECT a.alert_id, a.event FROM alerts a WHERE a.sink_batch = %s AND NOT EXISTS "
-                    "(SELECT 1 FROM alerts b WHERE b.alert_id = a.alert_id AND b.id > a.id) "
-                    "ORDER BY a.id", (tag,))]
+                # published late: never over a newer transition the sink already sent
+                messages = self.alerts.messages(conn, tag, skip_superseded=True)
                 producer = self._kafka()
                 for future in [producer.send(topic, key=key, value=value)
                                for topic, key, value in messages]:

@@ -163,10 +163,10 @@ class CausalLMScorer:
         self._autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-        fused = ({"activation_function": "gelu_pytorch_tanh"}
-                 if getattr(config, "activation_function", None) == "gelu_new" else {})
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32,
-                                                     **fused)
+        if getattr(config, "activation_function", None) == "gelu_new":
+            config.activation_function = "gelu_pytorch_tanh"
+        model = AutoModelForCausalLM.from_pretrained(str(path), config=config, local_files_only=True,
+                                                     dtype=torch.float32)
         self.model = model.to(self.device).eval()
         plain = type(model).__name__ in _PLAIN_HEAD and model.get_output_embeddings() is not None
         #: (body, head) when the head can run on chosen positions only, else None (full forward)
@@ -274,7 +274,7 @@ class CausalLMScorer:
         targets = ids[rows, cols + 1].to(self.device)
         ids, mask = ids.to(self.device), mask.to(self.device)
         rows, cols = rows.to(self.device), cols.to(self.device)
-        parts: list[list] = [[], [], []]
+        logps, mus, sigma2s = [], [], []
         with torch.inference_mode(), self._autocast():
             if self._split is not None:
                 body, head = self._split
@@ -285,18 +285,21 @@ class CausalLMScorer:
             for start in range(0, len(states), _CHUNK_ROWS):
                 chunk = states[start:start + _CHUNK_ROWS]
                 logp = torch.log_softmax((head(chunk) if head is not None else chunk).float(), dim=-1)
-                parts[0].append(logp.gather(-1, targets[start:start + _CHUNK_ROWS, None])[:, 0])
+                logps.append(logp.gather(-1, targets[start:start + _CHUNK_ROWS, None])[:, 0])
                 if with_distribution:
                     p = logp.exp()
                     lp0 = torch.where(p > 0, logp, 0.0)  # p log p -> 0 as p -> 0
                     m = (p * lp0).sum(-1)
-                    parts[1].append(m)
-                    parts[2].append(torch.clamp((p * lp0 * lp0).sum(-1) - m * m, min=0.0))
+                    mus.append(m)
+                    sigma2s.append(torch.clamp((p * lp0 * lp0).sum(-1) - m * m, min=0.0))
         cuts = np.cumsum(counts)[:-1]
-        columns = [np.split(torch.cat(c).double().cpu().numpy(), cuts)
-                   for c in (parts if with_distribution else parts[:1])]
-        columns += [[None] * len(batch)] * (3 - len(columns))
-        return list(zip(*columns, strict=True))
+
+        def per_window(chunks: list) -> list:
+            return np.split(torch.cat(chunks).double().cpu().numpy(), cuts)
+
+        if not with_distribution:
+            return [(lp, None, None) for lp in per_window(logps)]
+        return list(zip(per_window(logps), per_window(mus), per_window(sigma2s), strict=True))
 
     def continue_greedy(self, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int) -> list[list[int]]:
         """Greedy continuations x_{t+1} = argmax_v p(v | x_<=t) of up to ``n_tokens`` tokens per prefix,

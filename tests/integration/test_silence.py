@@ -88,3 +88,20 @@ def test_replays_and_recent_traffic_are_not_silences(namespace):
                 assert after[1] == updated  # still silent: the next check moves it on
             else:
                 assert emitted is None and after == (base, updated), (base, updated)
+
+
+def test_a_late_silence_send_skips_transitions_the_sink_replaced(namespace):
+    migrate(namespace.database_url)
+    stage = alert_stage(namespace.settings)
+    rows = [("a1", "firing", "silence:t"), ("a1", "resolved", "sink:7"),  # replaced by the sink
+            ("a2", "firing", "silence:t"), ("a2", "resolved", "silence:t")]  # one evaluation: both go
+    with psycopg.connect(namespace.database_url) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO alerts (alert_id, status, rule, severity, starts_at, summary, event, sink_batch) "
+            "VALUES (%s, %s, 'r', 'warning', now(), 's', %s, %s)",
+            [(a, s, orjson.dumps({"alert_id": a, "status": s}).decode(), tag) for a, s, tag in rows])
+        late = [orjson.loads(v) for _, _, v in stage.messages(conn, "silence:t", skip_superseded=True)]
+        every = [orjson.loads(v) for _, _, v in stage.messages(conn, "silence:t")]
+    assert [(m["alert_id"], m["status"]) for m in late] == [("a2", "firing"), ("a2", "resolved")]
+    assert [(m["alert_id"], m["status"]) for m in every] == [("a1", "firing"), ("a2", "firing"),
+                                                           ("a2", "resolved")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from parrotwatch.stack import processes
 from parrotwatch.stack.processes import free_ports, stack_ports
 
 
@@ -13,6 +14,25 @@ def test_free_ports_are_distinct_and_bindable():
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", port))
+
+
+def test_every_port_stays_bound_until_all_are_read(monkeypatch):
+    """Distinct by construction, not by luck: a port released before the next bind can come back."""
+    bound, most = set(), []
+
+    class Tracked(socket.socket):
+        def bind(self, address):
+            super().bind(address)
+            bound.add(self)
+            most.append(len(bound))
+
+        def close(self):
+            bound.discard(self)
+            super().close()
+
+    monkeypatch.setattr(processes.socket, "socket", Tracked)
+    assert len(free_ports(5)) == 5
+    assert max(most) == 5 and not bound
 
 
 def test_stack_ports_name_the_four_settings():

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 from typer.testing import CliRunner
 
 from parrotwatch.audit_cli import app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from parrotwatch.stack.processes import free_port
 
 
 def test_run_no_store_prints_the_summary_and_writes_the_report(audit_home, tmp_path, monkeypatch):
@@ -42,7 +35,7 @@ def test_an_unreachable_database_says_how_to_fix_it(tmp_path, monkeypatch):
     spec = tmp_path / "s.yaml"
     spec.write_text("name: x\nmodel: /m\ndata: {members: m.txt, non_members: n.txt}\n"
                     "audits: {membership: {}}\n")
-    monkeypatch.setenv("PARROTWATCH_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/x")
+    monkeypatch.setenv("PARROTWATCH_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     for args in (["run", str(spec)], ["list"]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 1
