@@ -60,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         log.info("%s received: stopping", signal.Signals(signum).name)
         dispatcher.stop_event.set()
-        dispatcher.wake.set()
+        dispatcher.wake()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("dispatcher starting: kafka %s, topic prefix %r, %d worker(s)", settings.bootstrap,
-             settings.topic_prefix, config.delivery.workers)
+    log.info("dispatcher starting: kafka %s, topic prefix %r, %d receiver(s)", settings.bootstrap,
+             settings.topic_prefix, len(config.receivers))
     dispatcher.start()
     while not dispatcher.wait(1.0):
         pass

@@ -45,8 +45,19 @@ class _Receiver(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     url: HttpUrl
     match: Match = Field(default_factory=Match)
-    timeout_s: Positive = 10.0
-    connect_timeout_s: Positive = 5.0
+    timeout_s: Positive = Field(default=10.0, le=600, description=(
+        "Hard limit on one attempt: connect, send and the whole answer. A receiver that accepts "
+        "and never answers (or answers a byte at a time) costs this much, then the attempt is "
+        "retried."))
+    connect_timeout_s: Positive = Field(default=5.0, le=600,
+                                        description="Limit on the TCP/TLS connect alone.")
+    concurrency: int | None = Field(default=None, ge=1, le=64, description=(
+        "Requests in flight to this receiver at most (default: delivery.workers). Each receiver "
+        "has its own: a dead receiver only ever holds its own."))
+
+
+    def max_in_flight(self, policy: DeliveryPolicy) -> int:
+        return self.concurrency or policy.workers
 
 
 class WebhookReceiver(_Receiver):
@@ -102,17 +113,36 @@ class DeliveryPolicy(_Strict):
     max_attempts: int = Field(default=50, ge=1)
     backoff_base_s: Positive = 1.0
     backoff_cap_s: Positive = 60.0
-    workers: int = Field(default=4, ge=1, le=64)
+    workers: int = Field(default=4, ge=1, le=64, description=(
+        "Requests in flight per receiver, unless the receiver sets 'concurrency'."))
     poll_interval_s: Positive = 0.5
+    lease_margin_s: Positive = Field(default=30.0, description=(
+        "A claimed delivery is leased for the receiver's timeout_s plus this; a dispatcher that "
+        "dies mid-call leaves the row to be claimed again once the lease ends."))
     consumer_group: str = Field(default="parrotwatch-dispatcher",
                                 description="Kafka consumer group (prefixed with the topic prefix).")
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest", description="Where a new consumer group starts in llm.alerts.v1.")
 
 
+class Retention(_Strict):
+    """How long settled history is kept; the dispatcher deletes older rows every ``interval_s``
+    (``services/dispatcher/retention.py``). Pending deliveries are never deleted. 0 days: keep
+    forever."""
+
+    outbox_days: float = Field(default=30.0, ge=0, description=(
+        "Delivered and dead outbox rows, by the time they settled (their log rows go with them)."))
+    delivery_log_days: float = Field(default=30.0, ge=0, description="alert_delivery_log rows by age.")
+    dead_letters_days: float = Field(default=30.0, ge=0, description=(
+        "dead_letters rows of the alerts topic (records the dispatcher could not use), by age."))
+    interval_s: Positive = Field(default=3600.0, description="Seconds between two runs.")
+    batch_rows: int = Field(default=5000, ge=1, description="Rows per DELETE (short transactions).")
+
+
 class ReceiversFile(_Strict):
     receivers: list[Receiver] = Field(min_length=1)
     delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    retention: Retention = Field(default_factory=Retention)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ReceiversFile:

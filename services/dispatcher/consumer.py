@@ -1,9 +1,14 @@
 """Kafka ``llm.alerts.v1`` -> outbox rows, then the offset commit (never the other way round).
 
-Per polled batch: validate each record as Alert event v1, write one outbox row per matching
-receiver (and a ``dead_letters`` row per invalid record) in ONE PostgreSQL transaction, and only
-then commit the Kafka offsets. A crash between the two re-reads the batch; the idempotency keys
-make the re-inserted rows no-ops.
+Per polled batch: validate each record as Alert event v1 (:mod:`.records`), write one outbox row
+per matching receiver (and a ``dead_letters`` row per invalid record) in ONE PostgreSQL
+transaction, and only then commit the Kafka offsets. A crash between the two re-reads the batch;
+the idempotency keys make the re-inserted rows no-ops.
+
+No record can fail a batch twice: records that cannot be stored are dead letters by
+:func:`.records.parse`, and if the database still refuses a batch on its data, the batch is
+stored record by record and the refused record becomes a dead letter. Only an outage (database
+away: ``OperationalError``/``InterfaceError``) re-reads the batch, with backoff.
 """
 
 from __future__ import annotations
@@ -11,18 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
 
-from parrotwatch.contracts.events import AlertEventV1
 from parrotwatch.settings import ALERTS_TOPIC, Settings
 from services.dispatcher.config import ReceiversFile
-from services.dispatcher.outbox import OutboxRow, enqueue, idempotency_key
+from services.dispatcher.outbox import enqueue
+from services.dispatcher.records import Parsed, dead_letter, parse
+from services.dispatcher.redact import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class AlertConsumer:
         self.database_url = database_url
         self.stop = stop
         self.on_enqueued = on_enqueued
+        self.seeks = 0  # batches re-read after a failed store (an outage): 0 on poison records
+        self.isolated_batches = 0  # batches the database refused on their data, stored record by record
 
     def _consumer(self) -> KafkaConsumer | None:
         delay = 1.0
@@ -66,20 +72,30 @@ class AlertConsumer:
         failures = 0
         try:
             while not self.stop.is_set():
-                batch = consumer.poll(timeout_ms=500)
+                try:
+                    batch = consumer.poll(timeout_ms=500)
+                except KafkaError as exc:
+                    log.warning("Kafka poll failed (%s); polling again in 1 s", exc)
+                    self.stop.wait(1.0)
+                    continue
                 if not batch:
                     continue
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(self.database_url, autocommit=True)
+                        conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=10)
                     self.store(conn, batch)
-                except psycopg.Error as exc:
+                except Exception as exc:  # noqa: BLE001 (an outage, or a bug: never a crash)
                     failures += 1
                     delay = min(2.0 ** failures, 30.0)
-                    log.error("cannot write the outbox (%s); re-reading the batch in %.0f s", exc, delay)
+                    if isinstance(exc, OUTAGE):
+                        log.error("cannot write the outbox (%s); re-reading the batch in %.0f s",
+                                  exc, delay)
+                    else:
+                        log.exception("unexpected error storing a batch; re-reading it in %.0f s", delay)
                     if conn is not None:
                         conn.close()
                     conn = None
+                    self.seeks += 1
                     for tp, records in batch.items():  # the offsets were not committed: go back
                         consumer.seek(tp, records[0].offset)
                     self.stop.wait(delay)
@@ -102,30 +118,59 @@ class AlertConsumer:
             log.warning("offset commit failed (%s); the batch may be read again, duplicates collapse", exc)
 
     def store(self, conn: psycopg.Connection, batch: dict[TopicPartition, list]) -> int:
-        """Outbox rows and dead letters of one polled batch, in one transaction; new rows count."""
-        rows, dead, alerts = [], [], 0
-        for records in batch.values():
-            for record in records:
-                try:
-                    event = AlertEventV1.model_validate_json(record.value or b"")
-                except ValidationError as exc:
-                    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}"
-                                         for e in exc.errors(include_url=False))
-                    reason = f"invalid alert event v1: {problems}"[:2000]
-                    log.error("%s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-                    kafka_time = (datetime.fromtimestamp(record.timestamp / 1000, UTC)
-                                  if record.timestamp and record.timestamp > 0 else None)
-                    dead.append((record.topic, record.partition, record.offset, reason,
-                                 record.value, kafka_time))
-                    continue
-                alerts += 1
-                matched = [r.name for r in self.config.receivers if r.match.matches(event)]
-                if not matched:
-                    log.info("alert %s (%s %s) matches no receiver", event.alert_id, event.rule,
-                             event.status)
-                rows += [OutboxRow(idempotency_key(event, name), name, event, record.partition,
-                                   record.offset) for name in matched]
-        new = enqueue(conn, rows, dead)
+        """Outbox rows and dead letters of one polled batch, in one transaction; new rows count.
+
+        If the database refuses the batch on its data (anything but an outage), each record is
+        stored again on its own, and a record refused on its own becomes a dead letter with the
+        database's reason: no record can fail a batch twice. An outage raises (the caller re-reads
+        the batch)."""
+        parsed = [(record, parse(record, self.config)) for records in batch.values()
+                  for record in records]
+        try:
+            new = _write(conn, [p for _, p in parsed])
+        except OUTAGE:
+            raise
+        except Exception as exc:  # noqa: BLE001 (a data error: isolate the records)
+            self.isolated_batches += 1
+            log.warning("the database refused a batch of %d alert record(s) (%s: %s); storing them "
+                        "one by one", len(parsed), type(exc).__name__, storable_text(str(exc), 300))
+            new = sum(self._store_alone(conn, record, one) for record, one in parsed)
+        rows = sum(len(p.rows) for _, p in parsed if p.dead_letter is None)
+        dead = [(r, p) for r, p in parsed if p.dead_letter is not None]
+        for record, one in dead:
+            log.error("%s[%d]@%d: dead letter: %s", record.topic, record.partition, record.offset,
+                      storable_text(one.dead_letter[3], 500))
+        for _, one in parsed:
+            if one.event is not None and not one.rows:
+                log.info("alert %s (%s %s) matches no receiver", one.event.alert_id, one.event.rule,
+                         one.event.status)
         log.info("stored %d alert(s): %d deliveries queued, %d duplicate(s) ignored, %d invalid",
-                 alerts, new, len(rows) - new, len(dead))
+                 len(parsed) - len(dead), new, max(rows - new, 0), len(dead))
         return new
+
+    def _store_alone(self, conn: psycopg.Connection, record, one: Parsed) -> int:
+        try:
+            return _write(conn, [one])
+        except OUTAGE:
+            raise
+        except Exception as exc:  # noqa: BLE001 (this record is the one the database refuses)
+            reason = f"the database refused this alert record: {type(exc).__name__}: {exc}"
+            one.rows, one.event = [], None
+            one.dead_letter = dead_letter(record, reason)
+        try:
+            _write(conn, [one])
+        except OUTAGE:
+            raise
+        except Exception as exc:  # noqa: BLE001 (even its dead letter: skip it, loudly)
+            log.error("%s[%d]@%d: cannot store the record nor its dead letter (%s); skipped",
+                      record.topic, record.partition, record.offset, type(exc).__name__)
+        return 0
+
+
+OUTAGE = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _write(conn: psycopg.Connection, parsed: list[Parsed]) -> int:
+    rows = [row for p in parsed for row in p.rows]
+    dead = [p.dead_letter for p in parsed if p.dead_letter is not None]
+    return enqueue(conn, rows, dead)

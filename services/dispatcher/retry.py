@@ -7,7 +7,9 @@ that come back after an outage are not hit by every queued delivery at the same 
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -43,25 +45,48 @@ def is_retryable(status: int | None) -> bool:
     return not (400 <= status < 500) or status in RETRYABLE_4XX
 
 
-def retry_after_s(value: str | None) -> float | None:
-    """Seconds asked by a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
+#: The longest wait a ``Retry-After`` header can ask for before the policy's cap applies (a day);
+#: larger values, and dates further ahead, are clamped to it, never rejected.
+RETRY_AFTER_MAX_S = 86_400.0
+_DELAY_SECONDS = re.compile(r"[0-9]+")  # RFC 9110 delay-seconds = 1*DIGIT, ASCII digits only
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds asked by a ``Retry-After`` header per RFC 9110 section 10.2.3, or None to ignore it.
+
+    Two forms only: ``delay-seconds`` (one or more ASCII digits: ``"120"``; not ``"²"``, which
+    ``str.isdigit`` accepts, not ``"-1"``, ``"1e9"`` or ``"1.5"``) and an ``HTTP-date`` (IMF-fixdate
+    ``"Wed, 21 Oct 2015 07:28:00 GMT"`` and the two obsolete forms, read by
+    :func:`email.utils.parsedate_to_datetime`; a date without a zone is UTC). A date in the past
+    gives 0. Anything else (empty, garbage, an unreadable date) gives None: the caller falls back
+    to its backoff. The result is clamped to [0, :data:`RETRY_AFTER_MAX_S`], so ``10**30`` digits
+    are cheap (no big-integer parsing) and finite. Never raises.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
+    if _DELAY_SECONDS.fullmatch(value):
+        digits = value.lstrip("0") or "0"
+        return RETRY_AFTER_MAX_S if len(digits) > 9 else min(float(digits), RETRY_AFTER_MAX_S)
+    if len(value) > 64 or not any(c.isalpha() for c in value):  # no HTTP-date is longer or digit-only
         return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(0.0, seconds), RETRY_AFTER_MAX_S)
 
 
 def next_delay(
     attempt: int, base_s: float, cap_s: float, retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
-    """The wait after failed attempt ``attempt``, honouring ``Retry-After`` up to ``cap_s``."""
+    """The wait after failed attempt ``attempt``, honouring ``Retry-After`` up to ``cap_s``: always
+    within [0, ``cap_s``], whatever the receiver asked (a NaN or negative ask is ignored)."""
     delay = backoff_delay(attempt, base_s, cap_s, rng)
-    if retry_after is not None:
+    if retry_after is not None and math.isfinite(retry_after) and retry_after > 0:
         delay = max(delay, min(retry_after, cap_s))
-    return delay
+    return min(max(delay, 0.0), cap_s)

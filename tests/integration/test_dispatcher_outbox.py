@@ -13,7 +13,7 @@ from parrotwatch.contracts.events import AlertEventV1
 from parrotwatch.stack.processes import free_port
 from services.dispatcher.config import parse_receivers
 from services.dispatcher.outbox import OutboxRow, claim, enqueue, idempotency_key, requeue_dead
-from services.dispatcher.worker import DeliveryWorker
+from services.dispatcher.worker import DeliveryEngine
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -75,11 +75,11 @@ def test_rejections_and_exhausted_retries_go_dead_loudly(namespace, http_400, ca
         {"name": "rejects", "kind": "slack", "url": http_400},
         {"name": "down", "kind": "slack", "url": f"http://127.0.0.1:{free_port()}/nobody-listens"},
     ], "delivery": {"max_attempts": 3, "backoff_base_s": 0.01, "backoff_cap_s": 0.01}})
-    worker = DeliveryWorker("w", config, namespace.database_url, threading.Event(), threading.Event())
+    engine = DeliveryEngine(config, namespace.database_url, threading.Event())
     with psycopg.connect(namespace.database_url, autocommit=True) as conn:
         enqueue(conn, rows("rejects", event("p")) + rows("down", event("q")))
-        for _ in range(20):
-            if not worker.deliver_one(conn):
+        for _ in range(40):
+            if not engine.run_once():
                 if namespace.scalar("SELECT count(*) FROM alert_outbox WHERE state = 'pending'") == 0:
                     break
                 threading.Event().wait(0.05)
@@ -96,4 +96,3 @@ def test_rejections_and_exhausted_retries_go_dead_loudly(namespace, http_400, ca
         assert requeue_dead(conn, "down") == 1
         assert dict(namespace.sql("SELECT receiver, state FROM alert_outbox")) == {
             "rejects": "dead", "down": "pending"}
-    worker.client.close()
