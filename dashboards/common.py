@@ -3,9 +3,12 @@ the drill-down, and the panel shapes that repeat over window aggregates."""
 
 from __future__ import annotations
 
+import re
+
 from dashboards.grafana import Annotation, Link, Panel, Query, Variable
 
 SEGMENT = "model IN ($model) AND app IN ($app)"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 DRILLDOWN_UID = "parrotwatch-drilldown"
 DRILLDOWN_URL = (f"/d/{DRILLDOWN_UID}/parrotwatch-request-drill-down"
                  "?var-request_id=${__data.fields.request_id}&${__url_time_range}")
@@ -50,3 +53,14 @@ WHERE metric = '{metric}' AND $__timeFilter(window_start) AND {SEGMENT}
 GROUP BY 1, 2 ORDER BY 1, 2"""
     return Panel(title, "timeseries", (Query(sql),), ("window_metrics",), description, unit=unit,
                  width=width, max_value=1.0 if stat == "flagged" else None)
+
+
+def allow_listed(variable: str, names: tuple[str, ...], table: str) -> str:
+    """SQL picking ``table.<name>`` for the value of ``$variable`` when it is one of ``names``,
+    else NULL. The value only ever appears inside a string literal (Grafana doubles its quotes;
+    the reader role keeps standard_conforming_strings on)."""
+    bad = [n for n in (table, *names) if not _IDENTIFIER.fullmatch(n)]
+    if bad or not names:
+        raise ValueError(f"not plain SQL identifiers: {bad or 'no names'}")
+    whens = " ".join(f"WHEN '{n}' THEN {table}.{n}" for n in names)
+    return f"CASE '${variable}' {whens} END"

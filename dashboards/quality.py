@@ -8,15 +8,23 @@ from dashboards.common import (
     DRILLDOWN_LINK,
     DRILLDOWN_UID,
     SEGMENT_VARIABLES,
+    allow_listed,
     window_metric,
 )
 from dashboards.grafana import Dashboard, Panel, Query, Row, Variable
+from parrotwatch.scoring import STREAM_SCORE_NAMES
 
+# Scores that rank the worst requests (higher is worse for each), in menu order: an allow-list
+# of score columns (parrotwatch.scoring.STREAM_SCORE_NAMES). The panel never inserts $worst_by
+# into SQL as an identifier: a CASE over these names picks the column, so any other value (a
+# crafted dashboard link) is a string literal that matches nothing.
+WORST_BY_SCORES = tuple(name for name in (
+    "toxicity", "hallucination", "repetition_rate", "surprisal_mean", "entropy_mean", "ood_score",
+    "latency_ms", "regurgitation") if name in STREAM_SCORE_NAMES)
 WORST_BY = Variable(
-    "worst_by", "Worst by", "custom", default="toxicity",
-    query="toxicity,hallucination,repetition_rate,surprisal_mean,entropy_mean,ood_score,"
-          "latency_ms,regurgitation",
+    "worst_by", "Worst by", "custom", default=WORST_BY_SCORES[0], query=",".join(WORST_BY_SCORES),
     description="Score that ranks the worst requests (higher is worse for each).")
+
 
 SCORES = Row("Scores over time (n-weighted means of the one-minute windows)", (
     window_metric("Surprisal", "surprisal_mean", "Mean token surprisal, nats/token (from logged "
@@ -39,14 +47,15 @@ GROUP BY 1, 2 ORDER BY 1, 2"""),), ("window_metrics",),
 ))
 
 WORST = Row("Worst requests", (
-    Panel("Worst requests by $worst_by", "table", (Query("""
-SELECT s.event_time AS "time", s.request_id, s.model, s.app, s.$worst_by AS worst_value,
+    Panel("Worst requests by $worst_by", "table", (Query(f"""
+SELECT s.event_time AS "time", s.request_id, s.model, s.app, w.worst_value,
        s.toxicity, s.hallucination, s.surprisal_mean, s.entropy_mean, s.repetition_rate,
        s.ood_score, s.latency_ms, s.regurgitation, d.request_id IS NOT NULL AS has_drilldown
 FROM inference_scores s LEFT JOIN request_drilldown d ON d.request_id = s.request_id
+  CROSS JOIN LATERAL (SELECT {allow_listed("worst_by", WORST_BY_SCORES, "s")} AS worst_value) w
 WHERE $__timeFilter(s.event_time) AND s.model IN ($model) AND s.app IN ($app)
-  AND s.$worst_by IS NOT NULL
-ORDER BY s.$worst_by DESC LIMIT 50""", "table"),), ("inference_scores", "request_drilldown"),
+  AND w.worst_value IS NOT NULL
+ORDER BY w.worst_value DESC LIMIT 50""", "table"),), ("inference_scores", "request_drilldown"),
           "Click a request_id for its drill-down: unsupported spans, surprising tokens, nearest "
           "reference prompts, feedback.", width=24, height=10, links=(DRILLDOWN_LINK,)),
 ))

@@ -18,7 +18,7 @@ from parrotwatch.stack.errors import StackError
 from parrotwatch.stack.kafka import KafkaBroker, create_topics
 from parrotwatch.stack.postgres import EmbeddedPostgres
 from parrotwatch.stack.processes import ManagedProcess, port_in_use, wait_until
-from parrotwatch.stack.urls import database_url
+from parrotwatch.stack.urls import database_url, redact_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,7 +166,7 @@ class LocalStack:
         return {
             "stream_progress": self.stream_progress(),
             "kafka_bootstrap": s.bootstrap,
-            "database_url": database_url(s),
+            "database_url": redact_url(database_url(s)),  # printed: no password
             "api_url": s.api_url,
             "home": str(s.home),
             "components": components,

@@ -14,8 +14,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
-import psycopg
-
+from parrotwatch.db import connect
 from parrotwatch.stack.errors import StackError, log_tail
 from parrotwatch.stack.processes import port_in_use
 
@@ -86,7 +85,7 @@ class EmbeddedPostgres:
         self._ensure_database()
 
     def _ensure_database(self) -> None:
-        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+        with connect(self.admin_url(), autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
                 return
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
@@ -96,7 +95,7 @@ class EmbeddedPostgres:
         One test, replay or benchmark run per database keeps runs on one server apart."""
         from parrotwatch.db import migrate
 
-        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+        with connect(self.admin_url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
         url = self.admin_url().rsplit("/", 1)[0] + f"/{name}"

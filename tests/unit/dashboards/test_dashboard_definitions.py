@@ -15,7 +15,17 @@ TABLE_REF = re.compile(r"(?<!epoch )\b(?:FROM|JOIN)\s+([a-z_]+)\b(?!\s*\()", re.
 
 
 def migrated_tables() -> set[str]:
-    return {m for _v, sql in migrations() for m in re.findall(r"CREATE TABLE (\w+)", sql)}
+    """Tables and views the migrations create."""
+    return {m for _v, sql in migrations()
+            for m in re.findall(r"CREATE (?:TABLE|(?:OR REPLACE )?VIEW) (\w+)", sql)}
+
+
+def reader_grants() -> set[str]:
+    """Relations migration 012 lets the dashboards' reader role SELECT (whole or some columns)."""
+    (sql,) = [sql for v, sql in migrations() if v.startswith("012_")]
+    grants = re.findall(r"^GRANT SELECT (?:\([^)]*\) )?ON ([\w,\s]+?)\s+TO parrotwatch_reader;",
+                        sql, flags=re.M)
+    return {t.strip() for g in grants for t in g.split(",")}
 
 
 def test_panels_name_exactly_the_tables_they_read_and_those_exist():
@@ -81,3 +91,12 @@ def test_memorization_sections_are_data_and_empty_ones_are_left_out():
         "Regurgitation rate"]
     assert {t for p in SECTIONS["Audit runs"] for t in p.tables} == {"audit_runs", "audit_metrics"}
     assert [r.title for r in MEMORIZATION.rows] == [t for t, p in SECTIONS.items() if p]
+
+
+def test_the_reader_role_may_read_what_the_dashboards_read_and_no_payloads():
+    read = {t for d in DASHBOARDS for p in d.panels() for t in p.tables}
+    read |= {t for d in DASHBOARDS for sql in [a.sql for a in d.annotations]
+             + [v.query for v in d.variables if v.kind == "query"]
+             for t in TABLE_REF.findall(sql)}
+    assert read == reader_grants()
+    assert "dead_letters" not in read and "dead_letter_reasons" in read
