@@ -14,6 +14,7 @@ from detectors.audits.ngram_index import NgramIndex, load_index
 from detectors.audits.regurgitation import longest_overlap
 from detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_requests
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
+from parrotwatch.contracts.storable import text_problem
 from parrotwatch.contracts.wire import InferenceEvent, WireLogprobToken, decode_inference
 from parrotwatch.quality import QualityConfig, QualityResult, score_quality
 
@@ -28,13 +29,30 @@ class InvalidEvent(ValueError):
     """A record that breaks its contract; ``str(exc)`` is the dead-letter reason."""
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming every bad field, e.g. ``latency_ms: Input should be a valid number``."""
+MAX_REASON_ERRORS = 10
+MAX_REASON_CHARS = 2_000
+
+
+def bounded_reason(reason: str) -> str:
+    """A dead-letter reason that any sink can store: at most ``MAX_REASON_CHARS`` characters, with
+    NUL and lone surrogates (which a reason may quote from its record) escaped."""
+    if len(reason) > MAX_REASON_CHARS:
+        reason = f"{reason[:MAX_REASON_CHARS - 40]}... ({len(reason):,} characters in all)"
+    if text_problem(reason):
+        reason = reason.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+    return reason
+
+
+def describe_validation_error(exc: ValidationError, max_errors: int = MAX_REASON_ERRORS) -> str:
+    """One line naming the bad fields, e.g. ``latency_ms: Input should be a valid number``: the
+    first ``max_errors`` and how many more (a 400 KB list of bad tokens has ~10^5 errors)."""
     parts = []
-    for err in exc.errors(include_url=False):
+    for err in exc.errors(include_url=False, include_input=False)[:max_errors]:
         loc = ".".join(str(p) for p in err["loc"]) or "(event)"
         parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+    if exc.error_count() > max_errors:
+        parts.append(f"and {exc.error_count() - max_errors:,} more errors")
+    return bounded_reason("; ".join(parts))
 
 
 def _check_raw(raw: bytes, max_bytes: int) -> None:

@@ -57,6 +57,11 @@ class DriftStage:
         self._knn: dict[tuple[str, str], tuple[KnnOod, list[str]]] = {}  # frozen references
         self._full: set[tuple[str, str]] = set()  # segments whose reference is complete
 
+    def forget(self) -> None:
+        """Drop the cached references: a rolled-back transaction may have filled them."""
+        self._knn.clear()
+        self._full.clear()
+
     # -- reference -----------------------------------------------------------------------------
     def _reference(self, conn: psycopg.Connection, model: str, app: str
                    ) -> tuple[KnnOod, list[str]] | None:

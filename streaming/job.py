@@ -69,11 +69,12 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, S
     index = str(settings.regurgitation_index) if settings.regurgitation_index else None
     extra_args = {"inference": (index, quality)}
     before = {"inference": drift.before_store if drift is not None else None}
+    forget = {"inference": drift.forget if drift is not None else None}
     for name, topic, step, spec, after_store, extra in plans:
         checkpoint = settings.checkpoints_dir / f"{settings.topic_prefix}{name}"
         sink = TransactionalSink(settings, spec, sink_identity(checkpoint, name), db_url,
                                  after_store=after_store, extra_messages=extra,
-                                 before_store=before.get(name))
+                                 before_store=before.get(name), forget=forget.get(name))
         query = (
             read_kafka(spark, settings, settings.topic(topic))
             .transform(step, settings.max_event_bytes, *extra_args.get(name, ()))

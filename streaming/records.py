@@ -5,6 +5,8 @@ Spark calls these through ``mapInArrow``; tests call them directly.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from parrotwatch.scoring import (
     STREAM_SCORE_NAMES,
     InvalidEvent,
     ScoredEvent,
+    bounded_reason,
     parse_feedback,
     parse_inference,
     regurgitation_index,
@@ -24,14 +27,24 @@ from parrotwatch.scoring import (
     utc,
 )
 
+log = logging.getLogger(__name__)
+
 TS = pa.timestamp("us", tz="UTC")
 EXCERPT_CHARS = 300
+#: A dead letter carries the head of its record (the whole record stays on its source topic at
+#: its partition and offset, for the topic's retention) with the record's size and SHA-256: so a
+#: micro-batch of N records brings at most N x (16 KiB + a 2,000-character reason) of dead letters
+#: to the driver, whatever the records weigh.
+DLQ_HEAD_BYTES = 16 * 1024
 
 # Columns every output row carries: its origin in Kafka, and the dead-letter reason if any.
 ORIGIN_FIELDS = [
     pa.field("kind", pa.string()),  # "ok" or "dlq"
     pa.field("reason", pa.string()),
-    pa.field("payload", pa.binary()),  # the original value, for dead letters only
+    pa.field("payload", pa.binary()),  # dead letters only: the record's first DLQ_HEAD_BYTES
+    pa.field("payload_bytes", pa.int64()),  # dead letters only: the record's whole size
+    pa.field("payload_sha256", pa.string()),  # dead letters only: of the whole record
+    pa.field("stage", pa.string()),  # dead letters only: parse, score, build or store
     pa.field("key", pa.binary()),
     pa.field("topic", pa.string()),
     pa.field("partition", pa.int32()),
@@ -95,8 +108,16 @@ def _row(event, scored: ScoredEvent) -> dict[str, Any]:
     }
 
 
-def _dead_letter(raw: bytes | None, reason: str) -> dict[str, Any]:
-    return {"kind": "dlq", "reason": reason, "payload": raw}
+def dead_letter(raw: bytes | None, reason: str, stage: str) -> dict[str, Any]:
+    """The dead-letter columns of a record: its bounded reason, head, size and hash."""
+    return {"kind": "dlq", "reason": bounded_reason(reason), "stage": stage,
+            "payload": raw[:DLQ_HEAD_BYTES] if raw is not None else None,
+            "payload_bytes": len(raw) if raw is not None else None,
+            "payload_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else None}
+
+
+_OK = {"kind": "ok", "reason": None, "stage": None, "payload": None, "payload_bytes": None,
+       "payload_sha256": None}
 
 
 def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | None = None,
@@ -114,11 +135,19 @@ def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | N
             events.append(parse_inference(raw, max_bytes))
             where.append(i)
         except InvalidEvent as exc:
-            out[i] = _dead_letter(raw, str(exc))
+            out[i] = dead_letter(raw, str(exc), "parse")
+        except Exception as exc:  # a parser bug must not stop the stream either
+            out[i] = dead_letter(raw, f"parsing failed: {type(exc).__name__}: {exc}", "parse")
     scored = score_events_or_reasons(events, regurgitation_index(index_path), quality)
     for i, event, s in zip(where, events, scored, strict=True):
-        out[i] = (_dead_letter(raws[i], s) if isinstance(s, str) else
-                  {**_row(event, s), "kind": "ok", "reason": None, "payload": None})
+        if isinstance(s, str):
+            out[i] = dead_letter(raws[i], s, "score")
+            continue
+        try:
+            out[i] = {**_row(event, s), **_OK}
+        except Exception as exc:
+            out[i] = dead_letter(raws[i], f"building its row failed: {type(exc).__name__}: {exc}",
+                                 "build")
     return out
 
 
@@ -147,11 +176,11 @@ def feedback_rows(raws: list[bytes | None], max_bytes: int) -> list[dict[str, An
     out = []
     for raw in raws:
         try:
-            out.append({**feedback_row(raw, max_bytes), "kind": "ok", "reason": None, "payload": None})
+            out.append({**feedback_row(raw, max_bytes), **_OK})
         except InvalidEvent as exc:
-            out.append(_dead_letter(raw, str(exc)))
+            out.append(dead_letter(raw, str(exc), "parse"))
         except Exception as exc:  # a bug must not stop the stream either
-            out.append(_dead_letter(raw, f"parsing failed: {type(exc).__name__}: {exc}"))
+            out.append(dead_letter(raw, f"parsing failed: {type(exc).__name__}: {exc}", "parse"))
     return out
 
 
@@ -165,13 +194,33 @@ def process_batches(
     computed = [n for n in schema.names if n not in _PASSTHROUGH]
     for batch in batches:
         with gc_paused():  # ~10^6 acyclic objects per batch: see parrotwatch.gc_pause
-            rows = batch_fn(batch.column("value").to_pylist(), max_bytes)
-            arrays = {n: pa.array([r.get(n) for r in rows], type=schema.field(n).type)
-                      for n in computed}
-            del rows
+            values = batch.column("value").to_pylist()
+            rows = batch_fn(values, max_bytes)
+            try:
+                arrays = _columns(rows, computed, schema)
+            except Exception as exc:  # one row Arrow cannot hold must not fail the task
+                log.warning("a row of this batch does not convert to Arrow (%s); isolating it",
+                            exc)
+                rows = [_convertible(row, raw, computed, schema) for row, raw in zip(
+                    rows, values, strict=True)]
+                arrays = _columns(rows, computed, schema)
+            del rows, values
         for name, source in _PASSTHROUGH.items():
             arrays[name] = batch.column(source).cast(schema.field(name).type)
         yield pa.RecordBatch.from_arrays([arrays[n] for n in schema.names], schema=schema)
+
+
+def _columns(rows: list[dict], names: list[str], schema: pa.Schema) -> dict[str, pa.Array]:
+    return {n: pa.array([r.get(n) for r in rows], type=schema.field(n).type) for n in names}
+
+
+def _convertible(row: dict, raw: bytes | None, names: list[str], schema: pa.Schema) -> dict:
+    """``row``, or its dead letter when one of its values does not convert to its column."""
+    try:
+        _columns([row], names, schema)
+        return row
+    except Exception as exc:
+        return dead_letter(raw, f"its row does not convert ({type(exc).__name__}: {exc})", "build")
 
 
 # Output column <- Kafka source column, copied as is.

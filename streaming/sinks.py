@@ -38,6 +38,8 @@ from parrotwatch.gc_pause import gc_paused
 from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
+from streaming.isolation import describe, fetch_records, find_culprits, is_data_error
+from streaming.records import dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +97,13 @@ def score_message(row: dict[str, Any]) -> bytes:
     }, option=orjson.OPT_UTC_Z)
 
 
-DLQ_PAYLOAD_BYTES = 256 * 1024  # escaped or base64, a whole 1 MiB record could pass 8 MiB
-
-
 def dead_letter_message(row: dict[str, Any]) -> bytes:
-    """``llm.dlq.v1`` value: where the record came from, why it was rejected, and the record."""
+    """``llm.dlq.v1`` value: where the record came from, why and at which stage it was rejected,
+    and its head (``DLQ_HEAD_BYTES``), whole size and SHA-256: at most ~25 KB whatever the record
+    weighs, so a dead letter is never over the broker's message limit."""
     payload: bytes | None = row["payload"]
-    truncated = payload is not None and len(payload) > DLQ_PAYLOAD_BYTES
-    if truncated:  # the whole record stays in the dead_letters table
-        payload = payload[:DLQ_PAYLOAD_BYTES]
+    size = row.get("payload_bytes")
+    truncated = payload is not None and size is not None and size > len(payload)
     try:
         text, encoding = (payload.decode("utf-8"), "utf-8") if payload is not None else (None, None)
     except UnicodeDecodeError:
@@ -117,6 +117,9 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
         "payload": text,
         "payload_encoding": encoding,
         "payload_truncated": truncated,
+        "payload_bytes": size,
+        "payload_sha256": row.get("payload_sha256"),
+        "stage": row.get("stage"),
         "dead_lettered_at": _rfc3339(datetime.now(UTC)),
     })
 
@@ -150,12 +153,15 @@ class TransactionalSink:
     def __init__(self, settings: Settings, spec: TableSpec, sink_id: str, database_url: str,
                  after_store: AfterStore | None = None,
                  extra_messages: ExtraMessages | None = None,
-                 before_store: BeforeStore | None = None):
+                 before_store: BeforeStore | None = None,
+                 forget: Callable[[], None] | None = None):
         """``before_store(conn, ok_rows)`` may complete the rows (e.g. scores that need state
         kept in the database) in the batch's transaction; ``after_store(conn, tag, new_rows,
         dead_letters)`` runs in it the first time the batch is stored; ``extra_messages(conn,
         tag)`` gives more Kafka messages of the batch (read back by ``tag``, so a replay
-        publishes the same ones)."""
+        publishes the same ones). ``forget()`` drops what the hooks cache between batches: it runs
+        after a transaction is rolled back (a cache may hold what only that transaction saw)."""
+        self.forget = forget
         self.before_store = before_store
         self.after_store = after_store
         self.extra_messages = extra_messages
@@ -245,11 +251,120 @@ class TransactionalSink:
             if dlq:
                 cur.executemany(
                     "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset, reason,"
-                    " payload, kafka_timestamp) VALUES (%s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
+                    " payload, kafka_timestamp, payload_bytes, payload_sha256, stage) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     [(r["topic"], r["partition"], r["offset"], r["reason"], r["payload"],
-                      r["kafka_timestamp"]) for r in dlq])
+                      r["kafka_timestamp"], r["payload_bytes"], r["payload_sha256"], r["stage"])
+                     for r in dlq])
         return stored
+
+    def _refused_before(self, conn: psycopg.Connection, ok: list[dict]) -> dict[tuple, dict]:
+        """Dead letters a sink write already refused among ``ok`` (a replay of a batch whose
+        isolation was committed: it must dead-letter the same records, not store them)."""
+        if not ok:
+            return {}
+        return {(t, p, o): {"topic": t, "partition": p, "offset": o, "reason": reason,
+                            "payload": payload, "kafka_timestamp": ts, "payload_bytes": size,
+                            "payload_sha256": sha, "stage": stage, "key": None}
+                for t, p, o, reason, payload, ts, size, sha, stage in conn.execute(
+                    "SELECT source_topic, kafka_partition, kafka_offset, reason, payload, "
+                    "kafka_timestamp, payload_bytes, payload_sha256, stage FROM dead_letters "
+                    "WHERE stage = 'store' AND (source_topic, kafka_partition, kafka_offset) IN "
+                    "(SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[]))",
+                    ([r["topic"] for r in ok], [r["partition"] for r in ok],
+                     [r["offset"] for r in ok]))}
+
+    def _write(self, conn: psycopg.Connection, batch_id: int, tag: str, ok: list[dict],
+               dlq: list[dict], rows_in: int, started: float) -> _Written:
+        """The batch's PostgreSQL transaction (see the module docstring)."""
+        first_time = conn.execute(
+            "INSERT INTO sink_batches (sink, batch_id, rows_in, rows_stored, dead_letters, "
+            "duration_ms) VALUES (%s, %s, %s, 0, %s, 0) ON CONFLICT DO NOTHING",
+            (self.sink_id, batch_id, rows_in, len(dlq))).rowcount == 1
+        if not first_time:
+            refused = self._refused_before(conn, ok)
+            if refused:
+                ok = [r for r in ok if (r["topic"], r["partition"], r["offset"]) not in refused]
+                dlq = [*dlq, *refused.values()]
+        if self.before_store is not None:
+            self.before_store(conn, ok)
+        stored = self._store(conn, tag, ok, dlq)
+        new_ids = {r[0] for r in conn.execute(
+            f"SELECT {self.spec.id_column} FROM {self.spec.table} WHERE sink_batch = %s",
+            (tag,))}
+        new_rows = []
+        for r in ok:  # first occurrence of each id stored by this batch
+            if r[self.spec.id_column] in new_ids:
+                new_ids.discard(r[self.spec.id_column])
+                new_rows.append(r)
+        if first_time and self.after_store is not None:
+            # Derived state (window aggregates, alerts) moves once per batch, replay or not.
+            self.after_store(conn, tag, new_rows, dlq)
+        extra_messages = self.extra_messages(conn, tag) if self.extra_messages else []
+        conn.execute("UPDATE sink_batches SET rows_stored = %s, dead_letters = %s, duration_ms = %s"
+                     " WHERE sink = %s AND batch_id = %s AND rows_stored = 0",
+                     (stored, len(dlq), (time.perf_counter() - started) * 1000, self.sink_id,
+                      batch_id))
+        return _Written(stored, new_rows, dlq, extra_messages)
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.database_url, options="-c TimeZone=UTC", connect_timeout=10)
+
+    def _write_isolating(self, batch_id: int, tag: str, ok: list[dict], dlq: list[dict],
+                         rows_in: int, started: float) -> _Written:
+        """:meth:`_write`, committed; when it fails on data, the records it refuses are found
+        (:mod:`streaming.isolation`), dead-lettered with stage ``store``, and the rest written."""
+        try:
+            with self._connect() as conn:
+                return self._write(conn, batch_id, tag, ok, dlq, rows_in, started)
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            log.warning("batch %s of %s: the write failed on data (%s); isolating the records "
+                        "it refuses", batch_id, self.sink_id, describe(exc))
+            self._forget()
+
+        def probe(subset) -> BaseException | None:
+            try:
+                with self._connect() as conn, conn.transaction(force_rollback=True):
+                    self._write(conn, batch_id, tag, [r for r in subset if r["kind"] == "ok"],
+                                [r for r in subset if r["kind"] == "dlq"], rows_in, started)
+                return None
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                return exc
+            finally:
+                self._forget()  # caches may hold what the rolled-back probe saw
+
+        if (error := probe([])) is not None:  # not the records: state or code; retry the batch
+            raise RuntimeError(f"batch {batch_id} fails on data with no record in it "
+                               f"({describe(error)}); retrying it whole") from error
+        culprits = find_culprits([*ok, *dlq], probe)
+        if not culprits:
+            raise RuntimeError(f"batch {batch_id} fails on data, but no record fails alone; "
+                               "retrying it whole")
+        bad = {id(row) for row, _ in culprits}
+        ok = [r for r in ok if id(r) not in bad]
+        dlq = [r for r in dlq if id(r) not in bad]
+        raws = fetch_records(self.settings.bootstrap, [
+            (r["topic"], r["partition"], r["offset"]) for r, _ in culprits if r["kind"] == "ok"])
+        for row, error in culprits:
+            where = (row["topic"], row["partition"], row["offset"])
+            if row["kind"] == "ok":
+                reason = f"{self.spec.table} refused it: {describe(error)}"
+                raw = raws.get(where)
+            else:  # a dead letter that cannot be stored as it is: keep where it came from
+                reason = f"its dead letter could not be stored ({describe(error)}): {row['reason']}"
+                raw = None
+            log.error("batch %s: dead-lettering %s:%s:%s (%s)", batch_id, *where, reason)
+            dlq.append({**row, **dead_letter(raw, reason, "store")})
+        with self._connect() as conn:
+            return self._write(conn, batch_id, tag, ok, dlq, rows_in, started)
+
+    def _forget(self) -> None:
+        if self.forget is not None:
+            self.forget()
 
     @gc_paused()  # a batch's rows are ~10^6 acyclic objects: see parrotwatch.gc_pause
     def __call__(self, batch_df, batch_id: int) -> None:
@@ -260,30 +375,9 @@ class TransactionalSink:
         ok = [r for r in rows if r["kind"] == "ok"]
         dlq = [r for r in rows if r["kind"] == "dlq"]
         tag = f"{self.sink_id}:{batch_id}"
-        with psycopg.connect(self.database_url, options="-c TimeZone=UTC") as conn:  # one txn
-            first_time = conn.execute(
-                "INSERT INTO sink_batches (sink, batch_id, rows_in, rows_stored, dead_letters, "
-                "duration_ms) VALUES (%s, %s, %s, 0, %s, 0) ON CONFLICT DO NOTHING",
-                (self.sink_id, batch_id, len(rows), len(dlq))).rowcount == 1
-            if self.before_store is not None:
-                self.before_store(conn, ok)
-            stored = self._store(conn, tag, ok, dlq)
-            new_ids = {r[0] for r in conn.execute(
-                f"SELECT {self.spec.id_column} FROM {self.spec.table} WHERE sink_batch = %s",
-                (tag,))}
-            new_rows = []
-            for r in ok:  # first occurrence of each id stored by this batch
-                if r[self.spec.id_column] in new_ids:
-                    new_ids.discard(r[self.spec.id_column])
-                    new_rows.append(r)
-            if first_time and self.after_store is not None:
-                # Derived state (window aggregates, alerts) moves once per batch, replay or not.
-                self.after_store(conn, tag, new_rows, dlq)
-            extra_messages = self.extra_messages(conn, tag) if self.extra_messages else []
-            conn.execute("UPDATE sink_batches SET rows_stored = %s, duration_ms = %s "
-                         "WHERE sink = %s AND batch_id = %s AND rows_stored = 0",
-                         (stored, (time.perf_counter() - started) * 1000, self.sink_id, batch_id))
-        written = time.perf_counter()
+        written = self._write_isolating(batch_id, tag, ok, dlq, len(rows), started)
+        stored, new_rows, dlq = written.stored, written.new_rows, written.dead_letters
+        wrote = time.perf_counter()
         if batch_id < self._committed_batches():
             log.info("batch %s of %s already published; skipping Kafka", batch_id, self.sink_id)
             return
@@ -293,11 +387,21 @@ class TransactionalSink:
             messages += [(topic, r["request_id"].encode(), score_message(r)) for r in new_rows]
         dlq_topic = self.settings.topic(DLQ_TOPIC)
         messages += [(dlq_topic, r["key"], dead_letter_message(r)) for r in dlq]
-        messages += extra_messages
+        messages += written.extra_messages
         if messages:  # an empty batch publishes nothing, so it needs no marker either
             self._publish(batch_id, messages)
         done = time.perf_counter()
         log.info("batch %s: %s rows, %s stored, %s dead letters, %.0f ms (spark %.0f, "
                  "postgres %.0f, kafka %.0f)", batch_id, len(rows), stored, len(dlq),
                  (done - started) * 1000, (computed - started) * 1000,
-                 (written - computed) * 1000, (done - written) * 1000)
+                 (wrote - computed) * 1000, (done - wrote) * 1000)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What a batch's PostgreSQL transaction stored, and what it publishes."""
+
+    stored: int
+    new_rows: list[dict]
+    dead_letters: list[dict]
+    extra_messages: list[Message]

@@ -17,24 +17,22 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-NUL_MESSAGE = "must not contain NUL characters (\\u0000): PostgreSQL text cannot store them"
+from parrotwatch.contracts.storable import text_problem, unstorable
 
 
 def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError(NUL_MESSAGE)
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-def contains_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character in any string or key (jsonb cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
+def _check_storable(model: BaseModel) -> None:
+    """Raise ``ValueError`` naming the first string of ``model`` that storage cannot hold
+    (see :mod:`parrotwatch.contracts.storable`)."""
+    reason = unstorable(model)
+    if reason:
+        raise ValueError(reason)
 
 
 #: Text stored in a PostgreSQL ``text`` column (one NUL would fail a whole micro-batch).
@@ -48,6 +46,15 @@ Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterV
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_CLOCK_SKEW = timedelta(days=1)
 MAX_TOKEN_COUNT = 2**31 - 1
+# Per-event caps (each rejected with a reason; the whole event is also at most max_event_bytes,
+# 1 MiB by default, which bounds every text). Generous for real traffic, small enough that one
+# event cannot make the detectors or the drill-down tables work without bound.
+MAX_LOGPROB_TOKENS = 32_768  # generated tokens with logprobs (OpenAI's longest outputs fit)
+MAX_TOP_LOGPROBS = 20  # alternatives per position (OpenAI's maximum)
+MAX_TOKEN_CHARS = 1_000  # one token's text
+MAX_MESSAGES = 1_024
+MAX_SOURCES = 64
+MAX_SAMPLES = 32
 NonNegative = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 LogProb = Annotated[float, Field(le=0, strict=True, allow_inf_nan=False)]
 
@@ -86,10 +93,13 @@ def check_prompt_or_messages(prompt: str | None, messages: list | None) -> None:
         raise ValueError("one of 'prompt' or a non-empty 'messages' list is required")
 
 
+TokenText = Annotated[str, Field(max_length=MAX_TOKEN_CHARS)]
+
+
 class TopLogprob(TypedDict):
     """One alternative at a position: ``{token, logprob}``."""
 
-    token: str
+    token: TokenText
     logprob: LogProb
 
 
@@ -101,9 +111,10 @@ class LogprobToken(TypedDict):
     not kept in the validated object; the raw event on Kafka keeps them.
     """
 
-    token: str
+    token: TokenText
     logprob: LogProb
-    top_logprobs: NotRequired[list[TopLogprob] | None]
+    top_logprobs: NotRequired[Annotated[list[TopLogprob], Field(max_length=MAX_TOP_LOGPROBS)]
+                              | None]
 
 
 class Message(BaseModel):
@@ -131,20 +142,21 @@ class InferenceEventV1(_Event):
     model: Identifier
     app: Identifier = "default"
     prompt: str | None = None
-    messages: list[Message] | None = None
+    messages: Annotated[list[Message], Field(max_length=MAX_MESSAGES)] | None = None
     response: str
-    logprobs: list[LogprobToken] | None = None
+    logprobs: Annotated[list[LogprobToken], Field(max_length=MAX_LOGPROB_TOKENS)] | None = None
     latency_ms: NonNegative | None = None
     time_to_first_token_ms: NonNegative | None = None
     usage: Usage | None = None
     finish_reason: StoredStr | None = None
-    sources: list[str] | None = None
-    samples: list[str] | None = None
+    sources: Annotated[list[str], Field(max_length=MAX_SOURCES)] | None = None
+    samples: Annotated[list[str], Field(max_length=MAX_SAMPLES)] | None = None
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> InferenceEventV1:
         check_prompt_or_messages(self.prompt, self.messages)
+        _check_storable(self)
         return self
 
     def output_tokens(self) -> int | None:
@@ -168,13 +180,6 @@ class FeedbackEventV1(_Event):
     annotator: StoredStr | None = None
     metadata: dict[str, Any] | None = None
 
-    @field_validator("metadata")
-    @classmethod
-    def _storable_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and contains_nul(value):
-            raise ValueError(NUL_MESSAGE)
-        return value
-
     @field_validator("thumb", mode="before")
     @classmethod
     def _integer_thumb(cls, value: Any) -> Any:
@@ -189,6 +194,7 @@ class FeedbackEventV1(_Event):
             raise ValueError(
                 "feedback needs at least one of 'thumb', 'score', 'label', 'correction', 'comment'"
             )
+        _check_storable(self)
         return self
 
 

@@ -27,11 +27,18 @@ import msgspec
 
 from parrotwatch.contracts.events import (
     MAX_ID_CHARS,
+    MAX_LOGPROB_TOKENS,
+    MAX_MESSAGES,
+    MAX_SAMPLES,
+    MAX_SOURCES,
+    MAX_TOKEN_CHARS,
     MAX_TOKEN_COUNT,
+    MAX_TOP_LOGPROBS,
     InferenceEventV1,
     check_plausible_time,
     check_prompt_or_messages,
 )
+from parrotwatch.contracts.storable import unstorable
 
 _MAX = sys.float_info.max  # le=_MAX / ge=-_MAX exclude the infinities a literal like 1e999 decodes to
 NoNul = Annotated[str, msgspec.Meta(pattern="^[^\x00]*$")]  # stored as PostgreSQL text
@@ -41,6 +48,7 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0, le=_MAX)]
 LogProb = Annotated[float, msgspec.Meta(le=0, ge=-_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_COUNT)]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+TokenText = Annotated[str, msgspec.Meta(max_length=MAX_TOKEN_CHARS)]
 
 
 class _ReadsLikeADict(msgspec.Struct, gc=False):
@@ -57,14 +65,14 @@ class _ReadsLikeADict(msgspec.Struct, gc=False):
 
 
 class WireTopLogprob(_ReadsLikeADict, gc=False):
-    token: str
+    token: TokenText
     logprob: LogProb
 
 
 class WireLogprobToken(_ReadsLikeADict, gc=False):
-    token: str
+    token: TokenText
     logprob: LogProb
-    top_logprobs: list[WireTopLogprob] | None = None
+    top_logprobs: Annotated[list[WireTopLogprob], msgspec.Meta(max_length=MAX_TOP_LOGPROBS)] | None = None
 
 
 class WireMessage(msgspec.Struct, gc=False):
@@ -87,15 +95,15 @@ class WireInferenceEvent(msgspec.Struct, kw_only=True, gc=False):
     model: Identifier
     app: Identifier = "default"
     prompt: str | None = None
-    messages: list[WireMessage] | None = None
+    messages: Annotated[list[WireMessage], msgspec.Meta(max_length=MAX_MESSAGES)] | None = None
     response: str
-    logprobs: list[WireLogprobToken] | None = None
+    logprobs: Annotated[list[WireLogprobToken], msgspec.Meta(max_length=MAX_LOGPROB_TOKENS)] | None = None
     latency_ms: NonNegative | None = None
     time_to_first_token_ms: NonNegative | None = None
     usage: WireUsage | None = None
     finish_reason: NoNul | None = None
-    sources: list[str] | None = None
-    samples: list[str] | None = None
+    sources: Annotated[list[str], msgspec.Meta(max_length=MAX_SOURCES)] | None = None
+    samples: Annotated[list[str], msgspec.Meta(max_length=MAX_SAMPLES)] | None = None
     metadata: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -134,4 +142,16 @@ def decode_inference(raw: bytes) -> WireInferenceEvent:
     event = _DECODER.decode(raw)
     check_plausible_time(event.timestamp)
     check_prompt_or_messages(event.prompt, event.messages)
+    # Storable text (parrotwatch.contracts.storable): the parser already refused lone surrogates,
+    # so a NUL can only come from a \u0000 escape, and only then is the whole event walked;
+    # otherwise only the free-form values (metadata, list contents), for their depth.
+    if b"\\u0000" in raw:
+        reason = unstorable(event)
+    else:
+        reason = unstorable(event.metadata, "metadata", 1) if event.metadata else None
+        for i, m in enumerate(event.messages or ()):
+            if reason is None and isinstance(m.content, list):
+                reason = unstorable(m.content, f"messages.{i}.content", 3)
+    if reason:
+        raise ValueError(reason)
     return event

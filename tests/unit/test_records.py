@@ -35,18 +35,52 @@ def test_one_output_row_per_record_with_origin_and_reason():
     assert rows[0]["request_id"] == events[0]["request_id"] and rows[0]["reason"] is None
 
 
-def test_dead_letter_message_truncates_huge_payloads_but_keeps_the_reason():
+def test_a_dead_letter_is_bounded_whatever_its_record_weighs():
+    """A 3 MiB record whose reason lists ~10^5 errors gives a dead letter of a few KB: its head,
+    its whole size and hash, and the first errors (it was once 20x the record, over the broker's
+    message limit, and failed its batch on every replay)."""
+    import hashlib
+
     import orjson
 
-    from streaming.sinks import DLQ_PAYLOAD_BYTES, dead_letter_message
+    from streaming.records import DLQ_HEAD_BYTES, dead_letter, inference_rows
+    from streaming.sinks import dead_letter_message
 
-    row = {"payload": b"\x01" * (3 * DLQ_PAYLOAD_BYTES), "topic": "t", "partition": 0,
-           "offset": 7, "kafka_timestamp": None, "reason": "event is too big"}
-    message = dead_letter_message(row)
-    assert len(message) < 8 * 1024 * 1024
+    raw = b"{\"request_id\": \"r\", \"logprobs\": [" + b",".join([b"1"] * 30_000) + b"]}" + b" " * (3 << 20)
+    over_cap = b'{"request_id": "r", "logprobs": [' + b",".join([b"1"] * 40_000) + b"]}"
+    row, capped = inference_rows([raw, over_cap], max_bytes=8 << 20)
+    assert row["kind"] == "dlq" and row["stage"] == "parse"
+    assert len(row["reason"]) <= 2_000 and "29,993 more errors" in row["reason"]
+    assert "at most 32768 items" in capped["reason"]
+    assert row["payload"] == raw[:DLQ_HEAD_BYTES] and row["payload_bytes"] == len(raw)
+    assert row["payload_sha256"] == hashlib.sha256(raw).hexdigest()
+    message = dead_letter_message({**row, "topic": "t", "partition": 0, "offset": 7,
+                                   "kafka_timestamp": None})
+    assert len(message) < 64 * 1024
     body = orjson.loads(message)
-    assert body["payload_truncated"] is True and body["reason"] == "event is too big"
-    assert len(body["payload"]) == DLQ_PAYLOAD_BYTES
+    assert body["payload_truncated"] is True and body["payload_bytes"] == len(raw)
+    assert body["stage"] == "parse" and body["reason"] == row["reason"]
+    small = dead_letter(b"{oops", "not valid JSON", "parse")
+    assert small["payload"] == b"{oops" and small["payload_bytes"] == 5
+
+
+def test_a_row_arrow_cannot_hold_becomes_a_dead_letter_and_the_batch_goes_on():
+    from streaming.records import FEEDBACK_SCHEMA
+
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    batch = pa.RecordBatch.from_pydict({
+        "key": [b"a", b"b"], "value": [b"good", b"bad"], "topic": ["t"] * 2,
+        "partition": [0, 0], "offset": [1, 2], "timestamp": [now] * 2}, schema=KAFKA_SCHEMA)
+
+    def rows_with_a_poison(raws, max_bytes):  # a lone surrogate has no UTF-8 for Arrow
+        return [{"feedback_id": "f1" if raw == b"good" else "f\ud800", "kind": "ok"}
+                for raw in raws]
+
+    (out,) = list(process_batches([batch], rows_with_a_poison, FEEDBACK_SCHEMA, 1 << 20))
+    rows = out.to_pylist()
+    assert [(r["kind"], r["stage"]) for r in rows] == [("ok", None), ("dlq", "build")]
+    assert rows[1]["payload"] == b"bad" and "convert" in rows[1]["reason"]
+    assert rows[0]["feedback_id"] == "f1"
 
 
 def test_the_regurgitation_index_is_loaded_once_per_process(tmp_path):
