@@ -17,6 +17,7 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from dashboards.grafana import DATASOURCE_TYPE, DATASOURCE_UID
+from parrotwatch.db import READER_ROLE
 
 log = logging.getLogger(__name__)
 FOLDER_UID = "parrotwatch"
@@ -34,23 +35,26 @@ class PushResult:
     dashboards: dict[str, str] = field(default_factory=dict)  # uid -> URL path in Grafana
 
 
-def datasource_model(database_url: str, name: str = "Parrotwatch PostgreSQL") -> dict[str, Any]:
-    """Grafana's PostgreSQL datasource for ``database_url`` (as Grafana will reach it)."""
+def datasource_model(database_url: str, reader_password: str | None,
+                     name: str = "Parrotwatch PostgreSQL") -> dict[str, Any]:
+    """Grafana's PostgreSQL datasource for the server and database of ``database_url`` (as
+    Grafana will reach them), logging in as the read-only role :data:`READER_ROLE` with
+    ``reader_password``: never as the URL's own user, which is the pipeline's account."""
     info = conninfo_to_dict(database_url)
     if not info.get("host") or info["host"].startswith("/"):
         raise PushError(f"the database URL needs a TCP host Grafana can reach, got "
-                        f"host={info.get('host')!r}; pass --database-url postgresql://USER@HOST:PORT/DB")
+                        f"host={info.get('host')!r}; pass --database-url postgresql://HOST:PORT/DB")
     database = info.get("dbname") or info.get("user") or "postgres"
     model: dict[str, Any] = {
         "uid": DATASOURCE_UID, "name": name, "type": DATASOURCE_TYPE, "access": "proxy",
-        "url": f"{info['host']}:{info.get('port') or 5432}", "user": info.get("user", ""),
+        "url": f"{info['host']}:{info.get('port') or 5432}", "user": READER_ROLE,
         "database": database, "isDefault": False,
         "jsonData": {"database": database, "sslmode": info.get("sslmode", "disable"),
                      "postgresVersion": 1500, "timescaledb": False, "maxOpenConns": 10,
                      "timeInterval": "1m"},
     }
-    if info.get("password"):
-        model["secureJsonData"] = {"password": info["password"]}
+    if reader_password:
+        model["secureJsonData"] = {"password": reader_password}
     return model
 
 
@@ -70,10 +74,11 @@ def _get_or_none(call: Callable[[], Any]) -> Any:
 
 
 def push(api: Any, dashboards: Mapping[str, dict[str, Any]], *, database_url: str,
-         folder_title: str = "Parrotwatch", datasource_name: str = "Parrotwatch PostgreSQL",
+         reader_password: str | None, folder_title: str = "Parrotwatch",
+         datasource_name: str = "Parrotwatch PostgreSQL",
          say: Callable[[str], None] = log.info) -> PushResult:
-    """Create or update the datasource, the folder and every dashboard on ``api``
-    (a ``grafana_client.GrafanaApi``)."""
+    """Create or update the datasource (read-only role, :func:`datasource_model`), the folder
+    and every dashboard on ``api`` (a ``grafana_client.GrafanaApi``)."""
     from grafana_client.client import GrafanaException
     from niquests.exceptions import RequestException
 
@@ -83,7 +88,7 @@ def push(api: Any, dashboards: Mapping[str, dict[str, Any]], *, database_url: st
         if version[:2].isdigit() and int(version.split(".")[0]) < 11:
             say(f"warning: the dashboards target Grafana 11.6 (schemaVersion 41); {version} may "
                 "migrate or misread them")
-        model = datasource_model(database_url, datasource_name)
+        model = datasource_model(database_url, reader_password, datasource_name)
         existing = _get_or_none(lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID))
         if existing is None:
             api.datasource.create_datasource(model)
@@ -91,7 +96,8 @@ def push(api: Any, dashboards: Mapping[str, dict[str, Any]], *, database_url: st
         else:
             api.datasource.update_datasource_by_uid(DATASOURCE_UID, {**model, "id": existing["id"]})
             ds_state = "updated"
-        say(f"datasource {DATASOURCE_UID} ({model['url']}/{model['database']}): {ds_state}")
+        say(f"datasource {DATASOURCE_UID} ({READER_ROLE}@{model['url']}/{model['database']}): "
+            f"{ds_state}")
 
         folder = _get_or_none(lambda: api.folder.get_folder(FOLDER_UID))
         if folder is None:

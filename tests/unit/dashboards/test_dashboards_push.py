@@ -16,7 +16,8 @@ from parrotwatch.dashboards_cli import app
 from tests.unit.dashboards.fake_grafana import FakeGrafana
 
 TOKEN = "glsa_test_token"
-DB_URL = "postgresql://grafana_reader:s3cret@db.internal:5433/parrotwatch"
+DB_URL = "postgresql://parrotwatch:pipeline-secret@db.internal:5433/parrotwatch"
+READER_PW = "reader-s3cret"
 IMPLEMENTED = {("GET", "/api/frontend/settings"), ("GET", "/api/datasources/uid/{uid}"),
                ("POST", "/api/datasources"), ("PUT", "/api/datasources/uid/{uid}"),
                ("GET", "/api/folders/{uid}"), ("POST", "/api/folders"),
@@ -35,19 +36,21 @@ def api(fake: FakeGrafana, token: str = TOKEN) -> GrafanaApi:
 
 def test_push_creates_then_updates_without_duplicates(grafana):
     models = build_all()
-    first = push(api(grafana), models, database_url=DB_URL, say=lambda m: None)
+    first = push(api(grafana), models, database_url=DB_URL, reader_password=READER_PW, say=lambda m: None)
     assert (first.grafana_version, first.datasource, first.folder) == ("11.6.0", "created", "created")
     assert set(first.dashboards) == set(models)
     ds = grafana.datasources[DATASOURCE_UID]
     assert (ds["type"], ds["url"], ds["user"], ds["jsonData"]["database"]) == (
-        DATASOURCE_TYPE, "db.internal:5433", "grafana_reader", "parrotwatch")
-    assert ds["secureJsonData"] == {"password": "s3cret"} and "password" not in ds["jsonData"]
+        DATASOURCE_TYPE, "db.internal:5433", "parrotwatch_reader", "parrotwatch")
+    # the read-only role, never the pipeline's own account and password
+    assert ds["secureJsonData"] == {"password": READER_PW} and "password" not in ds["jsonData"]
+    assert "pipeline-secret" not in json.dumps(ds)
     assert {u: d["folderUid"] for u, d in grafana.dashboards.items()} == dict.fromkeys(models, FOLDER_UID)
     for uid, stored in grafana.dashboards.items():
         assert stored["dashboard"]["panels"] == models[uid]["panels"] and stored["version"] == 1
 
     calls_before = len(grafana.calls)
-    second = push(api(grafana), models, database_url=DB_URL, say=lambda m: None)
+    second = push(api(grafana), models, database_url=DB_URL, reader_password=READER_PW, say=lambda m: None)
     assert (second.datasource, second.folder) == ("updated", "unchanged")
     assert second.dashboards == first.dashboards
     assert len(grafana.datasources) == 1 and len(grafana.folders) == 1
@@ -57,7 +60,8 @@ def test_push_creates_then_updates_without_duplicates(grafana):
     again = grafana.calls[calls_before:]
     assert ("POST", "/api/datasources") not in again and ("POST", "/api/folders") not in again
 
-    renamed = push(api(grafana), models, database_url=DB_URL, folder_title="LLM observability",
+    renamed = push(api(grafana), models, database_url=DB_URL, reader_password=READER_PW,
+                   folder_title="LLM observability",
                    say=lambda m: None)
     assert renamed.folder == "updated" and len(grafana.folders) == 1
     assert grafana.folders[FOLDER_UID]["title"] == "LLM observability"
@@ -69,7 +73,7 @@ def test_the_fake_enforces_what_makes_a_naive_push_fail(grafana):
     """A push that POSTs again, or saves without overwrite, would be refused: the idempotency
     assertions above are not vacuous."""
     client = api(grafana)
-    push(client, build_all(), database_url=DB_URL, say=lambda m: None)
+    push(client, build_all(), database_url=DB_URL, reader_password=READER_PW, say=lambda m: None)
     from grafana_client.client import GrafanaClientError
 
     with pytest.raises(GrafanaClientError) as dup:
@@ -83,18 +87,19 @@ def test_the_fake_enforces_what_makes_a_naive_push_fail(grafana):
 
 def test_wrong_token_and_unreachable_grafana_are_explained(grafana):
     with pytest.raises(PushError, match=r"\(401\).*--token"):
-        push(api(grafana, token="wrong"), build_all(), database_url=DB_URL, say=lambda m: None)
+        push(api(grafana, token="wrong"), build_all(), database_url=DB_URL,
+             reader_password=READER_PW, say=lambda m: None)
     assert grafana.datasources == {} and grafana.dashboards == {}
     closed = GrafanaApi.from_url("http://127.0.0.1:9", credential=TOKEN, timeout=2)
     with pytest.raises(PushError, match="cannot reach Grafana"):
-        push(closed, build_all(), database_url=DB_URL, say=lambda m: None)
+        push(closed, build_all(), database_url=DB_URL, reader_password=READER_PW, say=lambda m: None)
 
 
 def test_datasource_needs_a_tcp_host():
     from dashboards.push import datasource_model
 
     with pytest.raises(PushError, match="TCP host"):
-        datasource_model("postgresql:///parrotwatch?host=/var/run/postgresql")
+        datasource_model("postgresql:///parrotwatch?host=/var/run/postgresql", READER_PW)
 
 
 def test_cli_build_and_push(grafana, tmp_path):
@@ -106,11 +111,32 @@ def test_cli_build_and_push(grafana, tmp_path):
     assert json.loads(files[0].read_text()) == build_all()[files[0].stem]
 
     args = ["push", "--url", grafana.url, "--token", TOKEN, "--database-url", DB_URL,
-            "--folder", "Parrotwatch"]
+            "--folder", "Parrotwatch", "--no-provision-reader"]
+    env = {"GRAFANA_DB_PASSWORD": READER_PW}
     for _ in range(2):
-        pushed = runner.invoke(app, args)
+        pushed = runner.invoke(app, args, env=env)
         assert pushed.exit_code == 0, pushed.output
+    assert grafana.datasources[DATASOURCE_UID]["secureJsonData"] == {"password": READER_PW}
+    assert READER_PW not in pushed.output
     assert f"{grafana.url}/d/parrotwatch-overview/parrotwatch-overview" in pushed.stdout
     assert len(grafana.dashboards) == len(build_all()) and len(grafana.datasources) == 1
-    refused = runner.invoke(app, [*args[:3], "--token", "nope", *args[5:]])
+    refused = runner.invoke(app, [*args[:3], "--token", "nope", *args[5:]], env=env)
     assert refused.exit_code == 1 and "401" in refused.output
+
+
+def test_cli_push_without_provisioning_needs_the_readers_password(grafana, tmp_path):
+    args = ["push", "--url", grafana.url, "--token", TOKEN, "--database-url", DB_URL,
+            "--no-provision-reader"]
+    out = CliRunner().invoke(app, args, env={"PARROTWATCH_HOME": str(tmp_path)})
+    assert out.exit_code == 1 and "--reader-password" in out.output
+    assert grafana.datasources == {}
+
+
+def test_the_generated_reader_password_is_private_and_stable(tmp_path):
+    from parrotwatch.dashboards_cli import reader_password_file, stored_reader_password
+
+    assert stored_reader_password(tmp_path, create=False) is None
+    first = stored_reader_password(tmp_path, create=True)
+    path = reader_password_file(tmp_path)
+    assert len(first) >= 32 and stored_reader_password(tmp_path, create=True) == first
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
