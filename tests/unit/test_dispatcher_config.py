@@ -119,3 +119,18 @@ def test_shipped_example_parses(monkeypatch):
     config = load_receivers(Path(services.dispatcher.__file__).parent / "receivers.example.yaml")
     assert [r.kind for r in config.receivers] == ["webhook", "slack", "alertmanager"]
     assert config.delivery == type(config.delivery)()  # the file documents the defaults
+
+
+def test_per_receiver_concurrency_and_retention():
+    config = parse_receivers({
+        "receivers": [{"name": "a", "kind": "slack", "url": "http://x/1", "concurrency": 1},
+                      {"name": "b", "kind": "slack", "url": "http://x/2"}],
+        "delivery": {"workers": 3},
+        "retention": {"outbox_days": 7, "dead_letters_days": 0}})
+    assert [r.max_in_flight(config.delivery) for r in config.receivers] == [1, 3]
+    assert (config.retention.outbox_days, config.retention.delivery_log_days,
+            config.retention.dead_letters_days) == (7, 30, 0)
+    with pytest.raises(ConfigError, match="unknown key 'days'; valid keys: batch_rows, "
+                                          "dead_letters_days, delivery_log_days, interval_s"):
+        parse_receivers({"receivers": [{"name": "a", "kind": "slack", "url": "http://x"}],
+                         "retention": {"days": 3}})
