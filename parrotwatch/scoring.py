@@ -86,7 +86,7 @@ def parse_inference(raw: bytes, max_bytes: int = 1_048_576) -> InferenceEvent:
     if raw is not None and len(raw) <= max_bytes:
         try:
             return decode_inference(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError):
             pass
     return _validate(_INFERENCE, raw, max_bytes)
 

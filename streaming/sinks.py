@@ -352,7 +352,7 @@ class TransactionalSink:
         for row, error in culprits:
             where = (row["topic"], row["partition"], row["offset"])
             if row["kind"] == "ok":
-                reason = f"{self.spec.table} refused it: {describe(error)}"
+                reason = f"the {self.spec.table} sink could not store it: {describe(error)}"
                 raw = raws.get(where)
             else:  # a dead letter that cannot be stored as it is: keep where it came from
                 reason = f"its dead letter could not be stored ({describe(error)}): {row['reason']}"

@@ -146,7 +146,8 @@ def decode_inference(raw: bytes) -> WireInferenceEvent:
     # so a NUL can only come from a \u0000 escape, and only then is the whole event walked;
     # otherwise only the free-form values (metadata, list contents), for their depth.
     if b"\\u0000" in raw:
-        reason = unstorable(event)
+        # producers' extra fields are not decoded here: let the model, which reads them, decide
+        reason = unstorable(event) or "a \\u0000 escape outside the decoded fields"
     else:
         reason = unstorable(event.metadata, "metadata", 1) if event.metadata else None
         for i, m in enumerate(event.messages or ()):

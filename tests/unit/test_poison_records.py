@@ -1,0 +1,108 @@
+"""The poison corpus through the stream's per-record step: each case is scored or dead-lettered
+as expected, with a bounded reason naming what to fix, and both parsers agree on it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from parrotwatch.contracts import InferenceEventV1
+from parrotwatch.contracts.storable import MAX_DEPTH, text_problem, unstorable
+from parrotwatch.poison import poison_corpus
+from parrotwatch.scoring import InvalidEvent, parse_inference
+from parrotwatch.traffic import encode, generate_inference_events
+from streaming.records import feedback_rows, inference_rows
+
+CASES = poison_corpus()
+MODEL = TypeAdapter(InferenceEventV1)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_poison_is_scored_or_dead_lettered_with_a_bounded_reason(case):
+    rows_of = inference_rows if case.topic == "inference" else feedback_rows
+    (row,) = rows_of([case.raw], 1 << 20)
+    assert row["kind"] == case.expect, row["reason"]
+    if case.expect == "dlq":
+        assert row["reason"] and len(row["reason"]) <= 2_000
+        assert text_problem(row["reason"]) is None  # the reason itself is storable
+    else:
+        assert row[f"{case.topic if case.topic == 'feedback' else 'request'}_id"] == case.request_id
+
+
+def test_nul_cases_name_their_field():
+    reasons = {c.name: inference_rows([c.raw], 1 << 20)[0]["reason"] for c in CASES
+               if c.topic == "inference" and c.name.startswith("nul_")}
+    assert "logprobs.0.top_logprobs.0.token" in reasons["nul_top_logprob_token"]
+    assert "metadata.k.1.x" in reasons["nul_metadata_value"]
+    assert "extra_note" in reasons["nul_extra_field"]
+    assert all("NUL" in r for r in reasons.values())
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.topic == "inference" and c.raw],
+                         ids=lambda c: c.name)
+def test_fast_path_and_model_agree(case):
+    try:
+        MODEL.validate_json(case.raw)
+        model_ok = True
+    except (ValidationError, ValueError):
+        model_ok = False
+    try:
+        parse_inference(case.raw, 8 << 20)
+        fast_ok = True
+    except InvalidEvent:
+        fast_ok = False
+    assert model_ok == fast_ok
+
+
+def test_depth_is_counted_from_the_event():
+    assert unstorable({"metadata": _nest(MAX_DEPTH - 2)}) is None
+    assert "nested deeper" in unstorable({"metadata": _nest(MAX_DEPTH)})
+
+
+def _nest(depth: int):
+    value = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+TEXT = st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF),
+               max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prompt=TEXT, response=TEXT, token=TEXT, key=TEXT, value=TEXT, source=TEXT)
+def test_whatever_the_model_accepts_encodes_for_postgres(prompt, response, token, key, value,
+                                                          source):
+    """Property: any event the contract accepts has only strings that UTF-8 encodes and that hold
+    no NUL, which is what PostgreSQL text and jsonb need (the integration tests store them)."""
+    base = generate_inference_events(1, seed=1)[0]
+    event = {**base, "prompt": prompt, "response": response, "sources": [source],
+             "metadata": {key: [value]}, "logprobs": [{"token": token, "logprob": -0.5}]}
+    try:
+        model = InferenceEventV1.model_validate(event)
+    except ValidationError as exc:
+        assert any(text_problem(s) for s in (prompt, response, token, key, value, source)), exc
+        return
+    for text in (model.prompt, model.response, model.sources[0], key, value, token):
+        assert "\x00" not in text
+        text.encode("utf-8")  # raises on a lone surrogate
+    encode(event)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prompt=TEXT)
+def test_the_stream_parser_gives_the_same_verdict_on_escaped_text(prompt):
+    base = generate_inference_events(1, seed=2)[0]
+    try:
+        raw = encode({**base, "prompt": prompt})
+    except TypeError:  # orjson cannot write a lone surrogate: no JSON producer can send one
+        return
+    try:
+        parse_inference(raw)
+        accepted = True
+    except InvalidEvent:
+        accepted = False
+    assert accepted == (text_problem(prompt) is None)
