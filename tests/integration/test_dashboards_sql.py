@@ -1,6 +1,8 @@
 """Every panel target, variable query and annotation of every dashboard runs against the real
 PostgreSQL holding real pipeline output (tests/integration/filled_db.py), with Grafana's macros
-and variables expanded as Grafana would (dashboards/macros.py) for a time range covering the data.
+and variables expanded as Grafana would (dashboards/macros.py) for a time range covering the data,
+as Grafana runs them: logged in as the read-only role parrotwatch_reader (migration 012), with the
+password `parrotwatch dashboards push` would give it.
 
 Variables are resolved in dashboard order by running their own queries: ``All`` is every value
 the variable's query returns; a second pass selects one concrete value. Custom variables are
@@ -22,6 +24,7 @@ from dashboards import DASHBOARDS
 from dashboards.grafana import Dashboard, Panel, Query
 from dashboards.macros import auto_interval, render
 from dashboards.overview import OVERVIEW
+from parrotwatch.db import READER_ROLE, provision_reader, reader_conninfo
 from tests.integration.filled_db import FilledDb, filled_database
 
 # the first test pays for the module fixture (a filled database: streams, testbed, audit run)
@@ -32,6 +35,16 @@ CASES = [(d, p) for d in DASHBOARDS for p in d.panels()]
 @pytest.fixture(scope="module")
 def filled(stack, base_settings, tmp_path_factory) -> FilledDb:
     return filled_database(stack, base_settings, tmp_path_factory.mktemp("filled"))
+
+
+@pytest.fixture(scope="module")
+def reader(filled) -> str:
+    """Connection string of the filled database for the reader role, given a login."""
+    provision_reader(filled.url, "dashboards-sql-test")
+    url = reader_conninfo(filled.url, "dashboards-sql-test")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (READER_ROLE,)
+    return url
 
 
 def run(conn: psycopg.Connection, sql: str) -> tuple[list[str], list[tuple]]:
@@ -106,10 +119,10 @@ def check_result(panel: Panel, query: Query, columns: list[str], rows: list[tupl
 
 @pytest.mark.parametrize(("dashboard", "panel"), CASES,
                          ids=[f"{d.uid.removeprefix('parrotwatch-')}:{p.title}" for d, p in CASES])
-def test_panel_queries_return_rows_on_pipeline_output(filled, drill_ids, dashboard, panel):
+def test_panel_queries_return_rows_on_pipeline_output(filled, reader, drill_ids, dashboard, panel):
     tr = filled.time_range
     interval = auto_interval(tr, min_interval=panel.min_interval)
-    with psycopg.connect(filled.url, autocommit=True) as conn:
+    with psycopg.connect(reader, autocommit=True) as conn:
         for q in panel.queries:
             filled_selections = []
             for values, multi, label, all_ in variable_selections(conn, dashboard, filled,
@@ -124,9 +137,9 @@ def test_panel_queries_return_rows_on_pipeline_output(filled, drill_ids, dashboa
 
 
 @pytest.mark.parametrize("dashboard", [d for d in DASHBOARDS if d.annotations], ids=lambda d: d.uid)
-def test_alert_annotations_return_regions(filled, dashboard):
+def test_alert_annotations_return_regions(filled, reader, dashboard):
     tr = filled.time_range
-    with psycopg.connect(filled.url, autocommit=True) as conn:
+    with psycopg.connect(reader, autocommit=True) as conn:
         values, multi, _label, _all = next(variable_selections(conn, dashboard, filled, []))
         for a in dashboard.annotations:
             columns, rows = run(conn, render(a.sql, tr, auto_interval(tr), values, multi))
@@ -134,7 +147,7 @@ def test_alert_annotations_return_regions(filled, dashboard):
             assert all(end >= start for start, end, _t, _g in rows)
 
 
-def test_a_panel_naming_a_missing_column_or_table_fails(filled):
+def test_a_panel_naming_a_missing_column_or_table_fails(filled, reader):
     """The checks above would catch a typo: the same path raises on a bad column or table."""
     latency = next(p for p in OVERVIEW.panels() if p.title == "Latency p50 / p95 / p99")
     traffic = next(p for p in OVERVIEW.panels() if p.title == "Traffic per model and app")
@@ -145,4 +158,16 @@ def test_a_panel_naming_a_missing_column_or_table_fails(filled):
     for panel, error in ((bad_column, errors.UndefinedColumn), (bad_table, errors.UndefinedTable)):
         bad = dataclasses.replace(OVERVIEW, rows=())
         with pytest.raises(error):
-            test_panel_queries_return_rows_on_pipeline_output(filled, [], bad, panel)
+            test_panel_queries_return_rows_on_pipeline_output(filled, reader, [], bad, panel)
+
+
+def test_the_reader_cannot_read_what_no_panel_shows(filled, reader):
+    """The negative control of running the panels as the reader: the same path is refused the
+    raw dead-letter payloads (the pipeline wrote some: the malformed records)."""
+    assert filled.sql("SELECT count(*) FROM dead_letters WHERE payload IS NOT NULL")[0][0] > 0
+    overview = next(p for p in OVERVIEW.panels() if p.title == "Dead-letter reasons")
+    raw = dataclasses.replace(overview, tables=("dead_letters",), queries=(Query(
+        overview.queries[0].sql.replace("dead_letter_reasons", "dead_letters")
+        .replace("left(reason, 120)", "left(encode(payload, 'escape'), 120)"), "table"),))
+    with pytest.raises(errors.InsufficientPrivilege):
+        test_panel_queries_return_rows_on_pipeline_output(filled, reader, [], OVERVIEW, raw)
