@@ -63,8 +63,9 @@ def down() -> None:
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False):
-    """Show where the stack is and which parts run."""
+    """Show where the stack is and which parts run (the database URL without its password)."""
     from parrotwatch.stack.local import LocalStack
+    from parrotwatch.stack.urls import REDACTED
 
     info = LocalStack(load_settings(), say=_say).status()
     if as_json:
@@ -72,6 +73,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         return
     for key in ("kafka_bootstrap", "database_url", "api_url", "home"):
         typer.echo(f"{key:16} {info[key]}")
+    if REDACTED in info["database_url"]:  # status lines never show a password
+        typer.echo(f"{'':16} (password hidden: the URL is PARROTWATCH_DATABASE_URL)")
     for name, state in info["components"].items():
         mark = {True: "running", False: "stopped"}.get(state, state)
         typer.echo(f"{name:16} {mark:10} {info['logs'].get(name) or ''}")
