@@ -22,6 +22,7 @@ import asyncio
 import logging
 import random
 import time
+import traceback
 from dataclasses import dataclass
 
 import httpx
@@ -93,8 +94,10 @@ async def attempt(client: httpx.AsyncClient, receiver: Receiver, row: Claimed,
         status, error = None, f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 (a bug or an odd answer must not stop the dispatcher)
         latency_ms = (time.perf_counter() - started) * 1000
-        log.exception("unexpected error sending %s to %s", row.key, receiver.name)
         error = clean_error(f"unexpected error while sending: {type(exc).__name__}: {exc}", receiver)
+        frame = traceback.extract_tb(exc.__traceback__)[-1]  # where, without a message to leak
+        log.error("delivery %s to %s: %s (at %s:%d)", row.key, receiver.name, error,
+                  frame.filename, frame.lineno)
         return Outcome("dead", status, error, latency_ms, why_dead="unexpected error")
     latency_ms = (time.perf_counter() - started) * 1000
     if status is not None and is_success(status):

@@ -116,7 +116,7 @@ class DeliveryPolicy(_Strict):
     workers: int = Field(default=4, ge=1, le=64, description=(
         "Requests in flight per receiver, unless the receiver sets 'concurrency'."))
     poll_interval_s: Positive = 0.5
-    lease_margin_s: Positive = Field(default=30.0, description=(
+    lease_margin_s: Positive = Field(default=15.0, description=(
         "A claimed delivery is leased for the receiver's timeout_s plus this; a dispatcher that "
         "dies mid-call leaves the row to be claimed again once the lease ends."))
     consumer_group: str = Field(default="parrotwatch-dispatcher",

@@ -151,8 +151,8 @@ class DeliveryEngine:
                     await self._sleep(lane, delay)
                     continue
             await self._sleep(lane, self.policy.poll_interval_s)
-        if lane.in_flight:  # finish what was sent: bounded by the receiver's timeout
-            await asyncio.wait(lane.in_flight, timeout=lane.receiver.timeout_s + 5.0)
+        if lane.in_flight:  # finish what was sent, bounded; the rest is sent again after its lease
+            await asyncio.wait(lane.in_flight, timeout=min(lane.receiver.timeout_s + 5.0, 25.0))
 
     async def _sleep(self, lane: Lane, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

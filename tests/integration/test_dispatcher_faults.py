@@ -15,12 +15,16 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import psycopg
 import pytest
 
+from parrotwatch.contracts.events import AlertEventV1
 from parrotwatch.settings import ALERTS_TOPIC
 from parrotwatch.stack.processes import free_port
 from services.dispatcher.config import parse_receivers
+from services.dispatcher.outbox import OutboxRow, enqueue, idempotency_key
 from services.dispatcher.service import Dispatcher
+from services.dispatcher.worker import DeliveryEngine
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -247,3 +251,45 @@ def test_a_row_that_cannot_be_sent_is_dead_and_the_rest_go_on(namespace, monkeyp
     assert any("KeyError" in r and "PW_FAULTS_SECRET" in r for r in reasons), reasons
     assert namespace.scalar("SELECT count(*) FROM alert_delivery_log") == 7  # one attempt each
     receiver.close()
+
+
+class Trickle(Blackhole):
+    """Answers one byte every 0.2 s, forever: every read succeeds, the answer never ends."""
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        text = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 10_000
+        try:
+            for i in range(len(text)):
+                conn.sendall(text[i:i + 1])
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+
+def test_a_trickling_receiver_is_cut_at_its_timeout(namespace):
+    trickle = Trickle()
+    config = parse_receivers({"receivers": [
+        {"name": "slow", "kind": "slack", "url": f"http://127.0.0.1:{trickle.port}/x", "timeout_s": 2}]})
+    event = AlertEventV1.model_validate(alert("t", datetime.now(UTC)))
+    try:
+        with psycopg.connect(namespace.database_url, autocommit=True) as conn:
+            enqueue(conn, [OutboxRow(idempotency_key(event, "slow"), "slow", event)])
+        started = time.monotonic()
+        assert DeliveryEngine(config, namespace.database_url, threading.Event()).run_once() == 1
+        took = time.monotonic() - started
+        (outcome, latency_ms, error), = namespace.sql(
+            "SELECT outcome, latency_ms, error FROM alert_delivery_log")
+        print(f"trickling receiver (timeout_s 2): attempt cut after {latency_ms:.0f} ms")
+        assert outcome == "retry" and error.startswith("Timeout") and 1900 < latency_ms < 4000
+        assert took < 10
+    finally:
+        trickle.close()
