@@ -21,6 +21,11 @@ DLQ_TOPIC = "llm.dlq.v1"
 #: model-free scoring runs ~5,000 events/s, the model detectors ~40 events/s on 2 CPU cores
 MODEL_FREE_BATCH_EVENTS = 50_000
 MODEL_BATCH_EVENTS = 2_000
+#: The most one record can weigh once it reaches the stream's driver, counting 4 bytes a character:
+#: a scored row (ids of 200 characters, a 300-character prompt excerpt, two float16 embeddings, a
+#: drill-down of at most 10 spans of 500 characters, 5 tokens of 1,000 and 3 excerpts, ~48 KiB)
+#: or a dead letter (a 16 KiB head of its record and a 2,000-character reason, ~24 KiB).
+ROW_BYTES_BOUND = 64 * 1024
 
 
 class Settings(BaseSettings):
@@ -60,6 +65,12 @@ class Settings(BaseSettings):
         "maxOffsetsPerTrigger); unset = 50,000 with model-free scores only, 2,000 when model "
         "detectors run (about a minute of scoring on 2 CPU cores: a backlog is then scored, "
         "stored and alerted on a minute at a time, not in one batch of many minutes).",
+    )
+    max_batch_bytes: int = Field(
+        default=4 * 1024**3, ge=ROW_BYTES_BOUND,
+        description="Micro-batches are bounded in bytes too: at most max_batch_bytes / 64 KiB "
+        "events (a row reaching the driver weighs at most 64 KiB, whatever its record weighs), "
+        "so a batch's rows in the driver stay under this bound (65,536 events by default).",
     )
     max_records_per_task: int = Field(
         default=4_000, gt=0,
@@ -140,9 +151,11 @@ class Settings(BaseSettings):
     def events_per_batch(self) -> int:
         """The micro-batch cap in force: ``max_offsets_per_trigger``, else the default for the
         detectors that run (see its description)."""
+        by_bytes = self.max_batch_bytes // ROW_BYTES_BOUND
         if self.max_offsets_per_trigger is not None:
-            return self.max_offsets_per_trigger
-        return MODEL_BATCH_EVENTS if self.quality_detectors else MODEL_FREE_BATCH_EVENTS
+            return min(self.max_offsets_per_trigger, by_bytes)
+        return min(MODEL_BATCH_EVENTS if self.quality_detectors else MODEL_FREE_BATCH_EVENTS,
+                   by_bytes)
 
     @property
     def jars_dir(self) -> Path:
