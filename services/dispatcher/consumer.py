@@ -74,8 +74,9 @@ class AlertConsumer:
             while not self.stop.is_set():
                 try:
                     batch = consumer.poll(timeout_ms=500)
-                except KafkaError as exc:
-                    log.warning("Kafka poll failed (%s); polling again in 1 s", exc)
+                except Exception as exc:  # noqa: BLE001 (the delivery side keeps running)
+                    log.warning("Kafka poll failed (%s: %s); polling again in 1 s",
+                                type(exc).__name__, exc)
                     self.stop.wait(1.0)
                     continue
                 if not batch:

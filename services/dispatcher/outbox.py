@@ -64,13 +64,11 @@ ON CONFLICT DO NOTHING
 
 # Lease up to %(limit)s due rows of the given receivers, oldest first, whose earlier transitions
 # of the same alert are settled (so that a `resolved` never overtakes its `firing` at a receiver),
-# skipping rows another claim is writing (SKIP LOCKED) or holds a live lease on. One statement:
-# its row locks last for the statement only, never across an HTTP call.
+# skipping rows another claim is writing (SKIP LOCKED) or holds a live lease on. One statement
+# (the CTE is MATERIALIZED: evaluated once): its row locks last for the statement only, never
+# across an HTTP call.
 CLAIM_SQL = """
-UPDATE alert_outbox o
-SET locked_until = clock_timestamp() + make_interval(secs => %(lease_s)s::float8),
-    claimed_by = %(token)s
-WHERE o.idempotency_key IN (
+WITH due AS MATERIALIZED (
     SELECT c.idempotency_key FROM alert_outbox c
     WHERE c.state = 'pending' AND c.next_attempt_at <= clock_timestamp()
       AND c.receiver = ANY(%(receivers)s)
@@ -81,6 +79,10 @@ WHERE o.idempotency_key IN (
     ORDER BY c.next_attempt_at, c.seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
+UPDATE alert_outbox o
+SET locked_until = clock_timestamp() + make_interval(secs => %(lease_s)s::float8),
+    claimed_by = %(token)s
+FROM due WHERE o.idempotency_key = due.idempotency_key
 RETURNING o.idempotency_key, o.receiver, o.event, o.attempts, o.claimed_by
 """
 
