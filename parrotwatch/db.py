@@ -29,16 +29,17 @@ _KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval"
 
 def conninfo(url: str, *, statement_timeout_ms: int | None = STATEMENT_TIMEOUT_MS,
              connect_timeout_s: int = CONNECT_TIMEOUT_S, lock_timeout_ms: int | None = None,
-             **params: Any) -> str:
+             options: str = "", **params: Any) -> str:
     """``url`` as a libpq connection string with a connect timeout, TCP keepalives and server-side
     timeouts (``options=-c statement_timeout=...``). What the URL sets itself wins; ``None``
-    leaves a timeout to the server's default. Extra ``params`` (e.g. ``application_name``) are
-    added the same way."""
+    leaves a timeout to the server's default. ``options`` (e.g. ``-c TimeZone=UTC``) is added to
+    the URL's own; extra ``params`` (e.g. ``application_name``) are added unless the URL has them.
+    Also for ``psycopg.AsyncConnection.connect(conninfo(url))``."""
     info = conninfo_to_dict(url)
     info.setdefault("connect_timeout", str(int(connect_timeout_s)))
     for key, value in (_KEEPALIVES | {k: str(v) for k, v in params.items()}).items():
         info.setdefault(key, value)
-    options = str(info.get("options") or os.environ.get("PGOPTIONS", ""))  # as libpq would
+    options = f'{info.get("options") or os.environ.get("PGOPTIONS", "")} {options}'.strip()
     for name, ms in (("statement_timeout", statement_timeout_ms), ("lock_timeout", lock_timeout_ms)):
         if ms is not None and name not in options:
             options = f"{options} -c {name}={int(ms)}".strip()
@@ -49,14 +50,16 @@ def conninfo(url: str, *, statement_timeout_ms: int | None = STATEMENT_TIMEOUT_M
 
 def connect(url: str, *, statement_timeout_ms: int | None = STATEMENT_TIMEOUT_MS,
             connect_timeout_s: int = CONNECT_TIMEOUT_S, lock_timeout_ms: int | None = None,
-            autocommit: bool = False, **kwargs: Any) -> psycopg.Connection:
-    """``psycopg.connect`` with a connect timeout and a statement timeout (see :func:`conninfo`).
+            options: str = "", autocommit: bool = False, **kwargs: Any) -> psycopg.Connection:
+    """``psycopg.connect`` with a connect timeout and a statement timeout (see :func:`conninfo`);
+    ``kwargs`` go to ``psycopg.connect`` (``row_factory``, ``prepare_threshold``...).
 
-    Use it for every connection outside the streaming sinks: a database that hangs must make a
-    command fail within bounded time, not wait forever. ``statement_timeout_ms=None`` for work
-    that may legitimately run long (migrations)."""
+    Use it for every connection: a database that hangs must make a command fail within bounded
+    time, not wait forever. ``statement_timeout_ms=None`` for work that may legitimately run
+    long (migrations)."""
     info = conninfo(url, statement_timeout_ms=statement_timeout_ms,
-                    connect_timeout_s=connect_timeout_s, lock_timeout_ms=lock_timeout_ms)
+                    connect_timeout_s=connect_timeout_s, lock_timeout_ms=lock_timeout_ms,
+                    options=options)
     return psycopg.connect(info, autocommit=autocommit, **kwargs)
 
 

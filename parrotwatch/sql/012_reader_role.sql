@@ -16,9 +16,10 @@
 -- this migration then keeps. Roles belong to the server, so the role is shared by every
 -- database of a server; the grants below are per database.
 --
--- Creating the role needs CREATEROLE (the embedded server's and compose's accounts are
--- superusers). Without it, have a DBA create the role first and grant the migrating account
--- ADMIN OPTION on it (for ALTER ROLE ... SET).
+-- Creating the role and setting its defaults needs CREATEROLE (the embedded server's and
+-- compose's accounts are superusers). Without it, have a DBA run this file's CREATE ROLE and
+-- its five ALTER ROLE ... SET statements first: the migration then finds them in place and only
+-- grants, as the owner of the tables.
 
 DO $$
 BEGIN

@@ -142,3 +142,16 @@ def test_push_provisions_the_reader_and_the_datasource_logs_in_as_it(namespace, 
     with psycopg.connect(info) as conn:
         assert conn.execute("SELECT current_user, count(*) FROM inference_scores").fetchone() \
             == (READER_ROLE, 0)
+
+
+def test_connect_sets_the_timeouts_on_the_server(namespace):
+    """parrotwatch.db.connect: the statement timeout reaches the session (and ends a slow
+    statement), None leaves the server's default, extra options are kept."""
+    with connect(namespace.database_url, statement_timeout_ms=300, options="-c TimeZone=UTC",
+                 autocommit=True) as conn:
+        assert conn.execute("SELECT current_setting('statement_timeout'), "
+                            "current_setting('TimeZone')").fetchone() == ("300ms", "UTC")
+        with pytest.raises(errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(5)")
+    with connect(namespace.database_url, statement_timeout_ms=None) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)

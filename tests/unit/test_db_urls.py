@@ -70,6 +70,8 @@ def test_conninfo_adds_timeouts_and_keepalives_unless_the_url_sets_them(monkeypa
     assert own["options"] == "-c statement_timeout=5s -c x=y -c lock_timeout=500"
     assert "options" not in conninfo_to_dict(conninfo("postgresql://h/db",
                                                       statement_timeout_ms=None))
+    merged = conninfo_to_dict(conninfo("postgresql://h/db?options=-c%20a%3Db", options="-c TimeZone=UTC"))
+    assert merged["options"] == "-c a=b -c TimeZone=UTC -c statement_timeout=30000"
     monkeypatch.setenv("PGOPTIONS", "-c search_path=s")  # kept, as libpq would have used it
     assert conninfo_to_dict(conninfo("postgresql://h/db"))["options"] == \
         "-c search_path=s -c statement_timeout=30000"
