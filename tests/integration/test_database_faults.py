@@ -42,43 +42,46 @@ def _recovered_after(namespace, before: int, job) -> float:
     return time.monotonic() - back
 
 
-def test_postgres_stopped_for_30_s_mid_stream(namespace, stream_job, stack):
-    events = generate_inference_events(N, seed=41, id_prefix="pgstop")
+def _through_a_fault(namespace, stream_job, seed: int, fault) -> float:
+    """Stream N events, run ``fault()`` once the first batches are stored, and check that exactly
+    the produced set is stored and published; returns the time to the first batch after it."""
+    events = generate_inference_events(N, seed=seed, id_prefix=f"fault{seed}")
     namespace.produce_events(events)
     job = stream_job(max_offsets_per_trigger=300).start()
     wait_for(lambda: _stored(namespace) >= 300, timeout=180, what="first batches", job=job)
-    stack.postgres.stop()
-    try:
-        time.sleep(30)
-    finally:
-        stack.postgres.start()
+    fault()
     before = _stored(namespace)
     assert before < N, "the job finished before the fault; the test proves nothing"
     recovery = _recovered_after(namespace, before, job)
-    print(f"\npostgres stopped 30 s: first batch {recovery:.1f} s after it came back")
     wait_for(lambda: _stored(namespace) >= N, timeout=300, what="all events", job=job)
     _assert_exactly(namespace, events)
     assert job.process.alive()
+    return recovery
+
+
+def test_postgres_stopped_for_30_s_mid_stream(namespace, stream_job, stack):
+    def stop_30_s():
+        stack.postgres.stop()
+        try:
+            time.sleep(30)
+        finally:
+            stack.postgres.start()
+
+    recovery = _through_a_fault(namespace, stream_job, 41, stop_30_s)
+    print(f"\npostgres stopped 30 s: first batch {recovery:.1f} s after it came back")
 
 
 def test_postgres_paused_for_60_s_mid_stream(namespace, stream_job, stack):
-    events = generate_inference_events(N, seed=42, id_prefix="pgpause")
-    namespace.produce_events(events)
-    job = stream_job(max_offsets_per_trigger=300).start()
-    wait_for(lambda: _stored(namespace) >= 300, timeout=180, what="first batches", job=job)
-    pids = _server_pids(stack.postgres.data)
-    assert len(pids) > 1
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        time.sleep(60)
-    finally:
+    def pause_60_s():
+        pids = _server_pids(stack.postgres.data)
+        assert len(pids) > 1
         for pid in pids:
-            os.kill(pid, signal.SIGCONT)
-    before = _stored(namespace)
-    assert before < N, "the job finished before the fault; the test proves nothing"
-    recovery = _recovered_after(namespace, before, job)
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(60)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+    recovery = _through_a_fault(namespace, stream_job, 42, pause_60_s)
     print(f"\npostgres paused 60 s: first batch {recovery:.1f} s after it resumed")
-    wait_for(lambda: _stored(namespace) >= N, timeout=300, what="all events", job=job)
-    _assert_exactly(namespace, events)
-    assert job.process.alive()
