@@ -22,6 +22,9 @@ import orjson
 from parrotwatch.traffic import encode, generate_feedback_events, generate_inference_events
 
 Expect = Literal["ok", "dlq"]
+# A bad record under a key just under the broker's 8 MiB message limit: a dead letter that
+# carried its key whole would be over the limit, and fail its batch on every replay.
+HUGE_KEY_BYTES = 8 * 1024 * 1024 - 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class PoisonCase:
     raw: bytes | None
     expect: Expect
     request_id: str | None  # the id a scored case is stored under
+    key: bytes | None = None  # the Kafka key to send it with (None: its name)
 
     @property
     def api_path(self) -> str:
@@ -93,6 +97,11 @@ _INFERENCE: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
         b'"latency_ms":1', b'"latency_ms":1e400'), "dlq"),
     "nan_literal": (lambda e: encode({**e, "latency_ms": 1}).replace(
         b'"latency_ms":1', b'"latency_ms":NaN'), "dlq"),
+    "metadata_int_past_uint64": (lambda e: encode({**e, "metadata": {"n": 1}}).replace(
+        b'"n":1', b'"n":' + str(2**70).encode()), "dlq"),
+    "metadata_nan": (lambda e: encode({**e, "metadata": {"n": 1}}).replace(b'"n":1', b'"n":NaN'),
+                     "dlq"),
+    "huge_kafka_key": (lambda e: b"{oops", "dlq"),  # sent with a key of HUGE_KEY_BYTES
     "id_too_long": (lambda e: e.update(request_id=e["request_id"] + "x" * 200), "dlq"),
     "top_level_array": (lambda e: b"[" + encode(e) + b"]", "dlq"),
     "empty_object_list": (lambda e: b"[" + b",".join([b"{}"] * 50_000) + b"]", "dlq"),
@@ -126,6 +135,8 @@ _FEEDBACK: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
         b'"metadata":null', b'"metadata":' + _deep_json(300)), "dlq"),
     "feedback_score_overflow": (lambda f: encode({**f, "score": 1}).replace(
         b'"score":1', b'"score":1e400'), "dlq"),
+    "feedback_metadata_int_past_uint64": (lambda f: encode({**f, "metadata": {"n": 1}}).replace(
+        b'"n":1', b'"n":' + str(2**70).encode()), "dlq"),
     "feedback_unicode": (lambda f: f.update(comment="tr\u00e8s bien \U0001f44d \u202e",
                                             metadata={"k": "\u00e9"}), "ok"),
 }
@@ -141,8 +152,9 @@ def poison_corpus(prefix: str = "poison") -> list[PoisonCase]:
         raw = change(event)
         if raw is None and name != "null_payload":
             raw = encode(event)
+        key = b"k" * HUGE_KEY_BYTES if name == "huge_kafka_key" else None
         cases.append(PoisonCase(name, "inference", raw, expect,
-                                event["request_id"] if expect == "ok" else None))
+                                event["request_id"] if expect == "ok" else None, key))
     for i, (name, (change, expect)) in enumerate(_FEEDBACK.items()):
         fb = {**base[i % len(base)], "feedback_id": f"{prefix}-fb-{name}"}
         raw = change(fb)

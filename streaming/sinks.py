@@ -17,6 +17,7 @@ For micro-batch ``b`` of sink ``s``:
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import time
 import uuid
@@ -122,6 +123,17 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
         "stage": row.get("stage"),
         "dead_lettered_at": _rfc3339(datetime.now(UTC)),
     })
+
+
+DLQ_KEY_BYTES = 1024
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The record's key, or, past ``DLQ_KEY_BYTES``, its head and SHA-256: a key near the broker's
+    message limit must not push its dead letter over it."""
+    if key is None or len(key) <= DLQ_KEY_BYTES:
+        return key
+    return key[:DLQ_KEY_BYTES - 72] + b"...sha256:" + hashlib.sha256(key).hexdigest().encode()
 
 
 Message = tuple[str, bytes | None, bytes]
@@ -386,7 +398,7 @@ class TransactionalSink:
             topic = self.settings.topic(self.spec.publish_topic)
             messages += [(topic, r["request_id"].encode(), score_message(r)) for r in new_rows]
         dlq_topic = self.settings.topic(DLQ_TOPIC)
-        messages += [(dlq_topic, r["key"], dead_letter_message(r)) for r in dlq]
+        messages += [(dlq_topic, dead_letter_key(r["key"]), dead_letter_message(r)) for r in dlq]
         messages += written.extra_messages
         if messages:  # an empty batch publishes nothing, so it needs no marker either
             self._publish(batch_id, messages)

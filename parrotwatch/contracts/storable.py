@@ -10,7 +10,10 @@ fields) is checked, at any depth, for:
   Kafka's JSON, nor orjson can write them (the JSON parsers of the stream and the API already
   refuse them as invalid JSON; this catches events built in Python, e.g. by an adapter);
 * nesting deeper than :data:`MAX_DEPTH` levels: orjson refuses to re-encode past 254, Python's
-  recursion past ~1,000, and no label needs more than a few.
+  recursion past ~1,000, and no label needs more than a few;
+* numbers JSON tools cannot carry (checked in the free-form values, where the typed fields' own
+  rules do not reach): integers outside -2^63 .. 2^64 - 1 (orjson, and so every re-encoding of the
+  event, refuses them) and non-finite floats (``NaN`` and ``1e400`` parse, then re-encode as null).
 
 Such an event is **rejected** with a reason naming the field (``metadata.note: contains NUL``),
 not escaped: escaping would silently change the user's text (a prompt's ``\\u0000`` could be a
@@ -20,6 +23,7 @@ source topic and in the dead letters, and tells the producer what to fix.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -43,8 +47,13 @@ def unstorable(value: Any, path: str = "", depth: int = 0) -> str | None:
     if isinstance(value, str):
         problem = text_problem(value)
         return f"{path or '(value)'}: {problem}" if problem else None
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**64 else (
+            f"{path or '(value)'}: integer outside the 64-bit range JSON tools carry")
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path or '(value)'}: {value} is not finite"
     if depth >= MAX_DEPTH:
         return f"{path or '(value)'}: nested deeper than {MAX_DEPTH} levels"
     if isinstance(value, Mapping):

@@ -55,7 +55,7 @@ def test_poison_corpus_through_kafka_and_the_api(namespace, stream_job, api):
     producer = KafkaProducer(bootstrap_servers=namespace.settings.bootstrap, acks="all",
                              max_request_size=8 << 20)
     for case in direct:
-        producer.send(namespace.topic(f"llm.{case.topic}.v1"), key=case.name.encode(),
+        producer.send(namespace.topic(f"llm.{case.topic}.v1"), key=case.key or case.name.encode(),
                       value=case.raw)
     producer.flush()
 

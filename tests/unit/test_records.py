@@ -95,3 +95,13 @@ def test_the_regurgitation_index_is_loaded_once_per_process(tmp_path):
         assert scoring.regurgitation_index(str(path)) is first
     assert len(scoring.INDEX_LOADS) == before + 1
     assert scoring.regurgitation_index(None) is None
+
+
+def test_a_dead_letter_never_carries_a_huge_key():
+    from streaming.sinks import DLQ_KEY_BYTES, dead_letter_key
+
+    assert dead_letter_key(None) is None and dead_letter_key(b"req-1") == b"req-1"
+    huge = b"k" * (8 << 20)
+    capped = dead_letter_key(huge)
+    assert len(capped) <= DLQ_KEY_BYTES and capped.endswith(
+        __import__("hashlib").sha256(huge).hexdigest().encode())
