@@ -133,7 +133,7 @@ def dead_letter_key(key: bytes | None) -> bytes | None:
     message limit must not push its dead letter over it."""
     if key is None or len(key) <= DLQ_KEY_BYTES:
         return key
-    return key[:DLQ_KEY_BYTES - 72] + b"...sha256:" + hashlib.sha256(key).hexdigest().encode()
+    return key[:DLQ_KEY_BYTES - 74] + b"...sha256:" + hashlib.sha256(key).hexdigest().encode()
 
 
 Message = tuple[str, bytes | None, bytes]
