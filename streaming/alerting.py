@@ -5,18 +5,26 @@ A window is closed once the stream's watermark (the largest event time stored, m
 segment seen in the last ``segment_horizon`` (a segment with no traffic gets a zero-count
 window, so a throughput drop is visible). The evaluator's state, the alerts and the evaluation
 mark are written in the inference sink's transaction: exactly once, replay or not.
+
+The state is versioned JSON (``Evaluator.to_state()``, a jsonb column), never a pickle: loading
+runs no code. A state this code cannot restore (a version it cannot migrate, anything
+malformed) is logged with its reason and the evaluator starts afresh; it never fails the
+micro-batch, which would fail again on every replay.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
+import json
+import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 import psycopg
 
 from detectors.alerting import Evaluator, RuleSet
+from detectors.alerting.evaluate import STATE_VERSION
 from parrotwatch.contracts import AlertEventV1
 from parrotwatch.settings import ALERTS_TOPIC, Settings
 from streaming.drift_stage import DriftStage, drift_p_values
@@ -24,6 +32,35 @@ from streaming.windows import WINDOW
 
 SEGMENT_HORIZON = timedelta(hours=6)
 MAX_CATCH_UP = timedelta(days=1)  # a backfill from long ago evaluates its last day only
+
+log = logging.getLogger(__name__)
+
+
+def restore_evaluator(ruleset: RuleSet, rules_hash: str, row: tuple[str, Any] | None) -> Evaluator:
+    """The evaluator of a stored ``(rules_hash, state JSON text)`` row; a fresh one when there is
+    no row, when the rules changed, or (logged at WARNING with the reason) when the state cannot
+    be restored. Never raises: a stored state must not fail the micro-batch."""
+    if row is None:
+        return Evaluator(ruleset)
+    stored_hash, text = row
+    if stored_hash != rules_hash:
+        log.info("alert rules changed (%s -> %s): the evaluator starts afresh", stored_hash, rules_hash)
+        return Evaluator(ruleset)
+    try:
+        state = json.loads(text) if isinstance(text, str | bytes) else text
+        evaluator = Evaluator.from_state(ruleset, state)
+    except Exception as exc:  # whatever the stored state holds, scoring goes on
+        log.warning("alert evaluator state reset, starting afresh (open alerts are forgotten, "
+                    "baselines relearn): %s", f"{type(exc).__name__}: {exc}"[:2000])
+        return Evaluator(ruleset)
+    if state["version"] != STATE_VERSION:
+        log.info("alert evaluator state migrated from version %s to %s", state["version"], STATE_VERSION)
+    return evaluator
+
+
+def dump_state(evaluator: Evaluator) -> str:
+    """``evaluator.to_state()`` as JSON text for the jsonb column (no NaN: jsonb refuses it)."""
+    return json.dumps(evaluator.to_state(), allow_nan=False, separators=(",", ":"))
 
 
 class AlertStage:
@@ -37,18 +74,17 @@ class AlertStage:
 
     # -- state -------------------------------------------------------------------------------
     def _load(self, conn: psycopg.Connection) -> Evaluator:
-        row = conn.execute("SELECT rules_hash, state FROM alert_evaluator_state "
+        # As text: the JSON is parsed inside restore_evaluator, where any failure is a reset.
+        row = conn.execute("SELECT rules_hash, state::text FROM alert_evaluator_state "
                            "WHERE name = 'inference' FOR UPDATE").fetchone()
-        if row is None or row[0] != self.rules_hash:
-            return Evaluator(self.ruleset)
-        return pickle.loads(row[1])
+        return restore_evaluator(self.ruleset, self.rules_hash, row)
 
     def _save(self, conn: psycopg.Connection, evaluator: Evaluator) -> None:
         conn.execute(
             "INSERT INTO alert_evaluator_state (name, rules_hash, state) VALUES ('inference', %s, "
-            "%s) ON CONFLICT (name) DO UPDATE SET rules_hash = EXCLUDED.rules_hash, "
+            "%s::jsonb) ON CONFLICT (name) DO UPDATE SET rules_hash = EXCLUDED.rules_hash, "
             "state = EXCLUDED.state, updated_at = clock_timestamp()",
-            (self.rules_hash, pickle.dumps(evaluator)))
+            (self.rules_hash, dump_state(evaluator)))
 
     # -- windows -----------------------------------------------------------------------------
     def _closed_window_starts(self, conn: psycopg.Connection) -> list[datetime]:

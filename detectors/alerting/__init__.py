@@ -8,6 +8,7 @@ from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
 from detectors.alerting.evaluate import Evaluator, merge_windows
 from detectors.alerting.lifecycle import AlertTracker, Observation, fingerprint
 from detectors.alerting.rules import RulesError, RuleSet, load_default_rules, load_rules
+from detectors.alerting.state import StateError
 from detectors.alerting.stats import RateRatioResult, benjamini_hochberg, rate_ratio_test
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "RateRatioResult",
     "RuleSet",
     "RulesError",
+    "StateError",
     "benjamini_hochberg",
     "fingerprint",
     "load_default_rules",

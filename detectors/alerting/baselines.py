@@ -4,7 +4,9 @@ Each is a small class over floats: hyperparameters are constructor arguments, st
 private attributes rebuilt by ``reset()``, ``update(x)`` returns ``self``, the read-only
 ``alarm`` says whether the last value signalled and ``statistic`` is the number compared with
 the threshold (river ``river/base/drift_detector.py``). ``direction`` picks the side that
-alarms: ``"up"`` (the metric rose), ``"down"`` or ``"both"``.
+alarms: ``"up"`` (the metric rose), ``"down"`` or ``"both"``. ``to_state()`` gives the
+hyperparameters and state as versioned JSON, ``from_state()`` restores them exactly
+(``detectors.alerting.state``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Literal
 
 from scipy.stats import norm
 from scipy.stats import t as student_t
+
+from detectors.alerting.state import Snapshot, StateError
 
 Direction = Literal["up", "down", "both"]
 
@@ -35,7 +39,7 @@ def _standardise(d: float, scale: float) -> float:
     return 0.0 if d == 0 else math.copysign(math.inf, d)
 
 
-class EwmaZScore:
+class EwmaZScore(Snapshot):
     """z-score of a value against the exponentially weighted mean and variance of its past.
 
     The baseline is the exponentially weighted moving average of Roberts (1959), "Control
@@ -56,6 +60,11 @@ class EwmaZScore:
     incident does not leak into its own baseline; after ``relearn_after`` such values in a row
     the new level is taken as normal and the warmup restarts (``None``: never).
     """
+
+    _PARAMS = {"alpha": "float", "threshold": "float", "warmup": "int", "direction": "str",
+               "min_sigma": "float", "min_rel_sigma": "float", "relearn_after": "int?"}
+    _VARS = {"_n": "count", "_mean": "float", "_var": "float", "_z": "float", "_alarm": "bool",
+             "_outliers": "count"}
 
     def __init__(
         self,
@@ -80,6 +89,10 @@ class EwmaZScore:
         """Forget the history: the next ``warmup`` values rebuild the baseline."""
         self._n, self._mean, self._var = 0, 0.0, 0.0
         self._z, self._alarm, self._outliers = 0.0, False, 0
+
+    def _check_state(self, where: str) -> None:
+        if self._var < 0:
+            raise StateError(f"{where}.vars.var: a variance cannot be negative ({self._var})")
 
     @property
     def alarm(self) -> bool:
@@ -127,7 +140,7 @@ class EwmaZScore:
         return self
 
 
-class Cusum:
+class Cusum(Snapshot):
     """Two-sided tabular CUSUM on standardised values, self-starting when no reference is given.
 
     Page (1954), "Continuous inspection schemes", Biometrika 41(1/2); tabular form and
@@ -147,6 +160,11 @@ class Cusum:
     initial response for CUSUM quality-control schemes", Technometrics 24(3)): a shift that
     lasts signals again within a few values, one that ended decays away.
     """
+
+    _PARAMS = {"k": "float", "h": "float", "warmup": "int", "direction": "str", "target": "float?",
+               "sigma": "float?", "min_sigma": "float", "min_rel_sigma": "float", "fir": "float"}
+    _VARS = {"_n": "count", "_mean": "float", "_m2": "float", "_pos": "float", "_neg": "float",
+             "_alarm": "bool", "_stat": "float"}
 
     def __init__(
         self,
@@ -175,6 +193,10 @@ class Cusum:
         """Zero both sums and forget the learned values (a given target and sigma stay)."""
         self._n, self._mean, self._m2 = 0, 0.0, 0.0
         self._pos, self._neg, self._alarm, self._stat = 0.0, 0.0, False, 0.0
+
+    def _check_state(self, where: str) -> None:
+        if self._m2 < 0:
+            raise StateError(f"{where}.vars.m2: a sum of squares cannot be negative ({self._m2})")
 
     @property
     def alarm(self) -> bool:
@@ -241,7 +263,7 @@ class Cusum:
         return self
 
 
-class PageHinkley:
+class PageHinkley(Snapshot):
     """Page-Hinkley change detector, as in river ``river/drift/page_hinkley.py``.
 
     Page (1954), "Continuous inspection schemes", Biometrika 41(1/2); Hinkley (1971),
@@ -256,6 +278,11 @@ class PageHinkley:
     After a signal the next value restarts the detector, so a lasting shift signals once: it
     reports a change, not a state.
     """
+
+    _PARAMS = {"delta": "float", "threshold": "float", "alpha": "float", "min_instances": "int",
+               "direction": "str"}
+    _VARS = {"_n": "count", "_mean": "float", "_alarm": "bool", "_stat": "float", "_sum_up": "float",
+             "_min_up": "float", "_sum_down": "float", "_max_down": "float"}
 
     def __init__(
         self,

@@ -2,7 +2,8 @@
 
 A check holds the rule's state for one segment (the baseline detector, the rate history).
 ``observe(window, firing)`` decides; ``commit(condition)`` is told the final decision after
-the FDR control, so a rate baseline keeps only clean windows.
+the FDR control, so a rate baseline keeps only clean windows. ``to_state()`` is the check's
+state as versioned JSON; ``from_state(rule, state)`` restores it for the same rule.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import operator
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
 from detectors.alerting.lifecycle import Observation
@@ -25,6 +26,7 @@ from detectors.alerting.rules import (
     Rule,
     ThresholdRule,
 )
+from detectors.alerting.state import StateError, decode, encode_float, mapping, sequence, upgrade
 from detectors.alerting.stats import rate_ratio_test
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -48,7 +50,21 @@ def _too_small(rule: Rule, window: Mapping[str, Any]) -> bool:
     return rule.min_count > 0 and (number(window, "count") or 0) < rule.min_count
 
 
-class ThresholdCheck:
+class _Stateless:
+    """``to_state`` / ``from_state`` of a check with nothing to remember."""
+
+    def to_state(self) -> dict[str, Any]:
+        """Only the version."""
+        return {"version": 1}
+
+    @classmethod
+    def from_state(cls, rule: Any, state: Any, where: str = "check") -> Self:
+        """A fresh check for ``rule`` once ``state`` is a known version."""
+        mapping(upgrade(state, where, 1, {}), where, {"version"})
+        return cls(rule)
+
+
+class ThresholdCheck(_Stateless):
     """``value op threshold``; while firing, ``value op resolve_value`` (hysteresis) when given."""
 
     def __init__(self, rule: ThresholdRule) -> None:
@@ -108,6 +124,24 @@ class BaselineCheck:
     def commit(self, condition: bool | None) -> None:
         """The detector learned in ``observe`` (it keeps outliers out by itself)."""
 
+    def to_state(self) -> dict[str, Any]:
+        """The detector's state (its hyperparameters included)."""
+        return {"version": 1, "detector": self.detector.to_state()}
+
+    @classmethod
+    def from_state(cls, rule: EwmaRule | CusumRule | PageHinkleyRule, state: Any,
+                   where: str = "check") -> BaselineCheck:
+        """The check of ``rule`` with its stored detector; hyperparameters other than the rule's
+        (a changed default) are a :class:`StateError`."""
+        state = mapping(upgrade(state, where, 1, {}), where, {"version", "detector"})
+        check = cls(rule)
+        kind = type(check.detector)
+        detector = kind.from_state(state["detector"], f"{where}.detector")
+        if detector.to_state()["params"] != check.detector.to_state()["params"]:
+            raise StateError(f"{where}.detector: parameters differ from rule {rule.name!r}'s")
+        check.detector = detector
+        return check
+
 
 _DETECTOR_PARAMS = {
     "ewma": {"alpha", "threshold", "warmup", "direction", "min_sigma", "min_rel_sigma", "relearn_after"},
@@ -165,8 +199,40 @@ class RateRatioCheck:
         if self._added and condition is True:
             self._recent[-1][2] = False
 
+    def to_state(self) -> dict[str, Any]:
+        """Recent windows ``[k, n, clean]``, clean baseline windows ``[k, n]``, the last add."""
+        f = encode_float
+        return {"version": 1, "recent": [[f(k), f(n), clean] for k, n, clean in self._recent],
+                "baseline": [[f(k), f(n)] for k, n in self._baseline], "added": self._added}
 
-class DriftCheck:
+    @classmethod
+    def from_state(cls, rule: RateRatioRule, state: Any, where: str = "check") -> RateRatioCheck:
+        """The check of ``rule`` with its stored windows (no more than the rule keeps)."""
+        state = mapping(upgrade(state, where, 1, {}), where, {"version", "recent", "baseline", "added"})
+        check = cls(rule)
+        limits = (("recent", 3, rule.current_windows), ("baseline", 2, rule.baseline_windows))
+        for name, size, limit in limits:
+            rows = sequence(state[name], f"{where}.{name}")
+            if len(rows) > limit:
+                raise StateError(f"{where}.{name}: {len(rows)} windows, the rule keeps {limit}")
+            for i, row in enumerate(rows):
+                at = f"{where}.{name}[{i}]"
+                if len(sequence(row, at)) != size:
+                    raise StateError(f"{at}: expected {size} items")
+                k, n = (decode("float", x, at) for x in row[:2])
+                if not (math.isfinite(n) and 0 <= k <= n):
+                    raise StateError(f"{at}: need finite counts 0 <= k <= n, got {row[:2]}")
+                if name == "recent":
+                    check._recent.append([k, n, decode("bool", row[2], at)])
+                else:
+                    check._baseline.append((k, n))
+        check._added = decode("bool", state["added"], f"{where}.added")
+        if check._added and not check._recent:
+            raise StateError(f"{where}.added: true with no recent window")
+        return check
+
+
+class DriftCheck(_Stateless):
     """``drift_p_value < p_value``; the p-value takes part in the FDR control."""
 
     def __init__(self, rule: DriftRule) -> None:
@@ -184,6 +250,11 @@ class DriftCheck:
 
 
 Check = ThresholdCheck | BaselineCheck | RateRatioCheck | DriftCheck
+
+
+def check_from_state(rule: Rule, state: Any, where: str = "check") -> Check:
+    """The check of ``rule`` restored from its ``to_state()``; :class:`StateError` if it cannot be."""
+    return type(make_check(rule)).from_state(rule, state, where)
 
 
 def make_check(rule: Rule) -> Check:

@@ -3,8 +3,9 @@
 ``Evaluator(ruleset).evaluate(windows)`` takes the window aggregates that just closed (plain
 dicts: ``model``, ``app``, ``window_start``, ``window_end``, ``count``, ``{metric}_{stat}``,
 ...), processes them in ``window_end`` order and returns the AlertEventV1 dicts they cause.
-All state (detectors, rate baselines, trackers) lives in plain attributes: pickle the
-evaluator between micro-batches to survive a restart.
+All state (detectors, rate baselines, trackers) is saved between micro-batches as versioned
+JSON: ``evaluator.to_state()``, and ``Evaluator.from_state(ruleset, state)`` to restore it
+(``detectors.alerting.state``; a state it cannot restore is a ``StateError`` with the reason).
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from detectors.alerting.checks import Check, make_check
+from detectors.alerting.checks import Check, check_from_state, make_check
 from detectors.alerting.lifecycle import AlertTracker, Observation
 from detectors.alerting.rules import Rule, RuleSet, parse_duration
+from detectors.alerting.state import Migration, StateError, mapping, sequence, upgrade
 from detectors.alerting.stats import benjamini_hochberg
+
+#: Version of ``Evaluator.to_state()``. Version 0 was a pickle, which no code reads back.
+STATE_VERSION = 1
+#: ``{v: f}``: ``f`` turns an evaluator state of version ``v`` into one of version ``v + 1``.
+MIGRATIONS: dict[int, Migration] = {}
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 
 _SUMMED = ("count", "feedback_count", "thumbs_down")
 _QUANTILES = ("_p50", "_p95", "_p99")
@@ -76,6 +84,65 @@ class Evaluator:
         self._checks: dict[tuple[str, tuple[str, ...]], Check] = {}
         self._trackers: dict[tuple[str, tuple[str, ...]], AlertTracker] = {}
         self.last_observations: list[tuple[str, dict[str, str], Observation]] = []
+
+    def to_state(self) -> dict[str, Any]:
+        """Every check and tracker with its rule name and segment, as versioned JSON. Lists in
+        creation order, not objects: jsonb reorders keys, and the trackers' order is that of
+        the events a silent segment gets."""
+        def entries(items: dict) -> list[dict[str, Any]]:
+            return [{"rule": r, "segment": list(seg), "state": x.to_state()} for (r, seg), x in items.items()]
+
+        return {"version": STATE_VERSION, "checks": entries(self._checks),
+                "trackers": entries(self._trackers)}
+
+    @classmethod
+    def from_state(cls, ruleset: RuleSet, state: Any, absent_is_clear: bool = True,
+                   max_examples: int = 5) -> Evaluator:
+        """The evaluator whose ``to_state()`` gave ``state``, for the same ``ruleset``; an older
+        version goes through ``MIGRATIONS``. Anything it cannot restore (an unknown version, a
+        malformed state, a check or tracker that does not match the rules) raises
+        :class:`StateError` with the reason, never another exception."""
+        try:
+            return cls._restore(ruleset, state, absent_is_clear, max_examples)
+        except StateError:
+            raise
+        except _MALFORMED as exc:
+            raise StateError(f"evaluator: malformed state ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _restore(cls, ruleset: RuleSet, state: Any, absent_is_clear: bool, max_examples: int) -> Evaluator:
+        state = upgrade(state, "evaluator", STATE_VERSION, MIGRATIONS)
+        state = mapping(state, "evaluator", {"version", "checks", "trackers"})
+        ev, rules = cls(ruleset, absent_is_clear, max_examples), {r.name: r for r in ruleset.rules}
+        for part in ("trackers", "checks"):
+            restored: dict = {}
+            for i, entry in enumerate(sequence(state[part], f"evaluator.{part}")):
+                where = f"evaluator.{part}[{i}]"
+                entry = mapping(entry, where, {"rule", "segment", "state"})
+                rule = rules.get(entry["rule"]) if isinstance(entry["rule"], str) else None
+                seg = sequence(entry["segment"], f"{where}.segment")
+                if rule is None:
+                    raise StateError(f"{where}: rule {entry['rule']!r:.80} is not in the rule set")
+                if len(seg) != len(rule.segment_by) or not all(isinstance(v, str) for v in seg):
+                    raise StateError(f"{where}.segment: expected {len(rule.segment_by)} strings "
+                                     f"({', '.join(rule.segment_by)}), got {seg!r:.80}")
+                key = (rule.name, tuple(seg))
+                if key in restored:
+                    raise StateError(f"{where}: a second entry for rule {rule.name!r} segment {seg}")
+                restored[key] = ev._restore_one(part, rule, key, entry["state"], f"{where}.state")
+            setattr(ev, f"_{part}", restored)
+        return ev
+
+    def _restore_one(self, part: str, rule: Rule, key: tuple[str, tuple[str, ...]], state: Any,
+                     where: str) -> Check | AlertTracker:
+        """One stored check, or one tracker checked against the tracker the rule makes now."""
+        if part == "checks":
+            return check_from_state(rule, state, where)
+        tracker = AlertTracker.from_state(state, where)
+        fresh = self._tracker(rule, key, self.labels(rule, dict(zip(rule.segment_by, key[1], strict=True))))
+        if tracker.to_state()["params"] != fresh.to_state()["params"]:
+            raise StateError(f"{where}.params: differ from what rule {rule.name!r} sets now")
+        return tracker
 
     def active(self) -> list[AlertTracker]:
         """Trackers of alerts that are pending or firing now."""

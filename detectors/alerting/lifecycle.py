@@ -4,7 +4,8 @@ The semantics of Prometheus alerting rules (a condition must hold for ``for`` ev
 before the alert fires) and of Alertmanager's ``repeat_interval`` (renotify), driven by
 closed windows instead of wall-clock evaluations, plus hysteresis on resolution: the alert
 resolves only after ``resolve_after`` clear windows in a row. Events are plain dicts with
-exactly the keys of ``AlertEventV1`` (parrotwatch/contracts/events.py).
+exactly the keys of ``AlertEventV1`` (parrotwatch/contracts/events.py). A tracker's state is
+versioned JSON (``to_state()`` / ``from_state()``, ``detectors.alerting.state``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from detectors.alerting.state import Snapshot, StateError
 
 
 def fingerprint(rule: str, labels: Mapping[str, str]) -> str:
@@ -80,7 +83,7 @@ class _Fields(dict):
         return _Missing()
 
 
-class AlertTracker:
+class AlertTracker(Snapshot):
     """State machine of one alert (one rule and one segment), fed one Observation per window.
 
     A bad window moves inactive -> pending; ``for_windows`` bad windows in a row fire (one
@@ -89,6 +92,11 @@ class AlertTracker:
     in a row resolve it (one ``resolved`` event, ``ends_at`` = end of the last bad window).
     Windows at or before the last one seen are ignored, so a replayed batch repeats nothing.
     """
+
+    _PARAMS = {"rule": "str", "labels": "labels", "severity": "str", "for_windows": "int",
+               "resolve_after": "int", "renotify": "micros?", "summary": "str"}
+    _VARS = {"_state": "str", "_streak": "count", "_clear": "count", "_started": "time?",
+             "_last_bad_end": "time?", "_last_sent": "time?", "_last_end": "time?"}
 
     def __init__(
         self,
@@ -119,6 +127,16 @@ class AlertTracker:
         self._started: datetime | None = None
         self._last_bad_end: datetime | None = None
         self._last_sent: datetime | None = None
+
+    def _check_state(self, where: str) -> None:
+        """What ``observe`` and ``_event`` rely on: an open alert has its times."""
+        if self._state not in ("inactive", "pending", "firing"):
+            raise StateError(f"{where}.vars.state: unknown lifecycle state {self._state!r:.40}")
+        needed = {"pending": ("_started", "_last_bad_end", "_last_end"),
+                  "firing": ("_started", "_last_bad_end", "_last_end", "_last_sent")}
+        missing = [a.lstrip("_") for a in needed.get(self._state, ()) if getattr(self, a) is None]
+        if missing:
+            raise StateError(f"{where}.vars: a {self._state} alert needs {', '.join(missing)}")
 
     @property
     def state(self) -> str:
