@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INFERENCE_TOPIC = "llm.inference.v1"
@@ -43,6 +44,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="External PostgreSQL URL; unset = the embedded server."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How every Kafka client connects (Kubernetes: SCRAM "
+        "users per component, see deploy/k8s/kafka-users.yaml).")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA certificate of the brokers' TLS listener (SSL, SASL_SSL).")
     kafka_port: int = 9092
     kafka_controller_port: int = 9097  # not 9093: Alertmanager's default web port
     postgres_port: int = 5433
@@ -138,6 +147,15 @@ class Settings(BaseSettings):
     @property
     def local_database(self) -> bool:
         return self.database_url is None
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs "
+                             "PARROTWATCH_KAFKA_SASL_MECHANISM, PARROTWATCH_KAFKA_SASL_USERNAME and "
+                             "PARROTWATCH_KAFKA_SASL_PASSWORD")
+        return self
 
     @property
     def bootstrap(self) -> str:

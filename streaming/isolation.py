@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
@@ -68,15 +68,16 @@ def find_culprits(items: Sequence[T], probe: Probe) -> list[tuple[T, BaseExcepti
     return culprits
 
 
-def fetch_records(bootstrap: str, where: list[tuple[str, int, int]], timeout_s: float = 10.0
-                  ) -> dict[tuple[str, int, int], bytes | None]:
+def fetch_records(kafka: dict[str, Any], where: list[tuple[str, int, int]],
+                  timeout_s: float = 10.0) -> dict[tuple[str, int, int], bytes | None]:
     """The values of the records at ``(topic, partition, offset)``, read back from Kafka for their
     dead letters (scored rows do not carry their payload). Best effort: a record that cannot be
-    read in ``timeout_s`` maps to None (its dead letter still names its offset)."""
+    read in ``timeout_s`` maps to None (its dead letter still names its offset). ``kafka``: the
+    client options (:func:`parrotwatch.stack.kafka_auth.client_options`)."""
     found: dict[tuple[str, int, int], bytes | None] = dict.fromkeys(where)
     if not where:
         return found
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    consumer = KafkaConsumer(**kafka, enable_auto_commit=False,
                              isolation_level="read_committed", consumer_timeout_ms=1000)
     try:
         for topic, partition, offset in where:

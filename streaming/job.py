@@ -24,6 +24,7 @@ from detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
 from parrotwatch.db import migrate
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
+from parrotwatch.stack.kafka_auth import client_options
 from parrotwatch.stack.urls import database_url
 from streaming.alerting import AlertStage
 from streaming.derived import feedback_after_store, inference_after_store, store_drilldown
@@ -88,7 +89,8 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, S
         sinks.append(sink)
     silent_for = timedelta(seconds=settings.silence_after_seconds)
     silence = (SilenceClock(alerts, db_url, settings.bootstrap, silent_for,
-                            every=min(timedelta(seconds=30), silent_for / 2))
+                            every=min(timedelta(seconds=30), silent_for / 2),
+                            kafka_security=client_options(settings))
                if settings.silence_after_seconds else None)
     return queries, sinks, silence
 

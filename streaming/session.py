@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 
 from parrotwatch.settings import Settings
 from parrotwatch.stack.jars import ensure_spark_kafka_jars
+from parrotwatch.stack.kafka_auth import SPARK_REDACTION_REGEX
 
 
 def build_session(settings: Settings, app_name: str = "parrotwatch-scoring") -> SparkSession:
@@ -29,6 +30,7 @@ def build_session(settings: Settings, app_name: str = "parrotwatch-scoring") -> 
         SparkSession.builder.appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.redaction.options.regex", SPARK_REDACTION_REGEX)
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")

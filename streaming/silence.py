@@ -62,8 +62,12 @@ class SilenceClock:
     """Wall-clock evaluation of a silent stream (see the module docstring)."""
 
     def __init__(self, alerts: AlertStage, database_url: str, bootstrap: str, silent_for: timedelta,
-                 every: timedelta = timedelta(seconds=30), live_horizon: timedelta = LIVE_HORIZON):
+                 every: timedelta = timedelta(seconds=30), live_horizon: timedelta = LIVE_HORIZON,
+                 kafka_security: dict[str, Any] | None = None):
+        """``kafka_security``: kafka-python security options (``kafka_auth.client_options``)."""
         self.alerts, self.database_url, self.bootstrap = alerts, database_url, bootstrap
+        self.kafka_security = {k: v for k, v in (kafka_security or {}).items()
+                               if k != "bootstrap_servers"}
         self.silent_for, self.every, self.live_horizon = silent_for, every, live_horizon
         self._next = 0.0
         self._producer: KafkaProducer | None = None
@@ -118,7 +122,8 @@ class SilenceClock:
 
     def _kafka(self) -> KafkaProducer:
         if self._producer is None:
-            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, **self.kafka_security,
+                                           acks="all",
                                            enable_idempotence=True, client_id="parrotwatch-silence")
         return self._producer
 

@@ -39,6 +39,7 @@ from parrotwatch.gc_pause import gc_paused
 from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
+from parrotwatch.stack.kafka_auth import client_options
 from streaming.isolation import describe, fetch_records, find_culprits, is_data_error
 from streaming.records import dead_letter
 
@@ -189,7 +190,7 @@ class TransactionalSink:
     def _kafka(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.bootstrap,
+                **client_options(self.settings),
                 transactional_id=f"parrotwatch-sink.{self.sink_id}",
                 enable_idempotence=True, acks="all", linger_ms=5, batch_size=512 * 1024,
                 max_request_size=MAX_MESSAGE_BYTES,
@@ -219,7 +220,7 @@ class TransactionalSink:
     def _committed_batches(self) -> int:
         if self._next_batch is None:
             self._kafka()  # fence a zombie first: its in-flight commit completes or aborts
-            consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap,
+            consumer = KafkaConsumer(**client_options(self.settings),
                                      group_id=self.sink_id, enable_auto_commit=False,
                                      isolation_level="read_committed")
             try:
@@ -359,7 +360,7 @@ class TransactionalSink:
         bad = {id(row) for row, _ in culprits}
         ok = [r for r in ok if id(r) not in bad]
         dlq = [r for r in dlq if id(r) not in bad]
-        raws = fetch_records(self.settings.bootstrap, [
+        raws = fetch_records(client_options(self.settings), [
             (r["topic"], r["partition"], r["offset"]) for r, _ in culprits if r["kind"] == "ok"])
         for row, error in culprits:
             where = (row["topic"], row["partition"], row["offset"])

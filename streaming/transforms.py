@@ -9,6 +9,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import Settings
+from parrotwatch.stack.kafka_auth import spark_options
 from streaming.records import (
     FEEDBACK_SCHEMA,
     INFERENCE_SCHEMA,
@@ -23,7 +24,7 @@ def read_kafka(spark: SparkSession, settings: Settings, topic: str) -> DataFrame
     """Spark's own Kafka source, from the earliest offset on first start (checkpoint after)."""
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap)
+        .options(**spark_options(settings))
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", settings.events_per_batch)

@@ -32,6 +32,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, list):
             value = json.dumps([v.get_secret_value() if isinstance(v, SecretStr) else v
                                 for v in getattr(settings, name)])
+        elif isinstance(getattr(settings, name), SecretStr):  # model_dump masks it
+            value = getattr(settings, name).get_secret_value()
         env[f"PARROTWATCH_{name.upper()}"] = str(value)
     env["PARROTWATCH_KAFKA_BOOTSTRAP"] = settings.bootstrap
     env["PARROTWATCH_DATABASE_URL"] = database_url(settings)

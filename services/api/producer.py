@@ -11,12 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from parrotwatch.settings import Settings
+from parrotwatch.stack.kafka_auth import client_options
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class KafkaEventProducer:
         delivery_timeout_ms: int = 8_000,
         ack_timeout_s: float = 9.0,
         client_id: str = "parrotwatch-api",
+        security: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.ack_timeout_s = ack_timeout_s
@@ -67,6 +69,7 @@ class KafkaEventProducer:
             "request_timeout_ms": request_timeout_ms,
             "max_block_ms": max_block_ms,
             "delivery_timeout_ms": delivery_timeout_ms,
+            **(security or {}),  # kafka_auth.client_options minus bootstrap_servers
         }
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
@@ -76,7 +79,9 @@ class KafkaEventProducer:
     @classmethod
     def from_settings(cls, settings: Settings) -> KafkaEventProducer:
         # Room for the key and the record-batch framing around the largest accepted event.
-        return cls(settings.bootstrap, max_request_bytes=settings.max_event_bytes + 65_536)
+        security = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
+        return cls(settings.bootstrap, max_request_bytes=settings.max_event_bytes + 65_536,
+                   security=security)
 
     @property
     def connected(self) -> bool:

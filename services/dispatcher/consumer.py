@@ -23,6 +23,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from parrotwatch.settings import ALERTS_TOPIC, Settings
+from parrotwatch.stack.kafka_auth import client_options
 from services.dispatcher.config import ReceiversFile
 from services.dispatcher.outbox import enqueue
 from services.dispatcher.records import Parsed, dead_letter, parse
@@ -39,6 +40,7 @@ class AlertConsumer:
         self.topic = settings.topic(ALERTS_TOPIC)
         self.group = f"{settings.topic_prefix}{config.delivery.consumer_group}"
         self.bootstrap = settings.bootstrap
+        self.kafka = client_options(settings)  # bootstrap servers and security
         self.config = config
         self.database_url = database_url
         self.stop = stop
@@ -51,7 +53,7 @@ class AlertConsumer:
         while not self.stop.is_set():
             try:
                 return KafkaConsumer(
-                    self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
+                    self.topic, **self.kafka, group_id=self.group,
                     client_id="parrotwatch-dispatcher", enable_auto_commit=False,
                     isolation_level="read_committed",
                     auto_offset_reset=self.config.delivery.auto_offset_reset,

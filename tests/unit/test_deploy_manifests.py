@@ -29,14 +29,7 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
 K8S = DEPLOY / "k8s"
 SETTINGS_ENV = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields}
-# Kafka SASL/SCRAM client settings the Kubernetes manifests pass (kafka-users.yaml). Until
-# parrotwatch/settings.py has these fields (kafka_security_protocol, kafka_sasl_mechanism,
-# kafka_sasl_username, kafka_sasl_password) they are accepted here by name and left out of the
-# settings the tests load; once it has them, they are checked like every other setting.
-KAFKA_AUTH_ENV = {"PARROTWATCH_KAFKA_SECURITY_PROTOCOL", "PARROTWATCH_KAFKA_SASL_MECHANISM",
-                  "PARROTWATCH_KAFKA_SASL_USERNAME", "PARROTWATCH_KAFKA_SASL_PASSWORD"}
-PENDING_ENV = KAFKA_AUTH_ENV - SETTINGS_ENV
-VALID_ENV = SETTINGS_ENV | PENDING_ENV
+VALID_ENV = SETTINGS_ENV
 VERSIONS = dict(line.split("=", 1) for line in (DEPLOY / "validate" / "versions.env").read_text()
                 .splitlines() if line.strip() and not line.lstrip().startswith("#"))
 APP_IMAGE = re.compile(r"^(\$\{PW_IMAGE:-)?parrotwatch:")
@@ -165,8 +158,7 @@ def _settings_from(env: dict[str, str], monkeypatch) -> Settings:
     for key in [k for k in os.environ if k.startswith("PARROTWATCH_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
-        if key not in PENDING_ENV:
-            monkeypatch.setenv(key, value)
+        monkeypatch.setenv(key, value)
     return load_settings()  # raises on an unknown PARROTWATCH_* name or an unparsable value
 
 
@@ -197,7 +189,8 @@ def test_k8s_settings_are_real_and_parse(monkeypatch):
     for doc in docs:
         for where, spec in pod_specs(doc):
             for container in spec.get("initContainers", []) + spec["containers"]:
-                env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+                env = {e["name"]: e.get("value", "from-a-secret" if "valueFrom" in e else "")
+                       for e in container.get("env", [])}
                 if doc["kind"] == "SparkApplication" and where.endswith("driver"):
                     env |= doc["spec"]["driver"].get("envVars", {})
                 for source in container.get("envFrom", []):
@@ -210,6 +203,8 @@ def test_k8s_settings_are_real_and_parse(monkeypatch):
                     settings = _settings_from(env, monkeypatch)
                     assert settings.bootstrap == "events-kafka-bootstrap:9092", where
                     assert settings.database_url, where
+                    # every component authenticates to Kafka (SCRAM users: kafka-users.yaml)
+                    assert settings.kafka_security_protocol.startswith("SASL_"), where
                     if where.endswith(".driver"):  # build_session must leave the master to Spark
                         assert settings.spark_master.startswith("k8s://"), where
                     checked.add(where)
