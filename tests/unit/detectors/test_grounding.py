@@ -295,3 +295,19 @@ def test_long_blocks_keep_the_text_and_most_of_pysbds_sentences():
     assert abs(len(cut) - len(whole)) <= 0.15 * len(whole)
     assert all(len(s) <= text_mod.MAX_BLOCK_CHARS for s in cut)
     assert "".join(cut).replace(" ", "") == "".join(whole).replace(" ", "")
+
+
+def test_work_per_request_is_bounded_and_the_cut_is_reported(scorer):
+    from detectors.grounding.scorer import MAX_SENTENCES, MAX_TEXT_CHARS, _bounded
+
+    assert _bounded(["ab", "cd"], 3) == (["ab", "c"], True)
+    assert _bounded(["ab", "cd"], 4) == (["ab", "cd"], False)
+    assert _bounded(["ab", "cd", "e"], 4) == (["ab", "cd"], True)
+    long = "The rover landed in 2021. " * (MAX_SENTENCES + 50)
+    result = scorer.score(long, ["The rover landed in 2021."] * 3)
+    assert result.truncated and result.n_sentences == MAX_SENTENCES
+    assert result.hallucination == 0.0
+    short = scorer.score("The rover landed in 2021.", ["The rover landed in 2021."])
+    assert not short.truncated and short.n_sentences == 1
+    huge_source = scorer.score("The rover landed in 2021.", ["x " * MAX_TEXT_CHARS])
+    assert huge_source.truncated
