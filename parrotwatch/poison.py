@@ -122,6 +122,10 @@ _INFERENCE: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
     "metadata_30_deep": (lambda e: e.update(metadata=_nested(29)), "ok"),
     "many_metadata_keys": (lambda e: e.update(metadata={f"k{i}": i for i in range(5_000)}), "ok"),
     "whitespace_id": (lambda e: e.update(request_id=" " + e["request_id"]), "ok"),
+    # a slow poison: valid, 0.9 MB, scored in bounded time (docs/hardening.md)
+    "huge_rag_event": (lambda e: e.update(
+        response="The cat sat on the mat. " * 15_000, sources=["The dog ran. " * 4_000] * 4,
+        samples=["A sample answer. " * 1_500] * 4, logprobs=None), "ok"),
     "zero_length_response": (lambda e: e.update(response="", logprobs=[]), "ok"),
 }
 
