@@ -118,6 +118,7 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
         settings = settings.model_copy(update={"regurgitation_index": index})
     stack = LocalStack(settings, say=say)
     stack.up()
+    settings = stack.settings  # with the local stack's generated API key when none was set
     run_id = f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     url = database_url(settings)
     with psycopg.connect(url, autocommit=True) as conn:

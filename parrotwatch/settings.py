@@ -58,13 +58,18 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8088
     api_keys: list[SecretStr] = Field(
-        default_factory=lambda: [SecretStr("dev-key")],
-        description="Accepted X-API-Key values (JSON list in the environment).",
+        default_factory=list,
+        description="Accepted X-API-Key values (JSON list in the environment). No default: the "
+        "API refuses to start without one, except under `parrotwatch up` / `demo`, which "
+        "generate a key for the local stack (stored in $PARROTWATCH_HOME/api-key, mode 0600).",
     )
     max_event_bytes: int = Field(
         default=1_048_576, description="Largest accepted event, in bytes (API and stream)."
     )
     max_request_bytes: int = Field(default=8_388_608, description="Largest API request body.")
+    max_batch_events: int = Field(
+        default=1_000, gt=0, description="Most events in one API request (a JSON array); a "
+        "larger batch is refused with 413 before it is parsed.")
     topic_prefix: str = Field(
         default="", description="Prefix for every topic name (isolates tenants and tests)."
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +23,28 @@ from parrotwatch.stack.processes import ManagedProcess, port_in_use, wait_until
 from parrotwatch.stack.urls import database_url, redact_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+API_KEY_FILE = "api-key"
+
+
+def local_api_key(home: Path) -> tuple[str, Path]:
+    """The local stack's API key and its file, ``home/api-key``: created on first use (random,
+    mode 0600), then reused, so that a running API and its clients agree across ``up`` calls."""
+    path = home / API_KEY_FILE
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)  # readable by others: tighten it
+        key = path.read_text(encoding="utf-8").strip()
+        if not key:
+            raise StackError(f"{path} is empty; delete it and run `parrotwatch up` again to "
+                             "generate a new key") from None
+        return key, path
+    key = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key, path
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -113,7 +137,18 @@ class LocalStack:
         fresh = time.time() - status["updated_at"] < 30
         return fresh and all(q["active"] for q in status["queries"].values())
 
+    def use_local_api_key(self) -> None:
+        """With no ``PARROTWATCH_API_KEYS``, give the API (and this stack's clients, through
+        ``self.settings``) the key generated for the local stack; say where it is, never what."""
+        if self.settings.api_keys:
+            return
+        key, path = local_api_key(self.settings.home)
+        self.settings = self.settings.model_copy(update={"api_keys": [SecretStr(key)]})
+        self.say(f"api: no PARROTWATCH_API_KEYS set; using the local stack's key in {path} "
+                 "(mode 0600): send it as X-API-Key")
+
     def start_api(self, timeout: float = 60.0) -> None:
+        self.use_local_api_key()
         s = self.settings
         if not self.api.alive():
             if port_in_use(s.api_port, s.api_host):
@@ -170,6 +205,7 @@ class LocalStack:
             "kafka_bootstrap": s.bootstrap,
             "database_url": redact_url(database_url(s)),  # printed: no password
             "api_url": s.api_url,
+            "api_key_file": str(key_file) if (key_file := s.home / API_KEY_FILE).exists() else None,
             "home": str(s.home),
             "components": components,
             "logs": {

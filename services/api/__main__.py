@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
 
 from parrotwatch.settings import load_settings
-from services.api.app import create_app
+from services.api.app import MissingApiKeys, create_app
+
+log = logging.getLogger("services.api")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level="info")
+    try:
+        app = create_app(settings)
+    except MissingApiKeys as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
 
 
 if __name__ == "__main__":

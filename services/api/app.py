@@ -12,9 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from parrotwatch import __version__
 from parrotwatch.settings import Settings, load_settings
 from services.api.deps import get_producer
+from services.api.errors import EventsRejected, events_rejected_handler
 from services.api.metrics import ApiMetrics
 from services.api.openapi import install_event_schemas
 from services.api.producer import KafkaEventProducer
+from services.api.readiness import KafkaReadiness
 from services.api.routes import feedback, health, inference
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,32 @@ Ingestion API of Parrotwatch, LLM observability and memorization audits.
 
 Send an API key as `X-API-Key: <key>` or `Authorization: Bearer <key>`. A 202 means Kafka
 acknowledged every event of the request; a 503 carries `Retry-After` and means retry the same
-request (events are deduplicated by their id downstream). `/healthz` and `/metrics` need no key.
+request (events are deduplicated by their id downstream).
+
+Limits (each refusal says which and how to fix it): a request body of at most
+`PARROTWATCH_MAX_REQUEST_BYTES` (8 MiB; 413, enforced while the body streams in), at most
+`PARROTWATCH_MAX_BATCH_EVENTS` events per request (1,000; 413), at most
+`PARROTWATCH_MAX_EVENT_BYTES` per event (1 MiB; 413), JSON nested at most 64 levels (an array of
+events counts as one; 422) and integers within 64 bits, [-2^63, 2^64 - 1] (422: larger ones
+would silently become floats). A 422 lists the first 50 errors and counts the rest; no answer
+exceeds 64 KB.
+
+`/healthz` (liveness: never waits on Kafka), `/readyz` (readiness: 503 until Kafka answered a
+recent check; answers within about 0.5 s) and `/metrics` need no key.
 """
+
+
+class MissingApiKeys(ValueError):
+    """The API was started without any key (PARROTWATCH_API_KEYS unset or empty)."""
+
+
+NO_KEYS = (
+    "No API key configured: the API refuses to start without one. Set PARROTWATCH_API_KEYS to "
+    "a JSON list of keys, e.g. PARROTWATCH_API_KEYS='[\"<key>\"]' with a key from "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`. For the local stack, "
+    "`parrotwatch up` and `parrotwatch demo` generate one and store it in "
+    "$PARROTWATCH_HOME/api-key."
+)
 
 
 @asynccontextmanager
@@ -38,11 +64,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         return
     producer = KafkaEventProducer.from_settings(app.state.settings)
     # No broker yet is not fatal: the producer is then created on first use, per request.
-    await run_in_threadpool(producer.try_connect)
+    app.state.readiness.record(await run_in_threadpool(producer.try_connect))
     app.state.producer = producer
     try:
         yield
     finally:
+        app.state.readiness.close()
         await run_in_threadpool(producer.close)
 
 
@@ -52,15 +79,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ``settings`` defaults to :func:`parrotwatch.settings.load_settings` (the environment). Routes
     read them through :func:`services.api.deps.get_settings`; override that dependency, or
     :func:`services.api.deps.get_producer`, to substitute either in tests.
+
+    Raises :class:`MissingApiKeys` when ``settings.api_keys`` is empty: there is no default key.
     """
+    settings = settings if settings is not None else load_settings()
+    if not settings.api_keys:
+        raise MissingApiKeys(NO_KEYS)
     app = FastAPI(
         title="Parrotwatch ingestion API",
         description=DESCRIPTION,
         version=__version__,
         lifespan=_lifespan,
     )
-    app.state.settings = settings if settings is not None else load_settings()
+    app.state.settings = settings
     app.state.metrics = ApiMetrics()
+    app.state.readiness = KafkaReadiness()
+    app.add_exception_handler(EventsRejected, events_rejected_handler)
     for module in (inference, feedback, health):
         app.include_router(module.router)
     install_event_schemas(app)

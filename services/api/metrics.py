@@ -13,6 +13,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
 REJECT_REASONS = (
     "unauthorized",
     "request_too_large",
+    "too_many_events",
     "event_too_large",
     "invalid_json",
     "invalid_event",

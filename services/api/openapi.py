@@ -15,8 +15,21 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
+from services.api.errors import ErrorPublic, RejectedPublic
 
 _REF = "#/components/schemas/{model}"
+
+#: the documented refusals of the ingestion routes (``responses=`` of their decorators)
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "Missing or wrong API key."},
+    413: {"model": ErrorPublic, "description": "Request body, batch (events per request) or "
+          "one event over its limit; the message names the limit."},
+    422: {"model": RejectedPublic, "description": "The body is not usable JSON (too deep, an "
+          "integer beyond 64 bits) or an event breaks the contract; `loc` names the index and "
+          "field. The first 50 errors are listed, the rest counted."},
+    503: {"model": ErrorPublic, "description": "Kafka unavailable; nothing was accepted. Retry "
+          "the same request after `Retry-After` seconds."},
+}
 
 
 def event_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +58,18 @@ def install_event_schemas(app: FastAPI) -> None:
                 ref_template=_REF,
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+            _limit_batches(schema, app.state.settings.max_batch_events)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _limit_batches(schema: dict[str, Any], max_items: int) -> None:
+    """``maxItems`` on every batch body: the routes are declared before settings exist."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for option in content.get("application/json", {}).get("schema", {}).get("anyOf", ()):
+                if option.get("type") == "array":
+                    option["maxItems"] = max_items

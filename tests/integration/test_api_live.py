@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from parrotwatch.stack.local import REPO_ROOT, settings_env
 from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
@@ -15,12 +16,14 @@ from parrotwatch.traffic import generate_inference_events
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
-KEY = {"X-API-Key": "dev-key"}
+SECRET = "live-test-key"
+KEY = {"X-API-Key": SECRET}
 
 
 @pytest.fixture
 def api(namespace):
-    settings = namespace.settings.model_copy(update={"api_port": free_port()})
+    settings = namespace.settings.model_copy(
+        update={"api_port": free_port(), "api_keys": [SecretStr(SECRET)]})
     proc = ManagedProcess(f"api-{settings.topic_prefix.strip('.')}", settings.run_dir,
                           settings.logs_dir / f"api-{settings.topic_prefix.strip('.')}.log")
     proc.start([sys.executable, "-m", "services.api"], env=settings_env(settings), cwd=REPO_ROOT)
@@ -55,7 +58,7 @@ def test_accepted_events_reach_postgres_and_feedback_is_stored_once(api, namespa
     events = generate_inference_events(30, seed=6, id_prefix="api-ok")
     r = api.post("/v1/inference", json=events[:20], headers=KEY)
     assert r.status_code == 202 and r.json()["accepted"] == 20
-    r = api.post("/v1/inference", json=events[20], headers={"Authorization": "Bearer dev-key"})
+    r = api.post("/v1/inference", json=events[20], headers={"Authorization": f"Bearer {SECRET}"})
     assert r.status_code == 202
 
     feedback = {"feedback_id": f"fb-{uuid.uuid4()}", "request_id": events[0]["request_id"],

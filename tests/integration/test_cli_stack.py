@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -41,10 +43,20 @@ def test_up_is_idempotent_status_reports_and_down_stops(tmp_path):
         assert status["components"] == {"kafka": True, "postgres": True, "stream": True,
                                         "api": True}
 
+        # no PARROTWATCH_API_KEYS: `up` generated a key, stored it 0600 and never printed it
+        key_file = Path(status["api_key_file"])
+        assert key_file == tmp_path / "home" / "api-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = key_file.read_text().strip()
+        assert len(key) >= 32 and key not in first.stdout + first.stderr
+        assert str(key_file) in first.stderr
+        assert key_file.read_text().strip() == key  # the second `up` reused it
         event = generate_inference_events(1, seed=9, id_prefix="cli")[0]
         r = httpx.post(f"{status['api_url']}/v1/inference", json=event,
-                       headers={"X-API-Key": "dev-key"}, timeout=30)
+                       headers={"X-API-Key": key}, timeout=30)
         assert r.status_code == 202, r.text
+        assert httpx.post(f"{status['api_url']}/v1/inference", json=event,
+                          headers={"X-API-Key": "dev-key"}, timeout=30).status_code == 401
 
         def stored() -> bool:
             with psycopg.connect(status["database_url"], autocommit=True) as conn:

@@ -235,10 +235,14 @@ def test_feedback_without_signal_or_key_is_refused(client: TestClient, recorder:
     assert recorder.sent == []
 
 
-@pytest.mark.parametrize(("up", "status"), [(True, "ok"), (False, "degraded")])
-def test_healthz_needs_no_key(client: TestClient, recorder: Recorder, up: bool, status: str):
+@pytest.mark.parametrize(("up", "status", "ready"), [(True, "ok", 200), (False, "degraded", 503)])
+def test_probes_need_no_key(client: TestClient, recorder: Recorder, up: bool, status: str,
+                            ready: int):
     recorder.up = up
-    response = client.get("/healthz")
+    response = client.get("/readyz")  # waits (briefly) for the first Kafka check
+    assert response.status_code == ready
+    assert response.json()["ready"] is up and response.json()["kafka"] is up
+    response = client.get("/healthz")  # liveness: 200 either way, the last check in the body
     assert response.status_code == 200
     assert response.json() == {"status": status, "kafka": up}
 
@@ -284,6 +288,7 @@ def test_real_producer_without_broker_answers_503(tmp_path):
         assert time.monotonic() - started < 10
         assert response.headers["retry-after"] == "5"
         assert client.get("/healthz").json() == {"status": "degraded", "kafka": False}
+        assert client.get("/readyz").status_code == 503
 
 
 def test_waiting_callers_share_one_failed_connection_attempt(monkeypatch):

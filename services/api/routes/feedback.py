@@ -9,7 +9,7 @@ from parrotwatch.contracts import FeedbackEventV1
 from parrotwatch.settings import FEEDBACK_TOPIC
 from services.api.deps import ApiKeyDep, MetricsDep, ProducerDep, SettingsDep
 from services.api.ingest import EventKind, ingest
-from services.api.openapi import event_body
+from services.api.openapi import REFUSALS, event_body
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
 
@@ -45,12 +45,7 @@ class FeedbackPublic(BaseModel):
         "downstream. 202 means Kafka acknowledged every event; 503 means retry."
     ),
     openapi_extra=event_body(FeedbackEventV1, EXAMPLE),
-    responses={
-        401: {"description": "Missing or wrong API key."},
-        413: {"description": "Request or one event over its byte limit."},
-        422: {"description": "An event breaks the contract; `loc` names the index and field."},
-        503: {"description": "Kafka unavailable; nothing was accepted. Retry after 5 s."},
-    },
+    responses=REFUSALS,
 )
 async def post_feedback(
     request: Request, _auth: ApiKeyDep, settings: SettingsDep, producer: ProducerDep,
