@@ -33,7 +33,7 @@ request (events are deduplicated by their id downstream).
 
 Limits (each refusal says which and how to fix it): a request body of at most
 `PARROTWATCH_MAX_REQUEST_BYTES` (8 MiB; 413, enforced while the body streams in), at most
-`PARROTWATCH_MAX_BATCH_EVENTS` events per request (1,000; 413), at most
+`PARROTWATCH_MAX_BATCH_EVENTS` events per request (1,000; 422), at most
 `PARROTWATCH_MAX_EVENT_BYTES` per event (1 MiB; 413), JSON nested at most 64 levels (an array of
 events counts as one; 422) and integers within 64 bits, [-2^63, 2^64 - 1] (422: larger ones
 would silently become floats). A 422 lists the first 50 errors and counts the rest; no answer

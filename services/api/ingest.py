@@ -75,17 +75,19 @@ async def read_body(request: Request, settings: Settings, metrics: ApiMetrics) -
 
 
 def _check_shape(body: bytes, settings: Settings, metrics: ApiMetrics, route: str) -> None:
-    """Refuse, before parsing, a batch over ``max_batch_events``, JSON nested deeper than
+    """Refuse (422), before parsing, a batch over ``max_batch_events``, JSON nested deeper than
     :data:`MAX_JSON_DEPTH` and integers that JSON parsers would turn into floats."""
     shape = jsonscan.scan(body)
     if shape.items is not None and shape.items > settings.max_batch_events:
-        raise _too_large(
-            route, metrics, "too_many_events",
-            f"The batch has {shape.items} events, over the limit of "
-            f"{settings.max_batch_events} events per request; split it into requests of at "
-            f"most {settings.max_batch_events} events (or raise "
-            "PARROTWATCH_MAX_BATCH_EVENTS).",
-        )
+        # 422, not 413: the OpenAPI schema states the limit (maxItems), so this is a body that
+        # breaks the documented schema, like any other
+        raise _reject(route, metrics, "too_many_events", [{
+            "type": "too_many_events", "loc": ["body"],
+            "msg": f"The batch has {shape.items} events, over the limit of "
+                   f"{settings.max_batch_events} events per request; split it into requests of "
+                   f"at most {settings.max_batch_events} events (or raise "
+                   "PARROTWATCH_MAX_BATCH_EVENTS).",
+        }])
     if shape.depth > MAX_JSON_DEPTH:
         raise _reject(route, metrics, "invalid_json", [{
             "type": "json_too_deep", "loc": ["body"],

@@ -22,11 +22,12 @@ _REF = "#/components/schemas/{model}"
 #: the documented refusals of the ingestion routes (``responses=`` of their decorators)
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Missing or wrong API key."},
-    413: {"model": ErrorPublic, "description": "Request body, batch (events per request) or "
-          "one event over its limit; the message names the limit."},
+    413: {"model": ErrorPublic, "description": "Request body or one event over its byte limit; "
+          "the message names the limit."},
     422: {"model": RejectedPublic, "description": "The body is not usable JSON (too deep, an "
-          "integer beyond 64 bits) or an event breaks the contract; `loc` names the index and "
-          "field. The first 50 errors are listed, the rest counted."},
+          "integer beyond 64 bits), the batch has more events than `maxItems`, or an event "
+          "breaks the contract; `loc` names the index and field. The first 50 errors are "
+          "listed, the rest counted."},
     503: {"model": ErrorPublic, "description": "Kafka unavailable; nothing was accepted. Retry "
           "the same request after `Retry-After` seconds."},
 }

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from parrotwatch.settings import Settings
 from parrotwatch.stack.local import REPO_ROOT, settings_env
 from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
 from parrotwatch.traffic import generate_inference_events
@@ -20,16 +21,23 @@ SECRET = "live-test-key"
 KEY = {"X-API-Key": SECRET}
 
 
+def start_api(settings: Settings, key: str = SECRET, **overrides) -> tuple[ManagedProcess, str]:
+    """``python -m services.api`` for ``settings`` on a free port with ``key``, once ready;
+    its process (to stop or ``kill -9``) and its URL. The other API test modules use it too."""
+    settings = settings.model_copy(
+        update={"api_port": free_port(), "api_keys": [SecretStr(key)], **overrides})
+    name = f"api-{settings.topic_prefix.strip('.')}"
+    proc = ManagedProcess(name, settings.run_dir, settings.logs_dir / f"{name}.log")
+    proc.start([sys.executable, "-m", "services.api"], env=settings_env(settings), cwd=REPO_ROOT)
+    wait_until(lambda: httpx.get(f"{settings.api_url}/readyz", timeout=2).status_code == 200,
+               timeout=60, proc=proc, what="/readyz")
+    return proc, settings.api_url
+
+
 @pytest.fixture
 def api(namespace):
-    settings = namespace.settings.model_copy(
-        update={"api_port": free_port(), "api_keys": [SecretStr(SECRET)]})
-    proc = ManagedProcess(f"api-{settings.topic_prefix.strip('.')}", settings.run_dir,
-                          settings.logs_dir / f"api-{settings.topic_prefix.strip('.')}.log")
-    proc.start([sys.executable, "-m", "services.api"], env=settings_env(settings), cwd=REPO_ROOT)
-    wait_until(lambda: httpx.get(f"{settings.api_url}/healthz", timeout=2).status_code == 200,
-               timeout=60, proc=proc, what="/healthz")
-    with httpx.Client(base_url=settings.api_url, timeout=30) as client:
+    proc, url = start_api(namespace.settings)
+    with httpx.Client(base_url=url, timeout=30) as client:
         yield client
     proc.stop()
 

@@ -130,11 +130,13 @@ def test_scan_names_the_first_out_of_range_integer():
 
 
 # -- limits at the API -----------------------------------------------------------------------
-def test_batch_over_the_event_limit_is_413_naming_the_limit(client: TestClient, recorder):
+def test_batch_over_the_event_limit_is_422_naming_the_limit(client: TestClient, recorder):
     batch = [{**EVENT, "request_id": f"r{i}"} for i in range(101)]
     response = _post(client, orjson.dumps(batch))
-    assert response.status_code == 413
-    detail = response.json()["detail"]
+    assert response.status_code == 422
+    ((error,),) = [response.json()["detail"]]
+    assert error["type"] == "too_many_events"
+    detail = error["msg"]
     assert "101 events" in detail and "100 events per request" in detail
     assert "PARROTWATCH_MAX_BATCH_EVENTS" in detail
     assert _post(client, orjson.dumps(batch[:100])).status_code == 202
@@ -146,8 +148,8 @@ def test_8_mib_of_empty_events_is_refused_small(recorder: Recorder):
     body = b"[" + b"{}, " * (2**21 - 1) + b"{}]"
     with _client(recorder, max_request_bytes=len(body)) as client:
         response = _post(client, body)
-    assert response.status_code == 413
-    assert len(response.content) < 1_000 and "2097152 events" in response.json()["detail"]
+    assert response.status_code == 422
+    assert len(response.content) < 1_000 and "2097152 events" in response.text
 
 
 def test_many_errors_are_capped_and_counted(recorder: Recorder):
