@@ -14,7 +14,7 @@ from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, build_corpus_inde
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import produce
 from parrotwatch.stack.local import LocalStack
-from parrotwatch.stack.urls import database_url
+from parrotwatch.stack.urls import database_url, redact_url
 from parrotwatch.traffic import generate_feedback_events, keyed, malformed_records
 
 SUMMARY_SQL = """
@@ -182,7 +182,7 @@ report (every dashboard's panels, for people without Grafana): {report}
 where to look next:
   parrotwatch status                 which parts run, and their logs under {settings.logs_dir}
   parrotwatch alerts list            alert transitions; `alerts test-rules FILE` dry-runs new rules
-  psql {url}
+  psql {redact_url(url)}
       SELECT * FROM inference_scores WHERE request_id LIKE '{run_id}%' ORDER BY repetition_rate DESC LIMIT 5;
   topics: {settings.topic('llm.scores.v1')} (scores), {settings.topic('llm.dlq.v1')} (dead letters)
   API docs: {settings.api_url}/docs
