@@ -173,7 +173,7 @@ class FeedbackEventV1(_Event):
     request_id: Identifier
     timestamp: AwareDatetime
     thumb: Literal[1, -1] | None = None
-    score: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    score: Annotated[float, Field(allow_inf_nan=False, strict=True)] | None = None  # not "0.5"
     label: NonEmptyStr | None = None
     correction: StoredStr | None = None
     comment: StoredStr | None = None
