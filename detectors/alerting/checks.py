@@ -29,6 +29,7 @@ from detectors.alerting.rules import (
 from detectors.alerting.state import StateError, decode, encode_float, mapping, sequence, upgrade
 from detectors.alerting.stats import rate_ratio_test
 
+_MAX_WINDOW_COUNT = 2**31 - 1  # a window's counts are 32-bit integer columns
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
@@ -220,8 +221,8 @@ class RateRatioCheck:
                 if len(sequence(row, at)) != size:
                     raise StateError(f"{at}: expected {size} items")
                 k, n = (decode("float", x, at) for x in row[:2])
-                if not (math.isfinite(n) and 0 <= k <= n):
-                    raise StateError(f"{at}: need finite counts 0 <= k <= n, got {row[:2]}")
+                if not 0 <= k <= n <= _MAX_WINDOW_COUNT:
+                    raise StateError(f"{at}: need counts 0 <= k <= n <= 2**31 - 1, got {row[:2]}")
                 if name == "recent":
                     check._recent.append([k, n, decode("bool", row[2], at)])
                 else:

@@ -156,6 +156,17 @@ def test_a_stored_rate_ratio_check_with_too_many_windows_is_malformed(saved):
         Evaluator.from_state(RULES, state)
 
 
+@pytest.mark.parametrize("window", [[5.0, 2.0, True], [-1.0, 2.0, True], [0.0, 2.0**40, True],
+                                    [0.0, "inf", True], [0.0, "nan", True], [1.0, 2.0]])
+def test_a_stored_rate_ratio_window_out_of_range_is_malformed(saved, window):
+    # 2**40 requests in a window: no window holds it, and Fisher's test would take seconds
+    state = copy.deepcopy(saved[0])
+    entry = next(c for c in state["checks"] if "baseline" in c["state"])
+    entry["state"]["recent"] = [window]
+    with pytest.raises(StateError, match=r"need counts|expected 3 items"):
+        Evaluator.from_state(RULES, state)
+
+
 def _leaves(node, path=()):
     if isinstance(node, dict):
         for k, v in node.items():
@@ -167,7 +178,7 @@ def _leaves(node, path=()):
             yield from _leaves(v, path + (i,))
 
 
-JUNK = [None, True, False, -1, 0, 3, 2**60, -1e308, 0.5, float("nan"), "", "x", "nan", "-inf",
+JUNK = [None, True, False, -1, 0, 3, 2**40, 2**60, -1e308, 0.5, float("nan"), "", "x", "nan", "-inf",
         "2026-03-01T00:40:00+00:00", "2026-03-01T00:40:00", [], [1, 2], {}, {"version": 1}]
 
 
