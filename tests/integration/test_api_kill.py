@@ -1,6 +1,7 @@
 """The API killed with ``kill -9`` in the middle of a client's batch, the client retrying: the topic
 ends up with exactly the sent set of request ids (a retry may write an event twice; downstream
-deduplicates by ``request_id``), and every event of a 202 is on Kafka.
+deduplicates by ``request_id``), every event of a 202 is on Kafka, and the stream then stores
+exactly the sent set in PostgreSQL, each request once.
 
 A client thread sends 40 batches of 50 events, one after the other, and retries a batch until it
 gets a 202 (connection errors and 503 alike, 0.2 s apart). Batch 10 is streamed: half its body,
@@ -22,6 +23,7 @@ import pytest
 
 from parrotwatch.stack.processes import free_port
 from parrotwatch.traffic import generate_inference_events
+from tests.integration.conftest import wait_for
 from tests.integration.test_api_live import SECRET, start_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -90,7 +92,7 @@ class Client(threading.Thread):
         raise AssertionError(f"batch {index} never acknowledged")
 
 
-def test_kill_9_mid_batch_with_a_retrying_client_loses_nothing(namespace):
+def test_kill_9_mid_batch_with_a_retrying_client_loses_nothing(namespace, stream_job):
     events = generate_inference_events(BATCHES * SIZE, seed=21, id_prefix="kill9")
     batches = [events[i:i + SIZE] for i in range(0, len(events), SIZE)]
     sent = {event["request_id"] for event in events}
@@ -123,3 +125,10 @@ def test_kill_9_mid_batch_with_a_retrying_client_loses_nothing(namespace):
     assert set(on_topic) == sent  # exactly the sent set: nothing lost, nothing foreign
     assert client.acked <= set(on_topic)  # every acknowledged event is on Kafka
     assert client.gaps, "no attempt failed: the kills missed the client's requests"
+    # ... and the stream stores exactly the sent set, each request once (retried duplicates on
+    # the topic are absorbed by the idempotent upsert on request_id)
+    job = stream_job().start()
+    wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= len(sent),
+             timeout=240, what="every sent event stored", job=job)
+    stored = [r[0] for r in namespace.sql("SELECT request_id FROM inference_scores")]
+    assert len(stored) == len(sent) and set(stored) == sent
