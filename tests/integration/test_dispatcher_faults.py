@@ -96,6 +96,10 @@ class Blackhole:
             except OSError:
                 return
             self.accepted.append(conn)  # held open, never read to the end, never answered
+            self._serve(conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        """What happens to an accepted connection: nothing, here."""
 
     def close(self) -> None:
         self.closed.set()
@@ -256,14 +260,8 @@ def test_a_row_that_cannot_be_sent_is_dead_and_the_rest_go_on(namespace, monkeyp
 class Trickle(Blackhole):
     """Answers one byte every 0.2 s, forever: every read succeeds, the answer never ends."""
 
-    def _accept(self) -> None:
-        while not self.closed.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+    def _serve(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
 
     def _drip(self, conn: socket.socket) -> None:
         text = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 10_000
