@@ -16,19 +16,14 @@ For micro-batch ``b`` of sink ``s``:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import orjson
 import psycopg
 import pyarrow as pa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -41,6 +36,7 @@ from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
 from parrotwatch.stack.kafka_auth import client_options
 from streaming.isolation import describe, fetch_records, find_culprits, is_data_error
+from streaming.messages import dead_letter_key, dead_letter_message, score_message
 from streaming.records import dead_letter
 
 log = logging.getLogger(__name__)
@@ -84,59 +80,6 @@ def sink_identity(checkpoint: Path, name: str) -> str:
     return id_file.read_text().strip()
 
 
-def _rfc3339(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def score_message(row: dict[str, Any]) -> bytes:
-    """``llm.scores.v1`` value: request id, segment, event time and every score."""
-    return orjson.dumps({  # OPT_UTC_Z: the same RFC 3339 text as _rfc3339, without isoformat()
-        "request_id": row["request_id"],
-        "timestamp": row["event_time"],
-        "model": row["model"],
-        "app": row["app"],
-        **{k: row[k] for k in SCORE_NAMES},
-    }, option=orjson.OPT_UTC_Z)
-
-
-def dead_letter_message(row: dict[str, Any]) -> bytes:
-    """``llm.dlq.v1`` value: where the record came from, why and at which stage it was rejected,
-    and its head (``DLQ_HEAD_BYTES``), whole size and SHA-256: at most ~25 KB whatever the record
-    weighs, so a dead letter is never over the broker's message limit."""
-    payload: bytes | None = row["payload"]
-    size = row.get("payload_bytes")
-    truncated = payload is not None and size is not None and size > len(payload)
-    try:
-        text, encoding = (payload.decode("utf-8"), "utf-8") if payload is not None else (None, None)
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(payload).decode(), "base64"
-    return orjson.dumps({
-        "source_topic": row["topic"],
-        "partition": row["partition"],
-        "offset": row["offset"],
-        "kafka_timestamp": _rfc3339(row["kafka_timestamp"]) if row["kafka_timestamp"] else None,
-        "reason": row["reason"],
-        "payload": text,
-        "payload_encoding": encoding,
-        "payload_truncated": truncated,
-        "payload_bytes": size,
-        "payload_sha256": row.get("payload_sha256"),
-        "stage": row.get("stage"),
-        "dead_lettered_at": _rfc3339(datetime.now(UTC)),
-    })
-
-
-DLQ_KEY_BYTES = 1024
-
-
-def dead_letter_key(key: bytes | None) -> bytes | None:
-    """The record's key, or, past ``DLQ_KEY_BYTES``, its head and SHA-256: a key near the broker's
-    message limit must not push its dead letter over it."""
-    if key is None or len(key) <= DLQ_KEY_BYTES:
-        return key
-    return key[:DLQ_KEY_BYTES - 74] + b"...sha256:" + hashlib.sha256(key).hexdigest().encode()
-
-
 Message = tuple[str, bytes | None, bytes]
 AfterStore = Callable[[psycopg.Connection, str, list[dict], list[dict]], None]
 BeforeStore = Callable[[psycopg.Connection, list[dict]], None]
@@ -144,6 +87,7 @@ ExtraMessages = Callable[[psycopg.Connection, str], list[Message]]
 
 
 TXN_TIMEOUT_MS = 60_000
+ISOLATION_ROUNDS = 3  # searches for refused records per batch (see _write_isolating)
 
 
 def _bounded(producer: KafkaProducer, result) -> None:
@@ -326,17 +270,28 @@ class TransactionalSink:
     def _write_isolating(self, batch_id: int, tag: str, ok: list[dict], dlq: list[dict],
                          rows_in: int, started: float) -> _Written:
         """:meth:`_write`, committed; when it fails on data, the records it refuses are found
-        (:mod:`streaming.isolation`), dead-lettered with stage ``store``, and the rest written."""
-        try:
-            with self._connect() as conn:
-                return self._write(conn, batch_id, tag, ok, dlq, rows_in, started)
-        except Exception as exc:
-            if not is_data_error(exc):
-                raise
-            log.warning("batch %s of %s: the write failed on data (%s); isolating the records "
-                        "it refuses", batch_id, self.sink_id, describe(exc))
-            self._forget()
+        (:mod:`streaming.isolation`), dead-lettered with stage ``store``, and the rest written.
+        A write can fail again once those are out (records that only fail together): the search
+        runs again on what is left, up to ``ISOLATION_ROUNDS`` times."""
+        for rounds in range(ISOLATION_ROUNDS + 1):
+            try:
+                with self._connect() as conn:
+                    return self._write(conn, batch_id, tag, ok, dlq, rows_in, started)
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                if rounds == ISOLATION_ROUNDS:
+                    raise RuntimeError(f"batch {batch_id} still fails on data after {rounds} "
+                                       "rounds of isolation; retrying it whole") from exc
+                log.warning("batch %s of %s: the write failed on data (%s); isolating the "
+                            "records it refuses", batch_id, self.sink_id, describe(exc))
+                self._forget()
+            ok, dlq = self._isolate(batch_id, tag, ok, dlq, rows_in, started)
+        raise AssertionError("unreachable")
 
+    def _isolate(self, batch_id: int, tag: str, ok: list[dict], dlq: list[dict], rows_in: int,
+                 started: float) -> tuple[list[dict], list[dict]]:
+        """``ok`` and ``dlq`` with the records a write refuses moved to new dead letters."""
         def probe(subset) -> BaseException | None:
             try:
                 with self._connect() as conn, conn.transaction(force_rollback=True):
@@ -372,8 +327,7 @@ class TransactionalSink:
                 raw = None
             log.error("batch %s: dead-lettering %s:%s:%s (%s)", batch_id, *where, reason)
             dlq.append({**row, **dead_letter(raw, reason, "store")})
-        with self._connect() as conn:
-            return self._write(conn, batch_id, tag, ok, dlq, rows_in, started)
+        return ok, dlq
 
     def _forget(self) -> None:
         if self.forget is not None:

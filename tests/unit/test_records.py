@@ -43,8 +43,8 @@ def test_a_dead_letter_is_bounded_whatever_its_record_weighs():
 
     import orjson
 
+    from streaming.messages import dead_letter_message
     from streaming.records import DLQ_HEAD_BYTES, dead_letter, inference_rows
-    from streaming.sinks import dead_letter_message
 
     raw = b"{\"request_id\": \"r\", \"logprobs\": [" + b",".join([b"1"] * 30_000) + b"]}" + b" " * (3 << 20)
     over_cap = b'{"request_id": "r", "logprobs": [' + b",".join([b"1"] * 40_000) + b"]}"
@@ -98,7 +98,7 @@ def test_the_regurgitation_index_is_loaded_once_per_process(tmp_path):
 
 
 def test_a_dead_letter_never_carries_a_huge_key():
-    from streaming.sinks import DLQ_KEY_BYTES, dead_letter_key
+    from streaming.messages import DLQ_KEY_BYTES, dead_letter_key
 
     assert dead_letter_key(None) is None and dead_letter_key(b"req-1") == b"req-1"
     huge = b"k" * (8 << 20)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from streaming.records import TS
-from streaming.sinks import SCORE_NAMES, _rfc3339, score_message
+from streaming.messages import SCORE_NAMES, _rfc3339, score_message
 
 
 @pytest.mark.parametrize("when", [datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
