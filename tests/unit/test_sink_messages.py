@@ -1,4 +1,4 @@
-"""llm.scores.v1 message bytes of the sink (streaming/sinks.py)."""
+"""llm.scores.v1 message bytes of the sink (streaming/messages.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from streaming.records import TS
 from streaming.messages import SCORE_NAMES, _rfc3339, score_message
+from streaming.records import TS
 
 
 @pytest.mark.parametrize("when", [datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
