@@ -271,8 +271,9 @@ class TransactionalSink:
                          rows_in: int, started: float) -> _Written:
         """:meth:`_write`, committed; when it fails on data, the records it refuses are found
         (:mod:`streaming.isolation`), dead-lettered with stage ``store``, and the rest written.
-        A write can fail again once those are out (records that only fail together): the search
-        runs again on what is left, up to ``ISOLATION_ROUNDS`` times."""
+        A write can fail again once those are out (a culprit the first failure hid): the search
+        runs again on what is left, up to ``ISOLATION_ROUNDS`` times. Records that fail only
+        together are not found: the batch is then retried whole."""
         for rounds in range(ISOLATION_ROUNDS + 1):
             try:
                 with self._connect() as conn:
