@@ -129,7 +129,7 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for scoring.")] = 2400,
     model_free: Annotated[bool, typer.Option(
         help="Model-free scores only (no toxicity, hallucination, drift): about a minute "
-        "instead of 20-25 minutes on 2 CPU cores. Applies when the stack starts.")] = False,
+        "instead of about 10 minutes on 2 CPU cores. Applies when the stack starts.")] = False,
 ) -> None:
     """The main job: stack up, realistic traffic with incidents, wait for scoring, summary."""
     from parrotwatch.demo import run_demo
