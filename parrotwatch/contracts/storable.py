@@ -41,6 +41,16 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def _printable(key: Any, limit: int = 80) -> str:
+    """A path component fit for a reason: NUL and lone surrogates escaped (a reason must itself be
+    storable, and pydantic cannot carry a message holding a surrogate), at most ``limit``
+    characters."""
+    text = str(key)
+    if text_problem(text):
+        text = text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def unstorable(value: Any, path: str = "", depth: int = 0) -> str | None:
     """The first reason ``value`` (a JSON-like tree, or pydantic models / msgspec structs of one)
     cannot be stored, as ``"path: reason"``; None when it can."""
@@ -68,7 +78,7 @@ def unstorable(value: Any, path: str = "", depth: int = 0) -> str | None:
     else:
         return None  # datetimes and the like: the parsers made them, they encode
     for key, item in items:
-        where = f"{path}.{key}" if path else str(key)
+        where = f"{path}.{_printable(key)}" if path else _printable(key)
         if isinstance(key, str):
             problem = text_problem(key)
             if problem:

@@ -106,3 +106,15 @@ def test_the_stream_parser_gives_the_same_verdict_on_escaped_text(prompt):
     except InvalidEvent:
         accepted = False
     assert accepted == (text_problem(prompt) is None)
+
+
+def test_a_reason_never_carries_the_text_it_refuses():
+    """A key with a lone surrogate once made the reason itself unencodable (pydantic raised a
+    UnicodeEncodeError, not a validation error); keys in reasons are escaped and cut."""
+    base = generate_inference_events(1, seed=3)[0]
+    for key in ("abcdefghi\ud800", "a\x00b", "k" * 500 + "\x00"):
+        with pytest.raises(ValidationError) as info:
+            InferenceEventV1.model_validate({**base, "metadata": {key: [1]}})
+        message = str(info.value)
+        assert text_problem(message.split("[type=")[0]) is None
+        assert "(a key)" in message and "k" * 81 not in message
