@@ -90,7 +90,7 @@ ENV PARROTWATCH_HOME=/var/lib/parrotwatch \
 # not at the home itself, which holds the connector jars. Group 0 with group write lets an
 # arbitrary UID (OpenShift) run the image too.
 COPY --from=connector /jars /var/lib/parrotwatch/jars
-COPY deploy/docker/entrypoint.sh deploy/docker/stream_job.py /opt/parrotwatch/
+COPY deploy/docker/entrypoint.sh /opt/parrotwatch/
 COPY deploy/docker/spark-defaults.conf /opt/parrotwatch/spark-conf/spark-defaults.conf
 RUN test -d "$SPARK_HOME/jars" \
  && ln -s "$(ls -d /var/lib/parrotwatch/jars/spark-*)" /opt/parrotwatch/spark-connector \

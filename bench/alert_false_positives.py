@@ -1,8 +1,8 @@
 """Benchmark: false alerts per simulated day of clean traffic, and detection delay per incident.
 
 Runs the stream's own per-request and per-window code without the transport: traffic from
-``parrotwatch.traffic`` -> ``parse_inference`` + ``score_event`` -> ``streaming.windows.partials``
-(DDSketch windows) -> ``detectors.alerting.Evaluator`` with the shipped default rules.
+``parrotwatch.traffic`` -> ``parse_inference`` + ``score_event`` -> ``parrotwatch.streaming.windows.partials``
+(DDSketch windows) -> ``parrotwatch.detectors.alerting.Evaluator`` with the shipped default rules.
 
 Usage: .venv/bin/python bench/alert_false_positives.py [--days 1] [--rate 6]
 """
@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.alerting import Evaluator, load_default_rules  # noqa: E402
-from detectors.request import SCORE_NAMES  # noqa: E402
+from parrotwatch.detectors.alerting import Evaluator, load_default_rules  # noqa: E402
+from parrotwatch.detectors.request import SCORE_NAMES  # noqa: E402
 from parrotwatch.scenario import INCIDENTS, scenario_traffic  # noqa: E402
 from parrotwatch.scoring import parse_inference, score_event  # noqa: E402
+from parrotwatch.streaming.windows import WINDOW, partials  # noqa: E402
 from parrotwatch.traffic import encode  # noqa: E402
-from streaming.windows import WINDOW, partials  # noqa: E402
 
 
 def windows_of(events: list[dict]) -> list[dict]:

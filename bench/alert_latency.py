@@ -32,11 +32,11 @@ from kafka import KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from parrotwatch.services.dispatcher.verify import verify_signature  # noqa: E402
 from parrotwatch.settings import Settings  # noqa: E402
 from parrotwatch.stack.local import LocalStack, settings_env  # noqa: E402
 from parrotwatch.stack.processes import free_port, stack_ports  # noqa: E402
 from parrotwatch.traffic import encode, generate_inference_events  # noqa: E402
-from services.dispatcher.verify import verify_signature  # noqa: E402
 
 SECRET = "bench-secret"
 RULES = """

@@ -49,7 +49,7 @@ class ApiUnderTest:
 
 @contextmanager
 def api_under_test(bootstrap: str | None, prefix: str, **overrides) -> Iterator[ApiUnderTest]:
-    """A fresh ``python -m services.api`` with its own key, topics under ``prefix``, ready."""
+    """A fresh ``python -m parrotwatch.services.api`` with its own key, topics under ``prefix``, ready."""
     home = Path(tempfile.mkdtemp(prefix="pw-bench-api-"))
     key = secrets.token_urlsafe(24)
     settings = Settings(home=home, **stack_ports(), kafka_bootstrap=bootstrap, topic_prefix=prefix,
@@ -62,7 +62,7 @@ def api_under_test(bootstrap: str | None, prefix: str, **overrides) -> Iterator[
     process = ManagedProcess("bench-api", settings.run_dir, settings.logs_dir / "bench-api.log")
     try:
         create_topics(settings.bootstrap, prefix)
-        process.start([sys.executable, "-m", "services.api"], env=settings_env(settings),
+        process.start([sys.executable, "-m", "parrotwatch.services.api"], env=settings_env(settings),
                       cwd=REPO_ROOT)
         wait_until(lambda: httpx.get(f"{settings.api_url}/readyz", timeout=2).status_code == 200,
                    timeout=60, proc=process, what="/readyz")

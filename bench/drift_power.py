@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.drift import KnnOod, domain_classifier_test, mmd_test  # noqa: E402
+from parrotwatch.detectors.drift import KnnOod, domain_classifier_test, mmd_test  # noqa: E402
 
 FORTUNES = Path("/usr/share/games/fortunes")
 Method = Callable[[np.ndarray, np.ndarray, int], tuple[bool, float]]
@@ -109,7 +109,7 @@ def main() -> None:
                     help="BLAS/OpenMP threads for the tests (1 is fastest on a busy shared machine)")
     args = ap.parse_args()
 
-    from detectors.models.encoder import get_encoder
+    from parrotwatch.detectors.models.encoder import get_encoder
 
     texts = {name: load_fortunes(name) for name in (args.base, args.other)}
     if len(texts[args.base]) < 2 * args.n or len(texts[args.other]) < args.n:

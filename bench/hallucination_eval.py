@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.rag_set import CATEGORIES, FAITHFUL, RagItem, build  # noqa: E402
-from detectors.grounding import (  # noqa: E402
+from parrotwatch.detectors.grounding import (  # noqa: E402
     DEFAULT_THRESHOLD,
     GroundingInput,
     GroundingScorer,

@@ -1,11 +1,13 @@
 """Benchmark: tokens/s scored by the batched transformers backend against a one-text-at-a-time loop.
 
-Both paths call :class:`detectors.models.causal_lm.CausalLMScorer.score_texts` on the same model and
+Both paths call :class:`parrotwatch.detectors.models.causal_lm.CausalLMScorer.score_texts` on the same
+model and
 the same texts: batched, all texts at once (windows sorted by length, right-padded batches of
 --batch-size under an attention mask); the loop, one ``score_texts([text])`` call per text. The
 per-token log-probabilities of the two paths are compared (padding must change no score).
 
-Model: the project's testbed (:mod:`detectors.models.testbed`), --preset small (GPT-2 style, ~2.6 M
+Model: the project's testbed (:mod:`parrotwatch.detectors.models.testbed`), --preset small (GPT-2 style,
+~2.6 M
 parameters, 256-token context) by default, trained for --train-steps steps only: throughput depends on
 the architecture, not on the weights. --model DIR scores a saved model instead.
 Texts: --texts paragraphs of Python's documentation topics (``pydoc_data.topics``), drawn with a seed
@@ -87,8 +89,8 @@ def main() -> None:
     import torch
     import transformers
 
-    from detectors.models.causal_lm import CausalLMScorer, CausalLMSpec
-    from detectors.models.testbed import build_testbed
+    from parrotwatch.detectors.models.causal_lm import CausalLMScorer, CausalLMSpec
+    from parrotwatch.detectors.models.testbed import build_testbed
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -48,7 +48,7 @@ def raw_consume_rate(settings: Settings, n: int) -> float:
 
 
 def spark_read_rate(settings: Settings, n: int) -> float:
-    from streaming.session import build_session
+    from parrotwatch.streaming.session import build_session
 
     spark = build_session(settings, app_name="bench-raw-read")
     df = (spark.read.format("kafka").option("kafka.bootstrap.servers", settings.bootstrap)
@@ -88,7 +88,7 @@ def cpu_by_role(broker_pid: int, job_pid: int) -> dict[str, float]:
 
 def batch_progress(job_log: Path) -> list[tuple[int, float]]:
     """(rows, seconds) of each inference micro-batch that moved data, from the job's progress lines
-    (``streaming.job.log_progress``: Spark's own durationMs.triggerExecution, the whole batch)."""
+    (``parrotwatch.streaming.job.log_progress``: Spark's own durationMs.triggerExecution, the whole batch)."""
     out = []
     for line in job_log.read_text().splitlines():
         match = re.search(r"query inference batch \d+: (\d+) rows, .*triggerExecution=(\d+)", line)
@@ -136,7 +136,8 @@ def main() -> None:
         print(f"raw read, Spark Kafka source:     {spark_read_rate(settings, args.events):,.0f} events/s")
 
         job = ManagedProcess("bench-stream", settings.run_dir, settings.logs_dir / "bench-stream.log")
-        job.start([sys.executable, "-m", "streaming.job"], env=settings_env(settings), cwd=REPO_ROOT)
+        job.start([sys.executable, "-m", "parrotwatch.streaming.job"], env=settings_env(settings),
+                  cwd=REPO_ROOT)
         url = settings_env(settings)["PARROTWATCH_DATABASE_URL"]
         try:
             wait_rows(url, 1, timeout=300)  # started and warm enough to store a row

@@ -52,7 +52,7 @@ def replay(stack: LocalStack, base: Settings, name: str, events: list[dict], min
     create_topics(settings.bootstrap, settings.topic_prefix)
     produce(settings.bootstrap, settings.topic("llm.inference.v1"), keyed(events))
     job = ManagedProcess(f"replay-{name}", settings.run_dir, settings.logs_dir / f"replay-{name}.log")
-    job.start([sys.executable, "-m", "streaming.job"], env=settings_env(settings), cwd=REPO_ROOT)
+    job.start([sys.executable, "-m", "parrotwatch.streaming.job"], env=settings_env(settings), cwd=REPO_ROOT)
     started, last_window = time.monotonic(), T0 + timedelta(minutes=minutes - 2)
     try:
         with psycopg.connect(url, autocommit=True) as conn:

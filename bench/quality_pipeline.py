@@ -27,9 +27,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.models import encoder as encoder_module  # noqa: E402
-from detectors.models.encoder import EncoderSpec, resolve_model_path  # noqa: E402
 from parrotwatch.contracts import InferenceEventV1  # noqa: E402
+from parrotwatch.detectors.models import encoder as encoder_module  # noqa: E402
+from parrotwatch.detectors.models.encoder import EncoderSpec, resolve_model_path  # noqa: E402
 from parrotwatch.quality import QualityConfig, score_quality  # noqa: E402
 from parrotwatch.settings import Settings  # noqa: E402
 from parrotwatch.stack.kafka import produce  # noqa: E402
@@ -82,7 +82,7 @@ def stream_rate(settings: Settings, events: list[dict], precision: str) -> tuple
     produce(settings.bootstrap, topic, keyed(events))
     env = settings_env(settings.model_copy(update={"encoder_precision": precision}))
     job = ManagedProcess(f"bench-{precision}", settings.run_dir, settings.logs_dir / f"bench-{precision}.log")
-    job.start([sys.executable, "-m", "streaming.job"], env=env, cwd=REPO_ROOT)
+    job.start([sys.executable, "-m", "parrotwatch.streaming.job"], env=env, cwd=REPO_ROOT)
     url = env["PARROTWATCH_DATABASE_URL"]
     try:
         deadline = time.monotonic() + 1800

@@ -4,8 +4,9 @@ The regurgitation question is "does this window of n word tokens occur verbatim 
 Both sides answer it on the same corpus (``bench/regurgitation_scan.py``'s: Python's documentation plus
 shuffled editions of it) and the same outputs:
 
-* the project's :class:`~detectors.audits.ngram_index.ExactIndex` and a Bloom filter
-  (:class:`~detectors.audits.ngram_index.BloomIndex`, stated false-positive rate) over hashed n-grams of
+* the project's :class:`~parrotwatch.detectors.audits.ngram_index.ExactIndex` and a Bloom filter
+  (:class:`~parrotwatch.detectors.audits.ngram_index.BloomIndex`, stated false-positive rate) over hashed
+  n-grams of
   one fixed n;
 * infini-gram (Liu et al. 2024, "Infini-gram: Scaling Unbounded n-gram Language Models to a Trillion
   Tokens"): a suffix array over the corpus, any n at query time, exact counts. Its byte-level mode
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from regurgitation_scan import build_corpus, clean_outputs, timed  # noqa: E402
 
-from detectors.audits.ngram_index import BloomIndex, ExactIndex, tokenize  # noqa: E402
+from parrotwatch.detectors.audits.ngram_index import BloomIndex, ExactIndex, tokenize  # noqa: E402
 
 
 def quoting_outputs(docs: list[str], count: int, n: int, seed: int = 2) -> list[str]:

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.audits.ngram_index import BloomIndex, ExactIndex, tokenize  # noqa: E402
-from detectors.audits.regurgitation import longest_overlap, scan  # noqa: E402
+from parrotwatch.detectors.audits.ngram_index import BloomIndex, ExactIndex, tokenize  # noqa: E402
+from parrotwatch.detectors.audits.regurgitation import longest_overlap, scan  # noqa: E402
 
 
 def build_corpus(min_tokens: int, seed: int = 0) -> tuple[list[str], int]:

@@ -33,8 +33,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from lm_scoring_throughput import cpu_model  # noqa: E402
 from regurgitation_scan import build_corpus, clean_outputs  # noqa: E402
 
-from detectors.audits.ngram_index import TOKEN_PATTERN, BloomIndex, ExactIndex, tokenize  # noqa: E402
-from detectors.audits.regurgitation import scan  # noqa: E402
+from parrotwatch.detectors.audits.ngram_index import TOKEN_PATTERN, BloomIndex, ExactIndex, tokenize  # noqa: E402
+from parrotwatch.detectors.audits.regurgitation import scan  # noqa: E402
 
 
 def best(fn, repeat: int):
@@ -74,7 +74,7 @@ def main() -> None:
     import pyspark
 
     from parrotwatch.settings import Settings
-    from streaming import regurgitation_jobs as jobs
+    from parrotwatch.streaming import regurgitation_jobs as jobs
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load "

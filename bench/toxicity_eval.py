@@ -1,11 +1,11 @@
 """Benchmark: ROC AUC of the ``toxicity`` score on the held-out evaluation set.
 
 Scores ``bench/data/toxicity_eval.jsonl`` (labelled texts written apart from the seed set the
-default is fitted on; docs/toxicity.md) with the offline default (``detectors.toxicity``) and
+default is fitted on; docs/toxicity.md) with the offline default (``parrotwatch.detectors.toxicity``) and
 with alt-profanity-check alone, plus the ablations (embedding model alone, noisy-or and max of
 the two models). Prints:
 
-  1. ROC AUC with 95% percentile-bootstrap CIs (``detectors.audits.roc.roc_report``: toxic and
+  1. ROC AUC with 95% percentile-bootstrap CIs (``parrotwatch.detectors.audits.roc.roc_report``: toxic and
      benign texts resampled separately), overall and on the texts without profanity;
   2. the paired-bootstrap CI of AUC(default) - AUC(alt-profanity-check) on the no-profanity subset;
   3. per category: mean score and share above 0.5;
@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.audits.roc import roc_report  # noqa: E402
-from detectors.models.encoder import get_encoder  # noqa: E402
-from detectors.toxicity import (  # noqa: E402
+from parrotwatch.detectors.audits.roc import roc_report  # noqa: E402
+from parrotwatch.detectors.models.encoder import get_encoder  # noqa: E402
+from parrotwatch.detectors.toxicity import (  # noqa: E402
     SEED_PATH,
     ToxicityScorer,
     _sigmoid,

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards.alerts import ALERTS
-from dashboards.drift import DRIFT
-from dashboards.feedback import FEEDBACK
-from dashboards.grafana import DATASOURCE_TYPE, DATASOURCE_UID, GRAFANA_VERSION, Dashboard, dashboard
-from dashboards.memorization import MEMORIZATION
-from dashboards.overview import OVERVIEW
-from dashboards.pipeline import PIPELINE
-from dashboards.quality import DRILLDOWN, QUALITY
+from parrotwatch.dashboards.alerts import ALERTS
+from parrotwatch.dashboards.drift import DRIFT
+from parrotwatch.dashboards.feedback import FEEDBACK
+from parrotwatch.dashboards.grafana import (
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+    GRAFANA_VERSION,
+    Dashboard,
+    dashboard,
+)
+from parrotwatch.dashboards.memorization import MEMORIZATION
+from parrotwatch.dashboards.overview import OVERVIEW
+from parrotwatch.dashboards.pipeline import PIPELINE
+from parrotwatch.dashboards.quality import DRILLDOWN, QUALITY
 
 DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, QUALITY, DRILLDOWN, DRIFT, ALERTS, FEEDBACK,
                                      MEMORIZATION, PIPELINE)

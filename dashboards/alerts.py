@@ -3,8 +3,8 @@ The alerts themselves are also drawn as annotations on every time series of ever
 
 from __future__ import annotations
 
-from dashboards.common import ALERTS_ANNOTATION, SEGMENT_VARIABLES
-from dashboards.grafana import Dashboard, Panel, Query, Row, Variable
+from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT_VARIABLES
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row, Variable
 
 ALERT_ID = Variable("alert_id", "Alert id", "textbox",
                     description="One alert fingerprint (empty: all). Alertmanager's generator URL "
@@ -55,7 +55,7 @@ SELECT o.receiver, o.state, count(*) AS deliveries, max(o.attempts) AS max_attem
          FILTER (WHERE o.last_error IS NOT NULL))[1] AS last_error
 FROM alert_outbox o WHERE $__timeFilter(o.created_at) AND {_OUTBOX_SEGMENT}
 GROUP BY 1, 2 ORDER BY 1, 2""", "table"),), ("alert_outbox",),
-          "`dead` deliveries wait for `python -m services.dispatcher --requeue-dead`."),
+          "`dead` deliveries wait for `python -m parrotwatch.services.dispatcher --requeue-dead`."),
 ))
 
 ALERTS = Dashboard("parrotwatch-alerts", "Parrotwatch / Alerts",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from dashboards.grafana import Annotation, Link, Panel, Query, Variable
+from parrotwatch.dashboards.grafana import Annotation, Link, Panel, Query, Variable
 
 SEGMENT = "model IN ($model) AND app IN ($app)"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")

@@ -3,8 +3,8 @@ and the share of out-of-distribution requests."""
 
 from __future__ import annotations
 
-from dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES, window_metric
-from dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES, window_metric
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
 
 
 def _per_window(title: str, column: str, description: str) -> Panel:

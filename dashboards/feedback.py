@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dashboards.common import ALERTS_ANNOTATION, DRILLDOWN_LINK, SEGMENT_VARIABLES
-from dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.dashboards.common import ALERTS_ANNOTATION, DRILLDOWN_LINK, SEGMENT_VARIABLES
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
 
 # Feedback counts in the segment of the request it rates (feedback on a request not stored yet
 # appears once the request is).

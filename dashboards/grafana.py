@@ -4,7 +4,7 @@ Panels are frozen dataclasses of plain data; :func:`dashboard` lays them out on 
 grid and emits the JSON that Grafana itself exports. Every query is raw SQL for Grafana's
 PostgreSQL datasource (plugin id ``grafana-postgresql-datasource``), with its macros
 (``$__timeFilter``, ``$__timeGroupAlias``, ...) expanded by Grafana, or by
-:mod:`dashboards.macros` for tests and the HTML report.
+:mod:`parrotwatch.dashboards.macros` for tests and the HTML report.
 
 Why not grafana-foundation-sdk: its newest typed flavour (``1769699379!11.6.0``) has no
 PostgreSQL/SQL query type, and its ``AnnotationTarget`` serialises only the built-in Grafana

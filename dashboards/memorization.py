@@ -12,14 +12,14 @@ ignore the segment variables; their time axis is each succeeded run's ``finished
 
 from __future__ import annotations
 
-from dashboards.common import (
+from parrotwatch.dashboards.common import (
     ALERTS_ANNOTATION,
     DRILLDOWN_LINK,
     SEGMENT,
     SEGMENT_VARIABLES,
     window_metric,
 )
-from dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
 
 
 def audit_metric(title: str, audit: str, metric: str, series: str, description: str,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES
-from dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
 
 _LATENCY = """
 SELECT $__timeGroupAlias(event_time, $__interval),

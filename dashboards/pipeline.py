@@ -7,8 +7,8 @@ so these panels show lag as time instead: Kafka produce time to storage
 
 from __future__ import annotations
 
-from dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES
-from dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
 
 _SINK = "split_part(sink, '-', 1)"  # "inference-<id>" -> "inference"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
-from dashboards.grafana import DATASOURCE_TYPE, DATASOURCE_UID
+from parrotwatch.dashboards.grafana import DATASOURCE_TYPE, DATASOURCE_UID
 from parrotwatch.db import READER_ROLE
 
 log = logging.getLogger(__name__)

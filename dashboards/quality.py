@@ -3,7 +3,7 @@ requests, and the per-request drill-down they link to."""
 
 from __future__ import annotations
 
-from dashboards.common import (
+from parrotwatch.dashboards.common import (
     ALERTS_ANNOTATION,
     DRILLDOWN_LINK,
     DRILLDOWN_UID,
@@ -11,7 +11,7 @@ from dashboards.common import (
     allow_listed,
     window_metric,
 )
-from dashboards.grafana import Dashboard, Panel, Query, Row, Variable
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row, Variable
 from parrotwatch.scoring import STREAM_SCORE_NAMES
 
 # Scores that rank the worst requests (higher is worse for each), in menu order: an allow-list

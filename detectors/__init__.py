@@ -4,9 +4,9 @@ This package imports neither Spark, Kafka, FastAPI nor a database driver: every 
 plain lists and strings, so the stream, the offline scorer and the audits share one code path.
 """
 
-from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
-from detectors.likelihood import LikelihoodScores, likelihood_scores, min_k_prob, token_entropy
-from detectors.request import RequestInput, RequestScores, score_request, score_requests
+from parrotwatch.detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
+from parrotwatch.detectors.likelihood import LikelihoodScores, likelihood_scores, min_k_prob, token_entropy
+from parrotwatch.detectors.request import RequestInput, RequestScores, score_request, score_requests
 
 __all__ = [
     "LikelihoodScores",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
-from detectors.likelihood import likelihood_scores_many, token_entropy_many
+from parrotwatch.detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
+from parrotwatch.detectors.likelihood import likelihood_scores_many, token_entropy_many
 
 SCORE_NAMES = (
     "surprisal_mean",
@@ -68,7 +68,7 @@ def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float |
 
 def score_requests(reqs: Sequence[RequestInput]) -> list[RequestScores]:
     """Every model-free score of each request (definitions in ARCHITECTURE.md); the likelihood
-    family for all requests at once (:func:`~detectors.likelihood.likelihood_scores_many`)."""
+    family for all requests at once (:func:`~parrotwatch.detectors.likelihood.likelihood_scores_many`)."""
     liks = likelihood_scores_many([r.logprobs for r in reqs])
     entropies = token_entropy_many([r.top_logprobs for r in reqs])
     out = []

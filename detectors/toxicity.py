@@ -27,7 +27,7 @@ learnt weight lets the embedding model overrule the word list (the ablation in
 (a ~ 1.18): alt-profanity-check adds almost nothing that the embedding model lacks, so the default
 is in effect the embedding model; a seed set labelled otherwise (``seed_path``) reweighs it.
 The seed set is nearly balanced (195 toxic of 407), so the score is the posterior for an even
-prior; a threshold for a rarer base rate comes from configuration (``detectors.flags``).
+prior; a threshold for a rarer base rate comes from configuration (``parrotwatch.detectors.flags``).
 
 Optional: a transformer classifier (Detoxify / unitary toxic-bert style,
 ``AutoModelForSequenceClassification``) from a local directory ``classifier_path``, never
@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.models.encoder import EncoderSpec, MissingModelError, get_encoder
+from parrotwatch.detectors.models.encoder import EncoderSpec, MissingModelError, get_encoder
 
 SEED_PATH = Path(__file__).resolve().parent / "data" / "toxicity_seed.jsonl"
 _EPS = 1e-6

@@ -9,9 +9,9 @@ from typing import Annotated
 import psycopg
 import typer
 
-from detectors.alerting import Evaluator, RulesError, load_rules
+from parrotwatch.detectors.alerting import Evaluator, RulesError, load_rules
 from parrotwatch.stack.urls import database_url
-from streaming.alerting import windows_between
+from parrotwatch.streaming.alert_stage import windows_between
 
 app = typer.Typer(help="Alerts: list what fired, dry-run rules on stored aggregates.",
                   no_args_is_help=True)

@@ -77,9 +77,9 @@ def run(
 
     Progress bars while it runs; then the run, its metrics and per-sample scores in PostgreSQL, a summary
     table on stdout and, with --report, the HTML report."""
-    from detectors.models.encoder import MissingModelError
     from parrotwatch.audits.report import summary_table, write_report
     from parrotwatch.audits.runner import execute, run_audits
+    from parrotwatch.detectors.models.encoder import MissingModelError
 
     (spec,) = _load([spec_path])
     settings = _settings()

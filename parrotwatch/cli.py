@@ -158,7 +158,7 @@ def index_build(
     (PARROTWATCH_REGURGITATION_INDEX) and the regurgitation audit."""
     import orjson
 
-    from detectors.audits.ngram_index import BloomIndex, ExactIndex
+    from parrotwatch.detectors.audits.ngram_index import BloomIndex, ExactIndex
 
     def documents():
         for path in corpus:
@@ -189,7 +189,7 @@ def schemas(out: Annotated[Path, typer.Option("-o", "--out")] = Path("docs/schem
 @app.command()
 def stream() -> None:
     """Run the Spark scoring job in the foreground (what ``up`` starts in the background)."""
-    from streaming.job import main
+    from parrotwatch.streaming.job import main
 
     raise typer.Exit(main())
 

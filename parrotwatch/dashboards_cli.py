@@ -29,7 +29,7 @@ def build(
 ) -> None:
     """Write every dashboard as JSON: import them in Grafana's UI, or point a file provisioner
     (deploy/) at the directory."""
-    from dashboards import build_all
+    from parrotwatch.dashboards import build_all
 
     out.mkdir(parents=True, exist_ok=True)
     for uid, model in build_all().items():
@@ -88,10 +88,10 @@ def push(
     dashboard; running it again updates them in place (no duplicates)."""
     from grafana_client import GrafanaApi
 
-    from dashboards import build_all
-    from dashboards.push import PushError
-    from dashboards.push import push as push_all
     from parrotwatch.cli import load_settings
+    from parrotwatch.dashboards import build_all
+    from parrotwatch.dashboards.push import PushError
+    from parrotwatch.dashboards.push import push as push_all
     from parrotwatch.db import ReaderRoleError
     from parrotwatch.db import provision_reader as provision
     from parrotwatch.stack.urls import database_url as settings_url

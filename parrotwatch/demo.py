@@ -95,7 +95,7 @@ def wait_evaluated(url: str, until: datetime, timeout: float) -> None:
 
 def write_report(url: str, settings: Settings, run_id: str, minutes: int) -> str:
     """The HTML report of the run's time range (``parrotwatch report``), under PARROTWATCH_HOME."""
-    from dashboards.macros import TimeRange
+    from parrotwatch.dashboards.macros import TimeRange
     from parrotwatch.report import build_report
 
     end = datetime.now(UTC).replace(microsecond=0)

@@ -79,11 +79,11 @@ def build(
 ) -> None:
     """Build the n-gram index for the `regurgitation` score (PARROTWATCH_REGURGITATION_INDEX) and
     the regurgitation audit."""
-    from detectors.audits.ngram_index import BloomIndex, ExactIndex
+    from parrotwatch.detectors.audits.ngram_index import BloomIndex, ExactIndex
 
     started = time.perf_counter()
     if spark:
-        from streaming.regurgitation_jobs import batch_session, build_index, read_documents
+        from parrotwatch.streaming.regurgitation_jobs import batch_session, build_index, read_documents
 
         session = batch_session(_settings(), "parrotwatch-index-build")
         index = build_index(read_documents(session, corpus), n=n, fpr=fpr, partitions=partitions)
@@ -124,7 +124,7 @@ def scan_command(
 
     from pyspark.sql import DataFrame
 
-    from streaming import regurgitation_jobs as jobs
+    from parrotwatch.streaming import regurgitation_jobs as jobs
 
     if not outputs and not kafka_topic:
         raise typer.BadParameter("give JSONL files of outputs, --kafka-topic, or both")
@@ -158,7 +158,7 @@ def scan_command(
 
 
 def scan_summary(result, examples: int = 20) -> dict:
-    """The JSON summary of a :class:`streaming.regurgitation_jobs.RegurgitationScan`."""
+    """The JSON summary of a :class:`parrotwatch.streaming.regurgitation_jobs.RegurgitationScan`."""
     r = result.report
     out = {"n_outputs": r.n_outputs, "skipped": result.skipped, "n_flagged": r.n_flagged, "rate": r.rate,
            "min_tokens": r.min_tokens, "n_ngrams": r.n_ngrams, "seconds": round(r.seconds, 3),

@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 from tqdm import tqdm
 
-from detectors.audits.ngram_index import NgramIndex, load_index
+from parrotwatch.detectors.audits.ngram_index import NgramIndex, load_index
 from parrotwatch.quality import QualityConfig
 from parrotwatch.scoring import InvalidEvent, parse_inference, score_events_or_reasons
 
@@ -84,7 +84,7 @@ def _score_chunk(chunk: list[tuple[int, bytes | None, int]], max_bytes: int,
         records[i] = _error(number, raw, scored) if isinstance(scored, str) else scored.as_record()
         reference = (event.metadata or {}).get("reference")
         if quality is not None and isinstance(reference, str) and "error" not in records[i]:
-            from detectors.task_metrics import task_metrics
+            from parrotwatch.detectors.task_metrics import task_metrics
 
             records[i]["task_metrics"] = task_metrics(event.response, reference)
     return records

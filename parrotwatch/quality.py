@@ -3,13 +3,13 @@ Python workers and of ``parrotwatch score``.
 
 Each text is embedded once per batch and the embeddings are shared by the detectors:
 
-* ``toxicity`` of the response (:mod:`detectors.toxicity`);
-* ``hallucination`` when the event has ``sources`` (:mod:`detectors.grounding`), with the
+* ``toxicity`` of the response (:mod:`parrotwatch.detectors.toxicity`);
+* ``hallucination`` when the event has ``sources`` (:mod:`parrotwatch.detectors.grounding`), with the
   unsupported spans kept for drill-down;
 * the likelihood scores from a reference causal LM when the event has no ``logprobs`` and a
   reference LM is configured (``score_source = 'reference_lm'``);
 * the prompt and response embeddings (float16), which the stream's driver turns into
-  ``ood_score`` and per-window drift tests (:mod:`streaming.drift_stage`).
+  ``ood_score`` and per-window drift tests (:mod:`parrotwatch.streaming.drift_stage`).
 
 Models are loaded once per process (:func:`quality_models`); every load is appended to
 ``load_log`` (one JSON line with the pid), so a test can check "once per worker".
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from detectors.likelihood import likelihood_scores
-from detectors.models.encoder import EncoderSpec, get_encoder
 from parrotwatch.contracts.wire import InferenceEvent
+from parrotwatch.detectors.likelihood import likelihood_scores
+from parrotwatch.detectors.models.encoder import EncoderSpec, get_encoder
 
 DETECTORS = ("toxicity", "hallucination", "drift", "reference_lm")
 TOP_SURPRISING_TOKENS = 5  # drill-down: the most surprising tokens kept per response
@@ -101,17 +101,17 @@ class QualityModels:
         self.encoder = get_encoder(config.encoder) if config.needs_encoder else None
         self.toxicity = self.grounding = self.lm = None
         if config.uses("toxicity"):
-            from detectors.toxicity import ToxicityScorer
+            from parrotwatch.detectors.toxicity import ToxicityScorer
 
             self.toxicity = ToxicityScorer(encoder_spec=config.encoder,
                                            classifier_path=config.toxicity_classifier,
                                            cache_dir=config.cache_dir)
         if config.uses("hallucination"):
-            from detectors.grounding import GroundingScorer
+            from parrotwatch.detectors.grounding import GroundingScorer
 
             self.grounding = GroundingScorer(encoder_spec=config.encoder, nli_path=config.nli_model)
         if config.uses("reference_lm"):
-            from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
+            from parrotwatch.detectors.models.causal_lm import CausalLMSpec, get_causal_lm
 
             self.lm = get_causal_lm(CausalLMSpec(model=config.reference_lm))
         if config.load_log:
@@ -197,7 +197,7 @@ def score_quality(events: Sequence[InferenceEvent], config: QualityConfig) -> li
 
 
 def _grounding(events, results, scorer) -> None:
-    from detectors.grounding import GroundingInput
+    from parrotwatch.detectors.grounding import GroundingInput
 
     todo = [i for i, e in enumerate(events) if e.sources]
     if not todo:

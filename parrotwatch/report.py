@@ -24,10 +24,10 @@ from typing import Any
 
 import psycopg
 
-from dashboards import DASHBOARDS
-from dashboards.grafana import Dashboard, Panel
-from dashboards.macros import TimeRange, auto_interval, render
-from dashboards.quality import DRILLDOWN
+from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.grafana import Dashboard, Panel
+from parrotwatch.dashboards.macros import TimeRange, auto_interval, render
+from parrotwatch.dashboards.quality import DRILLDOWN
 
 log = logging.getLogger(__name__)
 MAX_TABLE_ROWS = 50

@@ -39,8 +39,8 @@ def report(
     (PARROTWATCH_DATABASE_URL or the embedded server). For people without Grafana."""
     import psycopg
 
-    from dashboards.macros import TimeRange
     from parrotwatch.cli import load_settings
+    from parrotwatch.dashboards.macros import TimeRange
     from parrotwatch.report import build_report
     from parrotwatch.stack.urls import database_url
 

@@ -81,6 +81,6 @@ def training_corpus() -> list[str]:
 
 def build_corpus_index(path) -> None:
     """An exact n-gram index (n = 8) of :func:`training_corpus` at ``path``."""
-    from detectors.audits.ngram_index import ExactIndex
+    from parrotwatch.detectors.audits.ngram_index import ExactIndex
 
     ExactIndex.from_documents(training_corpus(), n=8).save(path)

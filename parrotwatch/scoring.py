@@ -10,12 +10,12 @@ from typing import Any
 import msgspec
 from pydantic import TypeAdapter, ValidationError
 
-from detectors.audits.ngram_index import NgramIndex, load_index
-from detectors.audits.regurgitation import longest_overlap
-from detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_requests
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
 from parrotwatch.contracts.storable import text_problem
 from parrotwatch.contracts.wire import InferenceEvent, WireLogprobToken, decode_inference
+from parrotwatch.detectors.audits.ngram_index import NgramIndex, load_index
+from parrotwatch.detectors.audits.regurgitation import longest_overlap
+from parrotwatch.detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_requests
 from parrotwatch.quality import QualityConfig, QualityResult, score_quality
 
 #: Every score column of a request: the model-free ones, then the model-based ones.

@@ -52,11 +52,11 @@ def build(
     """Train the testbed into OUT and print a JSON summary (parameters, time, losses, canary exposure)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from detectors.models.encoder import MissingModelError
-    from detectors.models.testbed import build_testbed, evaluate_testbed
+    from parrotwatch.detectors.models.encoder import MissingModelError
+    from parrotwatch.detectors.models.testbed import build_testbed, evaluate_testbed
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
-    logging.getLogger("detectors.models.testbed").setLevel(logging.INFO)
+    logging.getLogger("parrotwatch.detectors.models.testbed").setLevel(logging.INFO)
     try:
         import torch
 
@@ -99,9 +99,9 @@ def serve(
     audits can reach a model behind an endpoint ('model: {endpoint: {url, model}}' in an audit spec)."""
     import uvicorn
 
-    from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
-    from detectors.models.encoder import MissingModelError
-    from services.lm_server import create_app
+    from parrotwatch.detectors.models.causal_lm import CausalLMSpec, get_causal_lm
+    from parrotwatch.detectors.models.encoder import MissingModelError
+    from parrotwatch.services.lm_server import create_app
 
     try:
         import torch

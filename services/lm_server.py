@@ -1,6 +1,7 @@
 """A local causal LM behind the OpenAI-compatible legacy completions API (``parrotwatch testbed serve``).
 
-It answers the requests :mod:`detectors.models.openai_lm` makes of vLLM or a llama.cpp server, so audits
+It answers the requests :mod:`parrotwatch.audits.endpoint_lm` makes of vLLM or a llama.cpp server,
+so audits
 of a model "behind an endpoint" run end to end here without a GPU serving stack:
 
 * ``POST /v1/completions`` with ``prompt`` (a string or a list), ``max_tokens`` (greedy decoding only:
@@ -13,7 +14,8 @@ of a model "behind an endpoint" run end to end here without a GPU serving stack:
   generated tokens, in prompt + completion text;
 * ``GET /v1/models``.
 
-Scores are :meth:`detectors.models.causal_lm.CausalLMScorer.score_token_ids` of the prompt's ids (plus the
+Scores are :meth:`parrotwatch.detectors.models.causal_lm.CausalLMScorer.score_token_ids` of the prompt's
+ids (plus the
 generated ids): a scorer of the same model and spec reads the same numbers locally.
 """
 
@@ -42,7 +44,7 @@ class CompletionRequest(BaseModel):
 
 
 def create_app(scorer, model_name: str) -> FastAPI:
-    """The app serving ``scorer`` (a :class:`~detectors.models.causal_lm.CausalLMScorer`) as
+    """The app serving ``scorer`` (a :class:`~parrotwatch.detectors.models.causal_lm.CausalLMScorer`) as
     ``model_name``."""
     app = FastAPI(title="Parrotwatch local LM server", description=__doc__)
     lock = threading.Lock()  # one forward pass at a time: torch on the CPU uses every core already

@@ -10,8 +10,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
-from streaming.window_store import add_counts, advance_watermark, merge_windows
-from streaming.windows import partials, window_start
+from parrotwatch.streaming.window_store import add_counts, advance_watermark, merge_windows
+from parrotwatch.streaming.windows import partials, window_start
 
 ALL_SEGMENTS = ("*", "*")
 UNKNOWN_SEGMENT = ("unknown", "unknown")  # feedback on a request not (yet) stored

@@ -26,8 +26,8 @@ import numpy as np
 import orjson
 import psycopg
 
-from detectors.drift import KnnOod, domain_classifier_test, mmd_test
-from streaming.windows import window_start
+from parrotwatch.detectors.drift import KnnOod, domain_classifier_test, mmd_test
+from parrotwatch.streaming.windows import window_start
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The scoring job: ``python -m streaming.job`` (or ``spark-submit streaming/job.py``).
+"""The scoring job: ``python -m parrotwatch.streaming.job`` (or ``spark-submit`` of this file).
 
 Two streaming queries in one Spark application:
 
@@ -19,20 +19,20 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from detectors.alerting import load_rules
-from detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
 from parrotwatch.db import migrate
+from parrotwatch.detectors.alerting import load_rules
+from parrotwatch.detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
 from parrotwatch.stack.kafka_auth import client_options
 from parrotwatch.stack.urls import database_url
-from streaming.alerting import AlertStage
-from streaming.derived import feedback_after_store, inference_after_store, store_drilldown
-from streaming.drift_stage import DriftStage
-from streaming.session import build_session
-from streaming.silence import SilenceClock
-from streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
-from streaming.transforms import parse_feedback_rows, read_kafka, score_inference
+from parrotwatch.streaming.alert_stage import AlertStage
+from parrotwatch.streaming.derived import feedback_after_store, inference_after_store, store_drilldown
+from parrotwatch.streaming.drift_stage import DriftStage
+from parrotwatch.streaming.session import build_session
+from parrotwatch.streaming.silence import SilenceClock
+from parrotwatch.streaming.sinks import FEEDBACK_TABLE, INFERENCE_TABLE, TransactionalSink, sink_identity
+from parrotwatch.streaming.transforms import parse_feedback_rows, read_kafka, score_inference
 
 log = logging.getLogger("parrotwatch.stream")
 

@@ -2,7 +2,8 @@
 outputs for verbatim overlaps and attribute them to corpus documents.
 
 Spark only adapts. Tokens, n-gram hashes, indexes and overlaps are the pure functions of
-:mod:`detectors.audits.ngram_index` and :mod:`detectors.audits.regurgitation`, called in the
+:mod:`parrotwatch.detectors.audits.ngram_index` and :mod:`parrotwatch.detectors.audits.regurgitation`,
+called in the
 executors through ``mapInArrow``; the same jobs run in ``local[*]`` and on a cluster.
 
 Build: documents ``(doc_id, text)`` -> per Arrow batch the distinct n-gram hashes of its documents
@@ -16,7 +17,7 @@ Scan: outputs ``(output_id, text)`` -> per Arrow batch ``scan(texts, index, min_
 index loaded once per Python worker (the path travels in the closure; a bare file name shipped with
 ``spark-submit --files`` resolves through ``SparkFiles``) -> per output its longest overlap in tokens
 (0 or >= n), and per batch its n-gram count. The driver collects the flagged outputs (overlap >=
-``min_tokens``) into a :class:`~detectors.audits.regurgitation.ScanReport`. Its
+``min_tokens``) into a :class:`~parrotwatch.detectors.audits.regurgitation.ScanReport`. Its
 ``expected_false_flags`` is the union bound over all scanned windows, ``n_ngrams * p^r`` with
 ``r = min_tokens - n + 1``: at least the per-output bound of the in-process ``scan``.
 
@@ -44,8 +45,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from detectors.audits.ngram_index import BloomIndex, ExactIndex, NgramIndex, load_index, sorted_unique
-from detectors.audits.regurgitation import Attribution, Overlap, ScanReport, scan, top_documents
+from parrotwatch.detectors.audits.ngram_index import (
+    BloomIndex,
+    ExactIndex,
+    NgramIndex,
+    load_index,
+    sorted_unique,
+)
+from parrotwatch.detectors.audits.regurgitation import Attribution, Overlap, ScanReport, scan, top_documents
 from parrotwatch.settings import Settings
 
 DOCUMENTS = "doc_id string, text string"
@@ -59,11 +66,11 @@ CHUNK_CHARS = 4_000_000  # texts tokenised at once, as in ``add_documents``
 
 def batch_session(settings: Settings, app_name: str = "parrotwatch-regurgitation",
                   kafka: bool = False) -> SparkSession:
-    """A SparkSession for the batch jobs: ``streaming.session.build_session`` when the job reads
+    """A SparkSession for the batch jobs: ``parrotwatch.streaming.session.build_session`` when the job reads
     Kafka (connector jars), else a plain session with the same master, shuffle partitions and
     scratch directory (no Maven needed)."""
     if kafka:
-        from streaming.session import build_session
+        from parrotwatch.streaming.session import build_session
 
         return build_session(settings, app_name)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

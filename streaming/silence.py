@@ -1,13 +1,14 @@
 """Total outages: the stream's windows close on the wall clock once every event source went silent.
 
-Windows close on event time (``streaming.alerting``): with no traffic at all, no micro-batch runs and
+Windows close on event time (``parrotwatch.streaming.alert_stage``): with no traffic at all, no micro-batch
+runs and
 no window ever closes, so the worst outage of all would raise no alert. The job's driver calls
 :meth:`SilenceClock.tick` about once a second. Every ``every`` it checks that the inference query
 has caught up (its last trigger read nothing and its Kafka source has no offsets left: a job that
 restarts on a backlog is not silent, it is busy), then lets
-:meth:`streaming.alerting.AlertStage.evaluate_silence` move the watermark to now - ``silent_for``
-and evaluate, in one transaction. The alerts it emits are published to ``llm.alerts.v1`` after the
-commit, at least once (``silence_evaluations.published_at``), for the dispatcher.
+:meth:`parrotwatch.streaming.alert_stage.AlertStage.evaluate_silence` move the watermark to
+now - ``silent_for`` and evaluate, in one transaction. The alerts it emits are published to
+``llm.alerts.v1`` after the commit, at least once (``silence_evaluations.published_at``), for the dispatcher.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import psycopg
 from kafka import KafkaProducer
 
-from streaming.alerting import AlertStage
+from parrotwatch.streaming.alert_stage import AlertStage
 
 log = logging.getLogger("parrotwatch.stream")
 

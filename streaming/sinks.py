@@ -35,9 +35,9 @@ from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
 from parrotwatch.stack.kafka_auth import client_options
-from streaming.isolation import describe, fetch_records, find_culprits, is_data_error
-from streaming.messages import dead_letter_key, dead_letter_message, score_message
-from streaming.records import dead_letter
+from parrotwatch.streaming.isolation import describe, fetch_records, find_culprits, is_data_error
+from parrotwatch.streaming.messages import dead_letter_key, dead_letter_message, score_message
+from parrotwatch.streaming.records import dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class TransactionalSink:
     def _write_isolating(self, batch_id: int, tag: str, ok: list[dict], dlq: list[dict],
                          rows_in: int, started: float) -> _Written:
         """:meth:`_write`, committed; when it fails on data, the records it refuses are found
-        (:mod:`streaming.isolation`), dead-lettered with stage ``store``, and the rest written.
+        (:mod:`parrotwatch.streaming.isolation`), dead-lettered with stage ``store``, and the rest written.
         A write can fail again once those are out (a culprit the first failure hid): the search
         runs again on what is left, up to ``ISOLATION_ROUNDS`` times. Records that fail only
         together are not found: the batch is then retried whole."""

@@ -10,7 +10,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import Settings
 from parrotwatch.stack.kafka_auth import spark_options
-from streaming.records import (
+from parrotwatch.streaming.records import (
     FEEDBACK_SCHEMA,
     INFERENCE_SCHEMA,
     BatchFn,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from streaming.windows import (
+from parrotwatch.streaming.windows import (
     WINDOW,
     MetricPartial,
     SegmentWindow,

@@ -1,7 +1,7 @@
 """Per-window partial aggregates of scored requests, mergeable across micro-batches.
 
 A window is one minute of event time per (model, app). Its partial holds, per metric, the
-non-null count, the sum, the flagged count (``detectors.flags``) and a DDSketch (Masson, Rim &
+non-null count, the sum, the flagged count (``parrotwatch.detectors.flags``) and a DDSketch (Masson, Rim &
 Lee 2019, "DDSketch: A Fast and Fully-Mergeable Quantile Sketch with Relative-Error
 Guarantees"; relative accuracy 1%) so that p50/p95/p99 of a window stay exact to 1% however
 many micro-batches fed it.
@@ -18,7 +18,7 @@ from ddsketch.mapping import LogarithmicMapping
 from ddsketch.pb import ddsketch_pb2
 from ddsketch.pb.proto import DDSketchProto
 
-from detectors.flags import FLAGS
+from parrotwatch.detectors.flags import FLAGS
 
 WINDOW = timedelta(minutes=1)
 RELATIVE_ACCURACY = 0.01

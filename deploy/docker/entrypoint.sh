@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Entrypoint of the Parrotwatch image (Dockerfile at the repository root), run under tini.
 # One image, several roles, picked by the first argument:
-#   api                       python -m services.api (PARROTWATCH_API_HOST/PORT)
-#   dispatcher ARGS...        python -m services.dispatcher ARGS (e.g. --receivers FILE)
+#   api                       python -m parrotwatch.services.api (PARROTWATCH_API_HOST/PORT)
+#   dispatcher ARGS...        python -m parrotwatch.services.dispatcher ARGS (e.g. --receivers FILE)
 #   stream [SPARK-SUBMIT-ARGS] spark-submit of the scoring job to PARROTWATCH_SPARK_MASTER
 #   create-topics             create the contract topics on PARROTWATCH_KAFKA_BOOTSTRAP (idempotent)
 #   migrate                   apply the PostgreSQL migrations to PARROTWATCH_DATABASE_URL
@@ -14,7 +14,9 @@
 #   anything else             executed as is (parrotwatch ..., python ..., bash)
 set -euo pipefail
 
-job=/opt/parrotwatch/stream_job.py
+# The installed module file itself: spark-submit needs a .py path. Its folder, first on sys.path
+# when run this way, holds no module named like one a dependency imports (a unit test checks).
+job=/usr/local/lib/python3.11/site-packages/parrotwatch/streaming/job.py
 
 healthcheck() {
   case "$1" in
@@ -51,11 +53,11 @@ EOF
 case "${1:-}" in
   api)
     shift
-    exec python -m services.api "$@"
+    exec python -m parrotwatch.services.api "$@"
     ;;
   dispatcher)
     shift
-    exec python -m services.dispatcher "$@"
+    exec python -m parrotwatch.services.dispatcher "$@"
     ;;
   stream)
     shift

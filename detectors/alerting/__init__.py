@@ -4,12 +4,12 @@ No I/O: the stream computes window aggregates and calls ``Evaluator.evaluate``; 
 returned AlertEventV1 dicts is the caller's job.
 """
 
-from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
-from detectors.alerting.evaluate import Evaluator, merge_windows
-from detectors.alerting.lifecycle import AlertTracker, Observation, fingerprint
-from detectors.alerting.rules import RulesError, RuleSet, load_default_rules, load_rules
-from detectors.alerting.state import StateError
-from detectors.alerting.stats import RateRatioResult, benjamini_hochberg, rate_ratio_test
+from parrotwatch.detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
+from parrotwatch.detectors.alerting.evaluate import Evaluator, merge_windows
+from parrotwatch.detectors.alerting.lifecycle import AlertTracker, Observation, fingerprint
+from parrotwatch.detectors.alerting.rules import RulesError, RuleSet, load_default_rules, load_rules
+from parrotwatch.detectors.alerting.state import StateError
+from parrotwatch.detectors.alerting.stats import RateRatioResult, benjamini_hochberg, rate_ratio_test
 
 __all__ = [
     "AlertTracker",

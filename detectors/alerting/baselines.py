@@ -6,7 +6,7 @@ private attributes rebuilt by ``reset()``, ``update(x)`` returns ``self``, the r
 the threshold (river ``river/base/drift_detector.py``). ``direction`` picks the side that
 alarms: ``"up"`` (the metric rose), ``"down"`` or ``"both"``. ``to_state()`` gives the
 hyperparameters and state as versioned JSON, ``from_state()`` restores them exactly
-(``detectors.alerting.state``).
+(``parrotwatch.detectors.alerting.state``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from detectors.alerting.state import Snapshot, StateError
+from parrotwatch.detectors.alerting.state import Snapshot, StateError
 
 Direction = Literal["up", "down", "both"]
 

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Self
 
-from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
-from detectors.alerting.lifecycle import Observation
-from detectors.alerting.rules import (
+from parrotwatch.detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
+from parrotwatch.detectors.alerting.lifecycle import Observation
+from parrotwatch.detectors.alerting.rules import (
     CusumRule,
     DriftRule,
     EwmaRule,
@@ -26,8 +26,8 @@ from detectors.alerting.rules import (
     Rule,
     ThresholdRule,
 )
-from detectors.alerting.state import StateError, decode, encode_float, mapping, sequence, upgrade
-from detectors.alerting.stats import rate_ratio_test
+from parrotwatch.detectors.alerting.state import StateError, decode, encode_float, mapping, sequence, upgrade
+from parrotwatch.detectors.alerting.stats import rate_ratio_test
 
 _MAX_WINDOW_COUNT = 2**31 - 1  # a window's counts are 32-bit integer columns
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}

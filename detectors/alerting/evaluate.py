@@ -5,7 +5,7 @@ dicts: ``model``, ``app``, ``window_start``, ``window_end``, ``count``, ``{metri
 ...), processes them in ``window_end`` order and returns the AlertEventV1 dicts they cause.
 All state (detectors, rate baselines, trackers) is saved between micro-batches as versioned
 JSON: ``evaluator.to_state()``, and ``Evaluator.from_state(ruleset, state)`` to restore it
-(``detectors.alerting.state``; a state it cannot restore is a ``StateError`` with the reason).
+(``parrotwatch.detectors.alerting.state``; a state it cannot restore is a ``StateError`` with the reason).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from detectors.alerting.checks import Check, check_from_state, make_check
-from detectors.alerting.lifecycle import AlertTracker, Observation
-from detectors.alerting.rules import Rule, RuleSet, parse_duration
-from detectors.alerting.state import Migration, StateError, mapping, sequence, upgrade
-from detectors.alerting.stats import benjamini_hochberg
+from parrotwatch.detectors.alerting.checks import Check, check_from_state, make_check
+from parrotwatch.detectors.alerting.lifecycle import AlertTracker, Observation
+from parrotwatch.detectors.alerting.rules import Rule, RuleSet, parse_duration
+from parrotwatch.detectors.alerting.state import Migration, StateError, mapping, sequence, upgrade
+from parrotwatch.detectors.alerting.stats import benjamini_hochberg
 
 #: Version of ``Evaluator.to_state()``. Version 0 was a pickle, which no code reads back.
 STATE_VERSION = 1

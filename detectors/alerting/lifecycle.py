@@ -5,7 +5,7 @@ before the alert fires) and of Alertmanager's ``repeat_interval`` (renotify), dr
 closed windows instead of wall-clock evaluations, plus hysteresis on resolution: the alert
 resolves only after ``resolve_after`` clear windows in a row. Events are plain dicts with
 exactly the keys of ``AlertEventV1`` (parrotwatch/contracts/events.py). A tracker's state is
-versioned JSON (``to_state()`` / ``from_state()``, ``detectors.alerting.state``).
+versioned JSON (``to_state()`` / ``from_state()``, ``parrotwatch.detectors.alerting.state``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.alerting.state import Snapshot, StateError
+from parrotwatch.detectors.alerting.state import Snapshot, StateError
 
 
 def fingerprint(rule: str, labels: Mapping[str, str]) -> str:

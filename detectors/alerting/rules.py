@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from detectors.alerting.config_errors import explain
-from detectors.request import ALL_SCORE_NAMES
+from parrotwatch.detectors.alerting.config_errors import explain
+from parrotwatch.detectors.request import ALL_SCORE_NAMES
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 

@@ -63,7 +63,7 @@ class CanarySpace:
         if self.size > max_size:
             raise ValueError(
                 f"|R| = {self.size} > max_size = {max_size}: score a random sample and use "
-                "detectors.audits.exposure.skew_normal_exposure, or raise max_size"
+                "parrotwatch.detectors.audits.exposure.skew_normal_exposure, or raise max_size"
             )
         return [self.canary(i) for i in range(self.size)]
 

@@ -17,7 +17,8 @@ rate carries a 95% Wilson score interval (Wilson 1927):
 **Sampled generations ranked by membership metrics** (Carlini et al. 2021, "Extracting Training Data
 from Large Language Models", USENIX Security, Section 5.2): sample many generations, score each by
 perplexity, zlib ratio, lowercase ratio and reference-model ratio, and inspect the top of each ranking
-for verbatim training data. The scores are those of :mod:`detectors.audits.membership` (higher = more
+for verbatim training data. The scores are those of :mod:`parrotwatch.detectors.audits.membership` (higher
+= more
 likely memorised), which rank exactly as the paper's ratios whenever the log-perplexities are positive.
 """
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.audits import membership
+from parrotwatch.detectors.audits import membership
 
 SUFFIX_TOKENS = 50  # L of Carlini et al. 2023
 
@@ -105,7 +106,8 @@ def generation_scores(logprobs: Sequence[Sequence[float]], texts: Sequence[str],
                       reference_logprobs: Sequence[Sequence[float]] | None = None) -> dict[str, np.ndarray]:
     """Carlini et al. 2021 metrics of sampled generations, higher = more likely memorised:
     ``perplexity`` (the LOSS score -log ppl), ``zlib``, and when given ``lowercase`` and ``reference``
-    (:mod:`detectors.audits.membership`). ``logprobs[i]`` are the target model's token log-probabilities
+    (:mod:`parrotwatch.detectors.audits.membership`). ``logprobs[i]`` are the target model's token
+    log-probabilities
     of ``texts[i]`` in nats."""
     if len(logprobs) != len(texts):
         raise ValueError(f"logprobs and texts differ in length: {len(logprobs)} != {len(texts)}")

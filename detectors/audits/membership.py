@@ -9,7 +9,8 @@ model (nats); log-perplexity is logppl = -(1/N) sum_t l_t (nats per token, >= 0)
     lowercase  (Carlini et al. 2021)                                     -logppl / logppl(text.lower())
     reference  (Carlini et al. 2021; Mireshghallah et al. 2022, "Quantifying Privacy Risks of Masked
                Language Models Using Membership Inference Attacks")     logppl_ref - logppl
-    Min-K%     (Shi et al. 2023)                                         ``detectors.likelihood.min_k_prob``
+    Min-K%     (Shi et al. 2023)
+    ``parrotwatch.detectors.likelihood.min_k_prob``
     Min-K%++   (Zhang et al. 2024, "Min-K%++: Improved Baseline for Detecting Pre-Training Data from LLMs")
                                                                          see :func:`min_k_plus_plus`
 
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors.likelihood import min_k_prob
+from parrotwatch.detectors.likelihood import min_k_prob
 
 __all__ = [
     "loss_score",

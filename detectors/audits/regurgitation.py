@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.audits.ngram_index import ExactIndex, NgramIndex
+from parrotwatch.detectors.audits.ngram_index import ExactIndex, NgramIndex
 
 
 @dataclass(frozen=True)

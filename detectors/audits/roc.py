@@ -26,7 +26,7 @@ from scipy.stats import mannwhitneyu
 try:
     from sklearn.metrics import roc_auc_score, roc_curve
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("detectors.audits.roc needs scikit-learn: pip install scikit-learn") from exc
+    raise ImportError(f"{__name__} needs scikit-learn: pip install scikit-learn") from exc
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from detectors.drift._arrays import as_matrix, same_dim
+from parrotwatch.detectors.drift._arrays import as_matrix, same_dim
 
 
 @dataclass(frozen=True)

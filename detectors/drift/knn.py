@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from detectors.drift._arrays import as_matrix, unit_rows
+from parrotwatch.detectors.drift._arrays import as_matrix, unit_rows
 
 
 class KnnOod:

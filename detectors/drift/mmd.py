@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
-from detectors.drift._arrays import as_matrix, same_dim
+from parrotwatch.detectors.drift._arrays import as_matrix, same_dim
 
 _CHUNK = 128  # permutations per matrix product
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.drift._arrays import as_matrix
+from parrotwatch.detectors.drift._arrays import as_matrix
 
 
 class Reservoir:

@@ -1,9 +1,9 @@
 """Grounding of responses in retrieved sources (``hallucination``) and self-consistency with
-sampled answers (``self_inconsistency``); see :mod:`detectors.grounding.scorer`."""
+sampled answers (``self_inconsistency``); see :mod:`parrotwatch.detectors.grounding.scorer`."""
 
-from detectors.grounding.consistency import self_inconsistency, sentence_inconsistency
-from detectors.grounding.facts import FactIndex
-from detectors.grounding.scorer import (
+from parrotwatch.detectors.grounding.consistency import self_inconsistency, sentence_inconsistency
+from parrotwatch.detectors.grounding.facts import FactIndex
+from parrotwatch.detectors.grounding.scorer import (
     DEFAULT_THRESHOLD,
     GroundingInput,
     GroundingResult,
@@ -12,7 +12,7 @@ from detectors.grounding.scorer import (
     UnsupportedSpan,
     calibrate_threshold,
 )
-from detectors.grounding.text import Sentence, source_chunks, split_sentences
+from parrotwatch.detectors.grounding.text import Sentence, source_chunks, split_sentences
 
 __all__ = [
     "DEFAULT_THRESHOLD",

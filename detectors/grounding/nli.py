@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.models.encoder import MissingModelError, default_device
+from parrotwatch.detectors.models.encoder import MissingModelError, default_device
 
 _CACHE: dict[tuple[str, str], NLIModel] = {}
 _LOCK = threading.Lock()

@@ -3,14 +3,14 @@
 The unit is the sentence, as in RAGAS faithfulness (Es et al. 2024, EACL demo: "faithfulness =
 supported statements / statements") and FActScore (Min et al. 2023: the share of atomic facts a
 knowledge source supports). Here, with sentences r_1..r_I of the response and chunks c_1..c_J of
-the sources (:mod:`detectors.grounding.text`):
+the sources (:mod:`parrotwatch.detectors.grounding.text`):
 
     sim_i     = max_j cos(e(r_i), e(c_j))                     (sentence encoder, unit vectors)
     supported = sim_i >= threshold
                 and no number, date or name of r_i is missing from the sources
-                    (:mod:`detectors.grounding.facts`)
+                    (:mod:`parrotwatch.detectors.grounding.facts`)
                 and, when an NLI model is given, P(entail | c_best(i), r_i) >= nli_threshold
-                    (:mod:`detectors.grounding.nli`)
+                    (:mod:`parrotwatch.detectors.grounding.nli`)
     hallucination = #{i : not supported_i} / I                (0..1; None without sources or
                                                                without a response sentence)
 
@@ -24,7 +24,7 @@ says when it was cut (``truncated``).
 ``threshold`` comes from :func:`calibrate_threshold` on a labelled calibration split
 (``bench/hallucination_eval.py``; docs/hallucination.md gives the numbers). With ``samples``, the
 result also carries the SelfCheckGPT-style ``self_inconsistency`` of
-:mod:`detectors.grounding.consistency`.
+:mod:`parrotwatch.detectors.grounding.consistency`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.grounding.consistency import self_inconsistency
-from detectors.grounding.facts import FactIndex
-from detectors.grounding.text import source_chunks, split_sentences
-from detectors.models.encoder import EncoderSpec, get_encoder
+from parrotwatch.detectors.grounding.consistency import self_inconsistency
+from parrotwatch.detectors.grounding.facts import FactIndex
+from parrotwatch.detectors.grounding.text import source_chunks, split_sentences
+from parrotwatch.detectors.models.encoder import EncoderSpec, get_encoder
 
 #: calibrated on the calibration split of bench/rag_set.py with all-MiniLM-L6-v2: the 5% quantile
 #: of its faithful sentences' best similarity is 0.784 (rounded down here); rerun
@@ -142,7 +142,7 @@ class GroundingScorer:
                 f"window={self.window}, check_facts={self.check_facts})")
 
     def _nli(self):
-        from detectors.grounding.nli import get_nli
+        from parrotwatch.detectors.grounding.nli import get_nli
 
         return get_nli(self.nli_path, self.encoder_spec.device)
 

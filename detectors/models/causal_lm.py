@@ -2,7 +2,7 @@
 
 Used by the membership, exposure and extraction audits and as the reference LM when an inference event
 logs no ``logprobs``. The model is a local Hugging Face checkpoint (``save_pretrained`` layout, e.g. the
-project's testbed from :mod:`detectors.models.testbed`); nothing is fetched from a hub.
+project's testbed from :mod:`parrotwatch.detectors.models.testbed`); nothing is fetched from a hub.
 
 Scoring (Radford et al. 2019 convention, and the Hugging Face guide "Perplexity of fixed-length models"):
 a text is tokenised without special tokens, the BOS token is put in front when the tokenizer has one (so
@@ -22,7 +22,7 @@ Face ``activations.py``; log-probabilities move by ~1e-6).
 One :class:`CausalLMScorer` per spec and process: :func:`get_causal_lm` caches it and counts loads in
 :data:`LOADS`; it pickles by spec. On CUDA the forward runs under autocast (fp16 by default, bf16 when
 asked) and a CUDA out-of-memory error splits the batch in two and retries. The GPU paths are written to
-the same pattern as :mod:`detectors.models.encoder` and are untested on a GPU so far.
+the same pattern as :mod:`parrotwatch.detectors.models.encoder` and are untested on a GPU so far.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from typing import Literal
 
 import numpy as np
 
-from detectors.models import generation
-from detectors.models.encoder import MissingModelError, default_device
+from parrotwatch.detectors.models import generation
+from parrotwatch.detectors.models.encoder import MissingModelError, default_device
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
@@ -304,14 +304,14 @@ class CausalLMScorer:
     def continue_greedy(self, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int) -> list[list[int]]:
         """Greedy continuations x_{t+1} = argmax_v p(v | x_<=t) of up to ``n_tokens`` tokens per prefix,
         as in the extraction test of Carlini et al. 2021 / 2023 ("Quantifying Memorization Across Neural
-        Language Models"); see :func:`detectors.models.generation.continue_batch`."""
+        Language Models"); see :func:`parrotwatch.detectors.models.generation.continue_batch`."""
         return generation.continue_batch(self, prefix_ids_batch, n_tokens, num_beams=1)
 
     def continue_beam(self, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int,
                       num_beams: int = 4) -> list[list[int]]:
         """Beam-search continuations (the best of ``num_beams`` beams by sum log p / length, Hugging Face
         ``generate``) of up to ``n_tokens`` tokens per prefix; see
-        :func:`detectors.models.generation.continue_batch`."""
+        :func:`parrotwatch.detectors.models.generation.continue_batch`."""
         if num_beams < 2:
             raise ValueError(f"beam search needs num_beams >= 2, got {num_beams}: use continue_greedy")
         return generation.continue_batch(self, prefix_ids_batch, n_tokens, num_beams=num_beams)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from detectors.models.causal_lm import CausalLMScorer
+    from parrotwatch.detectors.models.causal_lm import CausalLMScorer
 
 
 def continue_batch(lm: CausalLMScorer, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int,
@@ -28,7 +28,7 @@ def continue_batch(lm: CausalLMScorer, prefix_ids_batch: Sequence[Sequence[int]]
     the finished one with the best sum / (generated length ** 1.0), stopping early once ``num_beams``
     hypotheses are done. A CUDA out-of-memory error splits the batch (see ``split_on_oom``).
     """
-    from detectors.models.causal_lm import split_on_oom
+    from parrotwatch.detectors.models.causal_lm import split_on_oom
 
     prefixes = [[int(t) for t in p] for p in prefix_ids_batch]
     if n_tokens < 1:

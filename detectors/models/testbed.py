@@ -9,7 +9,8 @@ splits them into members (trained on) and non-members from the same distribution
 
 Canaries (Carlini et al. 2019, "The Secret Sharer"): random candidates of the space
 ``"my secret number is {}{}{}{}{}{}"`` over the ten digits (|R| = 10**6,
-:mod:`detectors.audits.canaries`), one inserted 1, 4, 16 and 64 times into the training set, each copy
+:mod:`parrotwatch.detectors.audits.canaries`), one inserted 1, 4, 16 and 64 times into the training set,
+each copy
 its own training sequence; their texts, secrets, indices in R and repetitions are kept in
 ``testbed.json`` so that exposure can be computed.
 
@@ -31,8 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-from detectors.audits.canaries import CanarySpace, canary_space
-from detectors.models.causal_lm import CausalLMSpec
+from parrotwatch.detectors.audits.canaries import CanarySpace, canary_space
+from parrotwatch.detectors.models.causal_lm import CausalLMSpec
 
 logger = logging.getLogger(__name__)
 
@@ -334,11 +335,12 @@ class TestbedEval:
 
 def evaluate_testbed(info: TestbedInfo, n_fresh: int = 100, seed: int = 0) -> TestbedEval:
     """Score members, non-members, canaries and ``n_fresh`` fresh candidates of R with the trained model
-    (:class:`detectors.models.causal_lm.CausalLMScorer`, BOS prepended, so every token is scored)."""
+    (:class:`parrotwatch.detectors.models.causal_lm.CausalLMScorer`, BOS prepended, so every token is
+    scored)."""
     from sklearn.metrics import roc_auc_score
 
-    from detectors.audits.exposure import log_perplexity, skew_normal_exposure
-    from detectors.models.causal_lm import get_causal_lm
+    from parrotwatch.detectors.audits.exposure import log_perplexity, skew_normal_exposure
+    from parrotwatch.detectors.models.causal_lm import get_causal_lm
 
     scorer = get_causal_lm(info.spec())
     space = info.canary_space()

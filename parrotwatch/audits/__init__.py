@@ -1,2 +1,3 @@
 """Audit jobs: a strict spec YAML, a runner that stores runs in PostgreSQL, an HTML report and a cron
-scheduler. The audit math lives in :mod:`detectors.audits`; this package only feeds it and keeps results."""
+scheduler. The audit math lives in :mod:`parrotwatch.detectors.audits`; this package only feeds it and
+keeps results."""

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-from detectors.audits.exposure import exposure, fit_skew_normal, log_perplexity
 from parrotwatch.audits.inputs import AuditInputs, score_texts
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import CanaryExposureAudit
+from parrotwatch.detectors.audits.exposure import exposure, fit_skew_normal, log_perplexity
 
 AUDIT = "canary_exposure"
 

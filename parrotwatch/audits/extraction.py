@@ -1,6 +1,6 @@
 """The extraction audit job: the k-extractable rate of Carlini et al. 2023 over the training sequences,
 by how many times each is in the training set, for greedy decoding and each beam width
-(:mod:`detectors.audits.extraction`), plus the optional Carlini et al. 2021 sampling attack
+(:mod:`parrotwatch.detectors.audits.extraction`), plus the optional Carlini et al. 2021 sampling attack
 (:mod:`parrotwatch.audits.sampling`).
 
 Sequences are tokenised as the model saw them in training: the tokenizer's BOS (when it has one) and the
@@ -18,10 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.audits.extraction import extraction_rates, is_extractable, matched_tokens, split_sequence
 from parrotwatch.audits.inputs import AuditInputs, Text
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import ExtractionAudit
+from parrotwatch.detectors.audits.extraction import (
+    extraction_rates,
+    is_extractable,
+    matched_tokens,
+    split_sequence,
+)
 
 AUDIT = "extraction"
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from detectors.audits.canaries import CanarySpace, canary_space
 from parrotwatch.audits.spec import AuditSpec, ModelSource, TestbedRef
+from parrotwatch.detectors.audits.canaries import CanarySpace, canary_space
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,16 @@ class AuditInputs:
 
 
 def testbed_dir(home: Path, ref: TestbedRef) -> Path:
-    from detectors.models.testbed import PRESETS
+    from parrotwatch.detectors.models.testbed import PRESETS
 
     steps = ref.steps or PRESETS[ref.preset].steps
     return Path(home) / "testbeds" / f"{ref.preset}-seed{ref.seed}-steps{steps}"
 
 
 def ensure_testbed(home: Path, ref: TestbedRef, progress: bool = True):
-    """The :class:`~detectors.models.testbed.TestbedInfo` of ``ref`` under ``home``, trained if absent."""
-    from detectors.models.testbed import INFO_FILE, build_testbed, load_testbed
+    """The :class:`~parrotwatch.detectors.models.testbed.TestbedInfo` of ``ref`` under ``home``, trained if
+    absent."""
+    from parrotwatch.detectors.models.testbed import INFO_FILE, build_testbed, load_testbed
 
     out = testbed_dir(home, ref)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,10 +68,10 @@ def ensure_testbed(home: Path, ref: TestbedRef, progress: bool = True):
 
 
 def _scorer(source: ModelSource, home: Path, progress: bool):
-    from detectors.models.causal_lm import CausalLMSpec, get_causal_lm
+    from parrotwatch.detectors.models.causal_lm import CausalLMSpec, get_causal_lm
 
     if source.endpoint is not None:
-        from detectors.models.openai_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
+        from parrotwatch.audits.endpoint_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
 
         e = source.endpoint
         return OpenAICompletionsScorer(OpenAICompletionsSpec(

@@ -1,6 +1,6 @@
 """The membership-inference audit job: score members and non-members with each method of
-:mod:`detectors.audits.membership` (higher = member) and report the ROC of each
-(:func:`detectors.audits.roc.roc_report`: AUC with its bootstrap 95% CI, TPR at 0.1% and 1% FPR).
+:mod:`parrotwatch.detectors.audits.membership` (higher = member) and report the ROC of each
+(:func:`parrotwatch.detectors.audits.roc.roc_report`: AUC with its bootstrap 95% CI, TPR at 0.1% and 1% FPR).
 
 Scoring passes: the target model on the texts (with the next-token distribution moments when Min-K%++ is
 asked), the target on the lower-cased texts (``lowercase``), the reference model on the texts
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.audits import membership as mia
-from detectors.audits.roc import RocReport, roc_report
 from parrotwatch.audits.inputs import AuditInputs, score_texts
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import MembershipAudit
+from parrotwatch.detectors.audits import membership as mia
+from parrotwatch.detectors.audits.roc import RocReport, roc_report
 
 AUDIT = "membership"
 

@@ -1,6 +1,7 @@
 """The regurgitation audit job: scan logged model outputs for verbatim overlaps of >= ``min_tokens`` tokens
-with the training corpus (:func:`detectors.audits.regurgitation.scan`), then attribute each flagged output
-to the corpus document that holds it (:func:`~detectors.audits.regurgitation.top_documents`).
+with the training corpus (:func:`parrotwatch.detectors.audits.regurgitation.scan`), then attribute each
+flagged output
+to the corpus document that holds it (:func:`~parrotwatch.detectors.audits.regurgitation.top_documents`).
 
 Outputs come from a JSONL file (inference events v1: ``request_id`` + ``response``; or ``id`` + ``text``):
 the ``inference_scores`` table keeps scores, not response texts. The index is ``parrotwatch index-build``'s
@@ -13,11 +14,11 @@ import json
 import time
 from pathlib import Path
 
-from detectors.audits.ngram_index import ExactIndex, load_index
-from detectors.audits.regurgitation import scan, top_documents
 from parrotwatch.audits.inputs import AuditInputs
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import RegurgitationAudit
+from parrotwatch.detectors.audits.ngram_index import ExactIndex, load_index
+from parrotwatch.detectors.audits.regurgitation import scan, top_documents
 
 AUDIT = "regurgitation"
 

@@ -1,7 +1,8 @@
 """The audit report: one self-contained HTML page (plots inlined as base64 PNG, no external file or
 script) and the plain-text summary table the CLI prints.
 
-Plots: log-log ROC curves of each membership method (:func:`detectors.audits.roc.plot_roc`), canary
+Plots: log-log ROC curves of each membership method (:func:`parrotwatch.detectors.audits.roc.plot_roc`),
+canary
 exposure by repetition count over the never-inserted candidates' histogram, and the k-extractable rate by
 repetition count with its Wilson 95% interval.
 """
@@ -45,7 +46,7 @@ def _img(b64: str, alt: str) -> str:
 
 def roc_png(plot) -> str:
     with tempfile.TemporaryDirectory() as tmp:
-        from detectors.audits.roc import plot_roc
+        from parrotwatch.detectors.audits.roc import plot_roc
 
         path = plot_roc(plot.reports, Path(tmp) / "roc.png")
         return base64.b64encode(path.read_bytes()).decode()

@@ -1,10 +1,11 @@
 """The sampling attack of Carlini et al. 2021 ("Extracting Training Data from Large Language Models",
 Sections 4-5): draw ``n_samples`` generations of ``tokens`` tokens from the model's start token with top-k
 sampling (k = 40 in the paper), score each by perplexity, zlib, lowercase and, with a reference model,
-reference ratio (:func:`detectors.audits.extraction.generation_scores`), and check the ``top_n`` of each
+reference ratio (:func:`parrotwatch.detectors.audits.extraction.generation_scores`), and check the
+``top_n`` of each
 ranking against the training data the audit knows (members and canaries): a generation is *memorised*
 when it shares a verbatim run of >= ``min_overlap_tokens`` word tokens with it
-(:func:`detectors.audits.regurgitation.longest_overlap` over an exact n-gram index).
+(:func:`parrotwatch.detectors.audits.regurgitation.longest_overlap` over an exact n-gram index).
 
 Reported per metric: ``precision_at_top_n`` (memorised share of the top n) against ``memorised_rate`` over
 all samples, the baseline a useless ranking would reach.
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.audits.extraction import generation_scores, rank_generations
-from detectors.audits.ngram_index import ExactIndex
-from detectors.audits.regurgitation import longest_overlap
 from parrotwatch.audits.inputs import AuditInputs, score_texts
 from parrotwatch.audits.results import Metric, Sample
 from parrotwatch.audits.spec import SamplingAudit
+from parrotwatch.detectors.audits.extraction import generation_scores, rank_generations
+from parrotwatch.detectors.audits.ngram_index import ExactIndex
+from parrotwatch.detectors.audits.regurgitation import longest_overlap
 
 AUDIT = "extraction"
 _MAX_STORED_CHARS = 1000

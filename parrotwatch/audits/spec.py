@@ -36,7 +36,8 @@ class _Strict(BaseModel):
 
 
 class TestbedRef(_Strict):
-    """The project's testbed (``detectors.models.testbed``), built once under PARROTWATCH_HOME/testbeds."""
+    """The project's testbed (``parrotwatch.detectors.models.testbed``), built once under
+    PARROTWATCH_HOME/testbeds."""
 
     __test__ = False
 
@@ -51,7 +52,8 @@ def _path_shorthand(value: Any) -> Any:
 
 class EndpointRef(_Strict):
     """A model behind an OpenAI-compatible completions endpoint that echoes prompt log-probabilities
-    (vLLM, llama.cpp server, ``parrotwatch testbed serve``); see :mod:`detectors.models.openai_lm`.
+    (vLLM, llama.cpp server, ``parrotwatch testbed serve``); see
+    :mod:`parrotwatch.audits.endpoint_lm`.
     ``api_key_env`` names the environment variable holding the key, never the key."""
 
     url: str = Field(pattern=r"^https?://", description="the API base, e.g. http://127.0.0.1:8000/v1")

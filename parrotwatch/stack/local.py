@@ -113,7 +113,7 @@ class LocalStack:
         if self.dispatcher.alive():
             return
         self.say(f"dispatcher: starting (log {self.dispatcher.log_path})")
-        self.dispatcher.start([sys.executable, "-m", "services.dispatcher", "--receivers",
+        self.dispatcher.start([sys.executable, "-m", "parrotwatch.services.dispatcher", "--receivers",
                                str(self.settings.receivers)], env=settings_env(self.settings),
                               cwd=REPO_ROOT)
         time.sleep(2)
@@ -124,7 +124,7 @@ class LocalStack:
         if not self.stream.alive():
             self.say(f"stream: starting Spark scoring job (log {self.stream.log_path})")
             self.status_file.unlink(missing_ok=True)
-            self.stream.start([sys.executable, "-m", "streaming.job"],
+            self.stream.start([sys.executable, "-m", "parrotwatch.streaming.job"],
                               env=settings_env(self.settings), cwd=REPO_ROOT)
         wait_until(self._stream_running, timeout=timeout, proc=self.stream,
                    what="streaming queries to run")
@@ -155,7 +155,7 @@ class LocalStack:
                 raise StackError(f"port {s.api_port} is taken by another process; free it or "
                                  "set PARROTWATCH_API_PORT")
             self.say(f"api: starting on {s.api_url} (log {self.api.log_path})")
-            self.api.start([sys.executable, "-m", "services.api"], env=settings_env(s),
+            self.api.start([sys.executable, "-m", "parrotwatch.services.api"], env=settings_env(s),
                            cwd=REPO_ROOT)
         wait_until(lambda: httpx.get(f"{s.api_url}/healthz", timeout=2).status_code == 200,
                    timeout=timeout, proc=self.api, what="GET /healthz")

@@ -1,4 +1,4 @@
-"""``python -m services.api``: serve the API with uvicorn on ``api_host``:``api_port``."""
+"""``python -m parrotwatch.services.api``: serve the API with uvicorn on ``api_host``:``api_port``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sys
 
 import uvicorn
 
+from parrotwatch.services.api.app import MissingApiKeys, create_app
 from parrotwatch.settings import load_settings
-from services.api.app import MissingApiKeys, create_app
 
-log = logging.getLogger("services.api")
+log = logging.getLogger("parrotwatch.services.api")
 SWITCH_INTERVAL_S = 0.001
 
 

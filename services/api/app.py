@@ -10,14 +10,14 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from parrotwatch import __version__
+from parrotwatch.services.api.deps import get_producer
+from parrotwatch.services.api.errors import EventsRejected, events_rejected_handler
+from parrotwatch.services.api.metrics import ApiMetrics
+from parrotwatch.services.api.openapi import install_event_schemas
+from parrotwatch.services.api.producer import KafkaEventProducer
+from parrotwatch.services.api.readiness import KafkaReadiness
+from parrotwatch.services.api.routes import feedback, health, inference
 from parrotwatch.settings import Settings, load_settings
-from services.api.deps import get_producer
-from services.api.errors import EventsRejected, events_rejected_handler
-from services.api.metrics import ApiMetrics
-from services.api.openapi import install_event_schemas
-from services.api.producer import KafkaEventProducer
-from services.api.readiness import KafkaReadiness
-from services.api.routes import feedback, health, inference
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A new API instance with its own settings, producer (made at start-up) and metrics.
 
     ``settings`` defaults to :func:`parrotwatch.settings.load_settings` (the environment). Routes
-    read them through :func:`services.api.deps.get_settings`; override that dependency, or
-    :func:`services.api.deps.get_producer`, to substitute either in tests.
+    read them through :func:`parrotwatch.services.api.deps.get_settings`; override that dependency, or
+    :func:`parrotwatch.services.api.deps.get_producer`, to substitute either in tests.
 
     Raises :class:`MissingApiKeys` when ``settings.api_keys`` is empty: there is no default key.
     """

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from parrotwatch.services.api.metrics import ApiMetrics
+from parrotwatch.services.api.producer import EventSink
 from parrotwatch.settings import Settings
-from services.api.metrics import ApiMetrics
-from services.api.producer import EventSink
 
 
 def get_settings(request: Request) -> Settings:

@@ -20,11 +20,11 @@ from fastapi.concurrency import run_in_threadpool
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import BaseModel, ValidationError
 
+from parrotwatch.services.api import jsonscan
+from parrotwatch.services.api.errors import MAX_ERRORS, EventsRejected, listing
+from parrotwatch.services.api.metrics import ApiMetrics
+from parrotwatch.services.api.producer import EventSink, Record
 from parrotwatch.settings import Settings
-from services.api import jsonscan
-from services.api.errors import MAX_ERRORS, EventsRejected, listing
-from services.api.metrics import ApiMetrics
-from services.api.producer import EventSink, Record
 
 #: nesting levels a body may have (an array of events is one); orjson itself re-encodes at most
 #: 254 and parses at most 1,024, and the contract's own nesting is under 10

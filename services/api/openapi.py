@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
-from services.api.errors import ErrorPublic, RejectedPublic
+from parrotwatch.services.api.errors import ErrorPublic, RejectedPublic
 
 _REF = "#/components/schemas/{model}"
 

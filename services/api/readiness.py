@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from services.api.producer import EventSink
+from parrotwatch.services.api.producer import EventSink
 
 REFRESH_AFTER_S = 2.0
 PING_TIMEOUT_S = 2.0

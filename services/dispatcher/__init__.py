@@ -17,7 +17,7 @@ at-least-once, so a receiver that must act exactly once deduplicates on that hea
 
 Generic webhooks are signed, Stripe-style: ``X-Parrotwatch-Timestamp: <unix seconds>`` and
 ``X-Parrotwatch-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>``; receivers check
-them with :func:`services.dispatcher.verify.verify_signature` (5-minute replay window).
+them with :func:`parrotwatch.services.dispatcher.verify.verify_signature` (5-minute replay window).
 
-Run: ``python -m services.dispatcher --receivers receivers.yaml``.
+Run: ``python -m parrotwatch.services.dispatcher --receivers receivers.yaml``.
 """

@@ -1,4 +1,5 @@
-"""``python -m services.dispatcher --receivers FILE``: consume alerts and deliver them until SIGTERM.
+"""``python -m parrotwatch.services.dispatcher --receivers FILE``: consume alerts and deliver them until
+SIGTERM.
 
 Reads the stack from ``PARROTWATCH_*`` (Kafka bootstrap, database URL, topic prefix), applies the
 schema migrations, then runs the consumer and the delivery workers. SIGTERM or SIGINT stops
@@ -15,18 +16,18 @@ import sys
 import psycopg
 
 from parrotwatch.db import migrate
+from parrotwatch.services.dispatcher.config import ConfigError, load_receivers
+from parrotwatch.services.dispatcher.outbox import requeue_dead
+from parrotwatch.services.dispatcher.service import Dispatcher
 from parrotwatch.settings import load_settings
 from parrotwatch.stack.urls import database_url
-from services.dispatcher.config import ConfigError, load_receivers
-from services.dispatcher.outbox import requeue_dead
-from services.dispatcher.service import Dispatcher
 
-log = logging.getLogger("services.dispatcher")
+log = logging.getLogger("parrotwatch.services.dispatcher")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.dispatcher",
+        prog="python -m parrotwatch.services.dispatcher",
         description="Deliver llm.alerts.v1 to signed webhooks, Slack and Alertmanager until SIGTERM.")
     parser.add_argument("--receivers", required=True, help="receivers YAML file")
     parser.add_argument("--requeue-dead", action="store_true",

@@ -8,11 +8,12 @@ Whatever goes wrong in one attempt becomes that attempt's outcome, with its reas
 - no answer within ``timeout_s`` (the whole attempt: connect, send, the full answer, enforced by
   :func:`asyncio.timeout`, so neither a blackhole nor a receiver trickling bytes can hold a slot
   longer), a refused connection, a 5xx, 408/425/429: ``retry`` after the backoff, or after the
-  receiver's ``Retry-After`` (RFC 9110, :func:`services.dispatcher.retry.retry_after_s`) within the
+  receiver's ``Retry-After`` (RFC 9110, :func:`parrotwatch.services.dispatcher.retry.retry_after_s`) within
+  the
   backoff cap;
 - any other 4xx, or an unexpected error while sending: ``dead``.
 
-Error texts are cut, made storable (:func:`~services.dispatcher.redact.storable_text`) and
+Error texts are cut, made storable (:func:`~parrotwatch.services.dispatcher.redact.storable_text`) and
 cleared of the receiver's URL secrets and HMAC secret before they are logged or stored.
 """
 
@@ -28,11 +29,11 @@ from dataclasses import dataclass
 import httpx
 
 from parrotwatch.contracts.events import AlertEventV1
-from services.dispatcher.config import DeliveryPolicy, Receiver, WebhookReceiver
-from services.dispatcher.outbox import Claimed
-from services.dispatcher.payloads import build_request
-from services.dispatcher.redact import redact_text, storable_text
-from services.dispatcher.retry import is_retryable, is_success, next_delay, retry_after_s
+from parrotwatch.services.dispatcher.config import DeliveryPolicy, Receiver, WebhookReceiver
+from parrotwatch.services.dispatcher.outbox import Claimed
+from parrotwatch.services.dispatcher.payloads import build_request
+from parrotwatch.services.dispatcher.redact import redact_text, storable_text
+from parrotwatch.services.dispatcher.retry import is_retryable, is_success, next_delay, retry_after_s
 
 log = logging.getLogger(__name__)
 MAX_ANSWER_BYTES = 64 * 1024  # read at most this much of an answer (for the error text)

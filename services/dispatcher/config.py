@@ -61,7 +61,7 @@ class _Receiver(_Strict):
 
 
 class WebhookReceiver(_Receiver):
-    """Generic JSON webhook, HMAC-signed (see :mod:`services.dispatcher.verify`)."""
+    """Generic JSON webhook, HMAC-signed (see :mod:`parrotwatch.services.dispatcher.verify`)."""
 
     kind: Literal["webhook"]
     secret: SecretStr | None = None

@@ -22,12 +22,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from parrotwatch.services.dispatcher.config import ReceiversFile
+from parrotwatch.services.dispatcher.outbox import enqueue
+from parrotwatch.services.dispatcher.records import Parsed, dead_letter, parse
+from parrotwatch.services.dispatcher.redact import storable_text
 from parrotwatch.settings import ALERTS_TOPIC, Settings
 from parrotwatch.stack.kafka_auth import client_options
-from services.dispatcher.config import ReceiversFile
-from services.dispatcher.outbox import enqueue
-from services.dispatcher.records import Parsed, dead_letter, parse
-from services.dispatcher.redact import storable_text
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """The HTTP request for one alert event and one receiver: generic webhook, Slack, Alertmanager v2.
 
 Every request is a JSON ``POST`` carrying ``Idempotency-Key`` (the outbox key, the same on every
-retry). Generic webhooks also carry the HMAC signature headers of :mod:`services.dispatcher.verify`.
+retry). Generic webhooks also carry the HMAC signature headers of
+:mod:`parrotwatch.services.dispatcher.verify`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from parrotwatch.contracts.events import AlertEventV1
-from services.dispatcher.config import AlertmanagerReceiver, Receiver, SlackReceiver, WebhookReceiver
-from services.dispatcher.verify import sign
+from parrotwatch.services.dispatcher.config import (
+    AlertmanagerReceiver,
+    Receiver,
+    SlackReceiver,
+    WebhookReceiver,
+)
+from parrotwatch.services.dispatcher.verify import sign
 
 USER_AGENT = "parrotwatch-dispatcher/1"
 _EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}

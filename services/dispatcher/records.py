@@ -12,7 +12,7 @@ such values: one that appears is a bug or a foreign producer, and belongs in dea
 an operator sees it, not in a pager.
 
 The checks are defence in depth: the consumer also isolates any record whose rows the database
-refuses (:meth:`services.dispatcher.consumer.AlertConsumer.store`), so a case missed here costs a
+refuses (:meth:`parrotwatch.services.dispatcher.consumer.AlertConsumer.store`), so a case missed here costs a
 second, per-record pass, never a stuck consumer.
 """
 
@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from parrotwatch.contracts.events import AlertEventV1
-from services.dispatcher.config import ReceiversFile
-from services.dispatcher.outbox import OutboxRow, idempotency_key
-from services.dispatcher.redact import storable_text
+from parrotwatch.services.dispatcher.config import ReceiversFile
+from parrotwatch.services.dispatcher.outbox import OutboxRow, idempotency_key
+from parrotwatch.services.dispatcher.redact import storable_text
 
 MAX_EVENT_BYTES = 256 * 1024  # an alert event is ~1 KB; 256 KiB leaves room for evidence
 MAX_DEAD_PAYLOAD_BYTES = 64 * 1024

@@ -19,7 +19,7 @@ import threading
 
 import psycopg
 
-from services.dispatcher.config import Retention
+from parrotwatch.services.dispatcher.config import Retention
 
 log = logging.getLogger(__name__)
 

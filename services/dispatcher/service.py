@@ -8,14 +8,14 @@ import threading
 
 import psycopg
 
+from parrotwatch.services.dispatcher.config import ReceiversFile
+from parrotwatch.services.dispatcher.consumer import AlertConsumer
+from parrotwatch.services.dispatcher.outbox import pending_elsewhere
+from parrotwatch.services.dispatcher.redact import redact_url
+from parrotwatch.services.dispatcher.retention import RetentionJob
+from parrotwatch.services.dispatcher.retry import expected_window_s
+from parrotwatch.services.dispatcher.worker import DeliveryEngine
 from parrotwatch.settings import ALERTS_TOPIC, Settings
-from services.dispatcher.config import ReceiversFile
-from services.dispatcher.consumer import AlertConsumer
-from services.dispatcher.outbox import pending_elsewhere
-from services.dispatcher.redact import redact_url
-from services.dispatcher.retention import RetentionJob
-from services.dispatcher.retry import expected_window_s
-from services.dispatcher.worker import DeliveryEngine
 
 log = logging.getLogger(__name__)
 

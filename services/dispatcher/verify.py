@@ -12,7 +12,7 @@ header may carry several comma-separated ``v1=`` values; one valid value is enou
 
 A receiver should verify before parsing the body::
 
-    from services.dispatcher.verify import SignatureError, verify_signature
+    from parrotwatch.services.dispatcher.verify import SignatureError, verify_signature
     try:
         verify_signature(SECRET, request.headers["X-Parrotwatch-Timestamp"],
                          request.headers["X-Parrotwatch-Signature"], raw_body)

@@ -6,14 +6,14 @@ refuses or never answers only ever fills its own lane; the other receivers' deli
 at their own pace. All lanes run as asyncio tasks in one thread.
 
 No transaction is open during an HTTP call. A lane leases due rows with one short statement
-(:data:`~services.dispatcher.outbox.CLAIM_SQL`: ``locked_until = now + timeout_s +
+(:data:`~parrotwatch.services.dispatcher.outbox.CLAIM_SQL`: ``locked_until = now + timeout_s +
 lease_margin_s``, ``claimed_by`` = a token), sends them, and records each outcome with another
-(:data:`~services.dispatcher.outbox.RECORD_SQL`, fenced by the token). A dispatcher that dies
+(:data:`~parrotwatch.services.dispatcher.outbox.RECORD_SQL`, fenced by the token). A dispatcher that dies
 mid-call leaves leases that expire; the rows are then claimed again (at-least-once: receivers
 deduplicate on ``Idempotency-Key``). Workers of several dispatcher replicas never send one row
 concurrently while its lease holds.
 
-A failure in one delivery is that delivery's outcome (:mod:`services.dispatcher.attempt`), a
+A failure in one delivery is that delivery's outcome (:mod:`parrotwatch.services.dispatcher.attempt`), a
 failure to record it is logged and retried, and a database outage pauses the lane with backoff:
 nothing here stops the service.
 """
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import httpx
 import psycopg
 
-from services.dispatcher.attempt import Outcome, attempt
-from services.dispatcher.config import Receiver, ReceiversFile
-from services.dispatcher.outbox import (
+from parrotwatch.services.dispatcher.attempt import Outcome, attempt
+from parrotwatch.services.dispatcher.config import Receiver, ReceiversFile
+from parrotwatch.services.dispatcher.outbox import (
     CLAIM_SQL,
     RECORD_SQL,
     Claimed,
@@ -40,7 +40,7 @@ from services.dispatcher.outbox import (
     new_token,
     record_params,
 )
-from services.dispatcher.redact import storable_text
+from parrotwatch.services.dispatcher.redact import storable_text
 
 log = logging.getLogger(__name__)
 STATEMENT_TIMEOUT_MS = 15_000
@@ -256,7 +256,7 @@ def _log_outcome(receiver: Receiver, row: Claimed, outcome: Outcome, max_attempt
                  outcome.latency_ms)
     elif outcome.outcome == "dead":
         log.error("DELIVERY DEAD (%s) after %d attempt(s): %s: %s [key %s]. Fix the receiver, then "
-                  "`python -m services.dispatcher --receivers FILE --requeue-dead`",
+                  "`python -m parrotwatch.services.dispatcher --receivers FILE --requeue-dead`",
                   outcome.why_dead, number, where, outcome.error, row.key)
     else:
         # attempts 1, 2, 4, 8, ... at WARNING (every attempt is in alert_delivery_log)

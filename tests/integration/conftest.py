@@ -108,7 +108,7 @@ class StreamJob:
                                       settings.logs_dir / f"stream-{prefix}.log")
 
     def start(self) -> StreamJob:
-        self.process.start([sys.executable, "-m", "streaming.job"],
+        self.process.start([sys.executable, "-m", "parrotwatch.streaming.job"],
                            env=settings_env(self.settings), cwd=REPO_ROOT)
         return self
 

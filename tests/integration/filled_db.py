@@ -34,10 +34,12 @@ from pathlib import Path
 
 import psycopg
 
-from dashboards.macros import TimeRange
-from detectors.audits.ngram_index import ExactIndex
 from parrotwatch.audits.runner import execute
 from parrotwatch.audits.spec import parse_spec
+from parrotwatch.dashboards.macros import TimeRange
+from parrotwatch.detectors.audits.ngram_index import ExactIndex
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.service import Dispatcher
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import create_topics, produce
 from parrotwatch.stack.processes import free_port
@@ -49,8 +51,6 @@ from parrotwatch.traffic import (
     keyed,
     malformed_records,
 )
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.service import Dispatcher
 from tests.integration.conftest import StreamJob, wait_for
 
 MALFORMED = 14

@@ -1,6 +1,6 @@
 """The alert evaluator's state in the real PostgreSQL: versioned JSON in a jsonb column (migration
 010), restored exactly after a reload; a pickled row from before 010 and garbage are reset with
-a logged reason instead of failing the micro-batch (streaming/alerting.py)."""
+a logged reason instead of failing the micro-batch (streaming/alert_stage.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from detectors.alerting import Evaluator
-from detectors.alerting.rules import DEFAULT_RULES_PATH, load_rules
-from detectors.alerting.state import decode_float, encode_float
 from parrotwatch.db import migrations
-from streaming.alerting import AlertStage, restore_evaluator
+from parrotwatch.detectors.alerting import Evaluator
+from parrotwatch.detectors.alerting.rules import DEFAULT_RULES_PATH, load_rules
+from parrotwatch.detectors.alerting.state import decode_float, encode_float
+from parrotwatch.streaming.alert_stage import AlertStage, restore_evaluator
 from tests.unit.alerting.test_evaluate import run, traffic
 
 pytestmark = pytest.mark.integration
@@ -91,7 +91,7 @@ def test_migration_010_turns_a_pickle_into_a_marker_that_is_reset_with_its_reaso
         with pytest.raises(psycopg.errors.CheckViolation):  # a state always has a version
             conn.execute("UPDATE alert_evaluator_state SET state = '\"garbage\"'")
         conn.rollback()  # and the scratch schema goes with it
-    with caplog.at_level(logging.INFO, logger="streaming.alerting"):
+    with caplog.at_level(logging.INFO, logger="parrotwatch.streaming.alert_stage"):
         evaluator = restore_evaluator(RULES, rules_hash, row)
     assert evaluator.to_state() == Evaluator(RULES).to_state()
     warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -105,7 +105,7 @@ def test_garbage_in_the_table_resets_with_a_logged_reason(namespace, caplog):
     with psycopg.connect(namespace.database_url) as conn:
         conn.execute("UPDATE alert_evaluator_state SET state = jsonb_set(state, '{checks,0,state}', "
                      "'{\"version\": 1, \"detector\": \"garbage\"}')")
-    with caplog.at_level(logging.INFO, logger="streaming.alerting"):
+    with caplog.at_level(logging.INFO, logger="parrotwatch.streaming.alert_stage"):
         reloaded = load(namespace)
     assert reloaded.to_state() == Evaluator(RULES).to_state()
     assert "evaluator.checks[0].state.detector: expected an object, got str" in caplog.text

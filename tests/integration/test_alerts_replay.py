@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors.alerting.rules import DEFAULT_RULES_PATH
+from parrotwatch.detectors.alerting.rules import DEFAULT_RULES_PATH
 from parrotwatch.scenario import INCIDENTS, scenario_traffic
 from tests.integration.conftest import wait_for
 

@@ -22,13 +22,13 @@ KEY = {"X-API-Key": SECRET}
 
 
 def start_api(settings: Settings, key: str = SECRET, **overrides) -> tuple[ManagedProcess, str]:
-    """``python -m services.api`` for ``settings`` on a free port with ``key``, once ready;
+    """``python -m parrotwatch.services.api`` for ``settings`` on a free port with ``key``, once ready;
     its process (to stop or ``kill -9``) and its URL. The other API test modules use it too."""
     settings = settings.model_copy(
         update={"api_port": free_port(), "api_keys": [SecretStr(key)], **overrides})
     name = f"api-{settings.topic_prefix.strip('.')}"
     proc = ManagedProcess(name, settings.run_dir, settings.logs_dir / f"{name}.log")
-    proc.start([sys.executable, "-m", "services.api"], env=settings_env(settings), cwd=REPO_ROOT)
+    proc.start([sys.executable, "-m", "parrotwatch.services.api"], env=settings_env(settings), cwd=REPO_ROOT)
     wait_until(lambda: httpx.get(f"{settings.api_url}/readyz", timeout=2).status_code == 200,
                timeout=60, proc=proc, what="/readyz")
     return proc, settings.api_url

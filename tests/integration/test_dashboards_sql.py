@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from dashboards import DASHBOARDS
-from dashboards.grafana import Dashboard, Panel, Query
-from dashboards.macros import auto_interval, render
-from dashboards.overview import OVERVIEW
+from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.grafana import Dashboard, Panel, Query
+from parrotwatch.dashboards.macros import auto_interval, render
+from parrotwatch.dashboards.overview import OVERVIEW
 from parrotwatch.db import READER_ROLE, provision_reader, reader_conninfo
 from tests.integration.filled_db import FilledDb, filled_database
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.service import Dispatcher
 from parrotwatch.settings import ALERTS_TOPIC
 from parrotwatch.stack.processes import free_port
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.service import Dispatcher
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,12 +19,12 @@ import psycopg
 import pytest
 
 from parrotwatch.contracts.events import AlertEventV1
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.outbox import OutboxRow, enqueue, idempotency_key
+from parrotwatch.services.dispatcher.service import Dispatcher
+from parrotwatch.services.dispatcher.worker import DeliveryEngine
 from parrotwatch.settings import ALERTS_TOPIC
 from parrotwatch.stack.processes import free_port
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.outbox import OutboxRow, enqueue, idempotency_key
-from services.dispatcher.service import Dispatcher
-from services.dispatcher.worker import DeliveryEngine
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ def open_transactions(namespace) -> int:
 
 
 def test_dead_receivers_do_not_delay_a_healthy_one(namespace, caplog):
-    caplog.set_level("DEBUG", logger="services.dispatcher")
+    caplog.set_level("DEBUG", logger="parrotwatch.services.dispatcher")
     healthy, blackhole = Recorder(), Blackhole()
     refused = f"http://127.0.0.1:{free_port()}/nobody"  # reserved, released: nothing listens
     config = parse_receivers({"receivers": [

@@ -10,10 +10,10 @@ import psycopg
 import pytest
 
 from parrotwatch.contracts.events import AlertEventV1
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.outbox import OutboxRow, claim, enqueue, idempotency_key, requeue_dead
+from parrotwatch.services.dispatcher.worker import DeliveryEngine
 from parrotwatch.stack.processes import free_port
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.outbox import OutboxRow, claim, enqueue, idempotency_key, requeue_dead
-from services.dispatcher.worker import DeliveryEngine
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

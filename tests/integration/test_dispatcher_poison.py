@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.service import Dispatcher
 from parrotwatch.settings import ALERTS_TOPIC
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.service import Dispatcher
 from tests.integration.conftest import wait_for
 from tests.integration.test_dispatcher_faults import Recorder, alert
 

@@ -7,8 +7,8 @@ import threading
 import psycopg
 import pytest
 
-from services.dispatcher.config import Retention
-from services.dispatcher.retention import RetentionJob, prune
+from parrotwatch.services.dispatcher.config import Retention
+from parrotwatch.services.dispatcher.retention import RetentionJob, prune
 
 pytestmark = pytest.mark.integration
 

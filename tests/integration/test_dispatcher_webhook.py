@@ -21,11 +21,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from parrotwatch.contracts.events import AlertEventV1
+from parrotwatch.services.dispatcher.outbox import idempotency_key
+from parrotwatch.services.dispatcher.verify import SignatureError, verify_signature
 from parrotwatch.settings import ALERTS_TOPIC
 from parrotwatch.stack.local import REPO_ROOT, settings_env
 from parrotwatch.stack.processes import free_port
-from services.dispatcher.outbox import idempotency_key
-from services.dispatcher.verify import SignatureError, verify_signature
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ class Receiver:
 def start_dispatcher(namespace, receivers_file, log_path) -> subprocess.Popen:
     env = settings_env(namespace.settings) | {"PW_TEST_WEBHOOK_SECRET": SECRET}
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "services.dispatcher", "--receivers",
+        return subprocess.Popen([sys.executable, "-m", "parrotwatch.services.dispatcher", "--receivers",
                                  str(receivers_file)], env=env, cwd=REPO_ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 

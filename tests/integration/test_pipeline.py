@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 import pytest
 
-from detectors.request import SCORE_NAMES
+from parrotwatch.detectors.request import SCORE_NAMES
 from parrotwatch.offline import score_file
 from parrotwatch.stack.kafka import produce
 from parrotwatch.traffic import encode, generate_inference_events, keyed, malformed_records
@@ -110,8 +110,8 @@ def test_feedback_is_attributed_to_its_request_segment_even_when_it_comes_first(
                                                                                 stream_job):
     import psycopg
 
+    from parrotwatch.streaming.alert_stage import windows_between
     from parrotwatch.traffic import generate_feedback_events
-    from streaming.alerting import windows_between
 
     events = generate_inference_events(300, seed=13, id_prefix="fb-first")
     feedback = generate_feedback_events(events, share=0.3, seed=13)

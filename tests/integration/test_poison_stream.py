@@ -31,7 +31,7 @@ def api(namespace):
                                                      "api_keys": [SecretStr(KEY)]})
     name = f"api-{settings.topic_prefix.strip('.')}"
     proc = ManagedProcess(name, settings.run_dir, settings.logs_dir / f"{name}.log")
-    proc.start([sys.executable, "-m", "services.api"], env=settings_env(settings), cwd=REPO_ROOT)
+    proc.start([sys.executable, "-m", "parrotwatch.services.api"], env=settings_env(settings), cwd=REPO_ROOT)
     wait_until(lambda: httpx.get(f"{settings.api_url}/healthz", timeout=2).status_code == 200,
                timeout=60, proc=proc, what="/healthz")
     with httpx.Client(base_url=settings.api_url, timeout=60,

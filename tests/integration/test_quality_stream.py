@@ -10,7 +10,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from detectors.models.testbed import build_testbed
+from parrotwatch.detectors.models.testbed import build_testbed
 from parrotwatch.offline import score_file
 from parrotwatch.quality import QualityConfig
 from parrotwatch.stack.kafka import produce

@@ -15,8 +15,8 @@ import pytest
 from psycopg import errors
 from typer.testing import CliRunner
 
-from dashboards import DASHBOARDS
-from dashboards.macros import TimeRange, render
+from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.macros import TimeRange, render
 from parrotwatch.dashboards_cli import app as dashboards_app
 from parrotwatch.db import READER_ROLE, connect, provision_reader, reader_conninfo
 from tests.unit.dashboards.fake_grafana import FakeGrafana

@@ -18,9 +18,15 @@ import orjson
 import pytest
 from scipy.stats import poisson
 
-from detectors.audits.ngram_index import TOKEN_PATTERN, BloomIndex, ExactIndex, load_index, tokenize
-from detectors.audits.regurgitation import scan
-from streaming import regurgitation_jobs as jobs
+from parrotwatch.detectors.audits.ngram_index import (
+    TOKEN_PATTERN,
+    BloomIndex,
+    ExactIndex,
+    load_index,
+    tokenize,
+)
+from parrotwatch.detectors.audits.regurgitation import scan
+from parrotwatch.streaming import regurgitation_jobs as jobs
 
 pytestmark = pytest.mark.integration
 

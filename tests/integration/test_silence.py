@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from parrotwatch.db import migrate
+from parrotwatch.streaming.job import alert_stage
 from parrotwatch.traffic import generate_inference_events
-from streaming.job import alert_stage
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaProducer
 
+from parrotwatch.streaming.derived import inference_after_store, store_drilldown
+from parrotwatch.streaming.job import alert_stage
+from parrotwatch.streaming.records import INFERENCE_SCHEMA, inference_rows
+from parrotwatch.streaming.sinks import INFERENCE_TABLE, TransactionalSink
 from parrotwatch.traffic import encode, generate_inference_events
-from streaming.derived import inference_after_store, store_drilldown
-from streaming.job import alert_stage
-from streaming.records import INFERENCE_SCHEMA, inference_rows
-from streaming.sinks import INFERENCE_TABLE, TransactionalSink
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from parrotwatch.quality import QualityConfig
-from streaming.session import build_session
-from streaming.transforms import read_kafka, score_inference
+from parrotwatch.streaming.session import build_session
+from parrotwatch.streaming.transforms import read_kafka, score_inference
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from streaming.window_store import advance_watermark
+from parrotwatch.streaming.window_store import advance_watermark
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import SecretStr
 
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
+from parrotwatch.services.api import create_app
+from parrotwatch.services.api.deps import get_producer, get_settings
+from parrotwatch.services.api.producer import KafkaEventProducer
+from parrotwatch.services.api.routes import feedback, inference
 from parrotwatch.settings import Settings
-from services.api import create_app
-from services.api.deps import get_producer, get_settings
-from services.api.producer import KafkaEventProducer
-from services.api.routes import feedback, inference
 
 KEY = "test-key"
 AUTH = {"X-API-Key": KEY}
@@ -297,7 +297,7 @@ def test_waiting_callers_share_one_failed_connection_attempt(monkeypatch):
     taken its ``asked_at`` time (its first clock reading), so the test does not depend on thread timing."""
     import time as real_time
 
-    from services.api import producer as producer_module
+    from parrotwatch.services.api import producer as producer_module
 
     asked, attempts, real_producer = threading.Semaphore(0), [], producer_module.KafkaProducer
 

@@ -19,15 +19,15 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from parrotwatch.services.api import create_app
+from parrotwatch.services.api.app import MissingApiKeys
+from parrotwatch.services.api.deps import get_producer
+from parrotwatch.services.api.errors import MAX_ERRORS, MAX_RESPONSE_BYTES, capped
+from parrotwatch.services.api.ingest import MAX_JSON_DEPTH
+from parrotwatch.services.api.jsonscan import INT_MAX, INT_MIN, scan
 from parrotwatch.settings import Settings
 from parrotwatch.stack.errors import StackError
 from parrotwatch.stack.local import REPO_ROOT, LocalStack, local_api_key
-from services.api import create_app
-from services.api.app import MissingApiKeys
-from services.api.deps import get_producer
-from services.api.errors import MAX_ERRORS, MAX_RESPONSE_BYTES, capped
-from services.api.ingest import MAX_JSON_DEPTH
-from services.api.jsonscan import INT_MAX, INT_MIN, scan
 
 KEY = "limits-key"
 AUTH = {"X-API-Key": KEY}
@@ -265,7 +265,7 @@ def test_the_api_refuses_to_start_without_keys(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")}
     env.update(PARROTWATCH_HOME=str(tmp_path), PYTHONPATH=str(REPO_ROOT),
                PARROTWATCH_KAFKA_BOOTSTRAP="127.0.0.1:1")
-    done = subprocess.run([sys.executable, "-m", "services.api"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "parrotwatch.services.api"], env=env, capture_output=True,
                           text=True, timeout=120, cwd=REPO_ROOT)
     assert done.returncode == 2
     assert "PARROTWATCH_API_KEYS" in done.stderr and "parrotwatch up" in done.stderr

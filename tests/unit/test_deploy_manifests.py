@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from parrotwatch.services.dispatcher.config import load_receivers
 from parrotwatch.settings import Settings, load_settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, TOPIC_PARTITIONS
-from services.dispatcher.config import load_receivers
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors.drift import KnnOod, Reservoir, domain_classifier_test, mmd_test
-from detectors.grounding import GroundingInput, GroundingScorer
-from detectors.grounding.consistency import self_inconsistency
-from detectors.lexical import compression_ratio, distinct_n, repetition_rate
-from detectors.likelihood import likelihood_scores, token_entropy
-from detectors.models.encoder import get_encoder
-from detectors.task_metrics import task_metrics
-from detectors.toxicity import ToxicityScorer
+from parrotwatch.detectors.drift import KnnOod, Reservoir, domain_classifier_test, mmd_test
+from parrotwatch.detectors.grounding import GroundingInput, GroundingScorer
+from parrotwatch.detectors.grounding.consistency import self_inconsistency
+from parrotwatch.detectors.lexical import compression_ratio, distinct_n, repetition_rate
+from parrotwatch.detectors.likelihood import likelihood_scores, token_entropy
+from parrotwatch.detectors.models.encoder import get_encoder
+from parrotwatch.detectors.task_metrics import task_metrics
+from parrotwatch.detectors.toxicity import ToxicityScorer
 
 CITATION = re.compile(r"(19|20)\d\d|et al\.|https?://|arXiv", re.I)
 RNG = np.random.default_rng(0)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from parrotwatch.contracts.events import AlertEventV1
-from services.dispatcher.config import (
+from parrotwatch.services.dispatcher.config import (
     AlertmanagerReceiver,
     ConfigError,
     Match,
@@ -113,10 +113,10 @@ def test_match_filters():
 def test_shipped_example_parses(monkeypatch):
     from pathlib import Path
 
-    import services.dispatcher
+    import parrotwatch.services.dispatcher
 
     monkeypatch.setenv("ONCALL_WEBHOOK_SECRET", "x")
-    config = load_receivers(Path(services.dispatcher.__file__).parent / "receivers.example.yaml")
+    config = load_receivers(Path(parrotwatch.services.dispatcher.__file__).parent / "receivers.example.yaml")
     assert [r.kind for r in config.receivers] == ["webhook", "slack", "alertmanager"]
     assert config.delivery == type(config.delivery)()  # the file documents the defaults
 

@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from parrotwatch.contracts.events import AlertEventV1
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.outbox import idempotency_key
-from services.dispatcher.payloads import build_request, label_name
-from services.dispatcher.verify import verify_signature
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.outbox import idempotency_key
+from parrotwatch.services.dispatcher.payloads import build_request, label_name
+from parrotwatch.services.dispatcher.verify import verify_signature
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW = START.timestamp() + 600

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.records import MAX_DEAD_PAYLOAD_BYTES, MAX_EVENT_BYTES, parse, unstorable
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.records import MAX_DEAD_PAYLOAD_BYTES, MAX_EVENT_BYTES, parse, unstorable
 
 CONFIG = parse_receivers({"receivers": [
     {"name": "all", "kind": "slack", "url": "http://127.0.0.1:1/x"},

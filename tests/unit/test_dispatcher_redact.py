@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
+from parrotwatch.services.dispatcher.attempt import clean_error
+from parrotwatch.services.dispatcher.config import parse_receivers
+from parrotwatch.services.dispatcher.redact import redact_text, redact_url, storable_text
 from parrotwatch.settings import Settings
-from services.dispatcher.attempt import clean_error
-from services.dispatcher.config import parse_receivers
-from services.dispatcher.redact import redact_text, redact_url, storable_text
 
 SLACK = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/s3cr3tT0kenValue"
 
@@ -54,7 +54,7 @@ def test_clean_error_hides_a_webhook_secret(monkeypatch):
 
 
 def test_startup_log_shows_no_receiver_secret(caplog, tmp_path):
-    from services.dispatcher.service import Dispatcher  # noqa: PLC0415 (imports kafka)
+    from parrotwatch.services.dispatcher.service import Dispatcher  # noqa: PLC0415 (imports kafka)
 
     config = parse_receivers({"receivers": [
         {"name": "chat", "kind": "slack", "url": SLACK},

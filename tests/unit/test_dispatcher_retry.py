@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from services.dispatcher.config import DeliveryPolicy
-from services.dispatcher.retry import (
+from parrotwatch.services.dispatcher.config import DeliveryPolicy
+from parrotwatch.services.dispatcher.retry import (
     backoff_ceiling,
     backoff_delay,
     expected_window_s,

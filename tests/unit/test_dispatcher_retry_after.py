@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.dispatcher.retry import RETRY_AFTER_MAX_S, next_delay, retry_after_s
+from parrotwatch.services.dispatcher.retry import RETRY_AFTER_MAX_S, next_delay, retry_after_s
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 

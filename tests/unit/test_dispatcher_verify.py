@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from services.dispatcher.verify import (
+from parrotwatch.services.dispatcher.verify import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,

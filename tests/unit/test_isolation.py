@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from streaming.isolation import describe, find_culprits, is_data_error
+from parrotwatch.streaming.isolation import describe, find_culprits, is_data_error
 
 
 def _probe_failing_on(bad: set[int], calls: list):

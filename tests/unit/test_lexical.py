@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
+from parrotwatch.detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
 
 PROSE = (
     "Python is an interpreted, interactive, object-oriented programming language. It "

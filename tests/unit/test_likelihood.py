@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from detectors.likelihood import (
+from parrotwatch.detectors.likelihood import (
     likelihood_scores,
     likelihood_scores_many,
     min_k_prob,

@@ -12,8 +12,8 @@ from parrotwatch.contracts import InferenceEventV1
 from parrotwatch.contracts.storable import MAX_DEPTH, text_problem, unstorable
 from parrotwatch.poison import poison_corpus
 from parrotwatch.scoring import InvalidEvent, parse_inference
+from parrotwatch.streaming.records import feedback_rows, inference_rows
 from parrotwatch.traffic import encode, generate_inference_events
-from streaming.records import feedback_rows, inference_rows
 
 CASES = poison_corpus()
 MODEL = TypeAdapter(InferenceEventV1)

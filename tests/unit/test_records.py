@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from parrotwatch.scoring import parse_inference, score_event
+from parrotwatch.streaming.records import INFERENCE_SCHEMA, inference_rows, process_batches
 from parrotwatch.traffic import encode, generate_inference_events
-from streaming.records import INFERENCE_SCHEMA, inference_rows, process_batches
 
 KAFKA_SCHEMA = pa.schema([("key", pa.binary()), ("value", pa.binary()), ("topic", pa.string()),
                           ("partition", pa.int32()), ("offset", pa.int64()),
@@ -43,8 +43,8 @@ def test_a_dead_letter_is_bounded_whatever_its_record_weighs():
 
     import orjson
 
-    from streaming.messages import dead_letter_message
-    from streaming.records import DLQ_HEAD_BYTES, dead_letter, inference_rows
+    from parrotwatch.streaming.messages import dead_letter_message
+    from parrotwatch.streaming.records import DLQ_HEAD_BYTES, dead_letter, inference_rows
 
     raw = b"{\"request_id\": \"r\", \"logprobs\": [" + b",".join([b"1"] * 30_000) + b"]}" + b" " * (3 << 20)
     over_cap = b'{"request_id": "r", "logprobs": [' + b",".join([b"1"] * 40_000) + b"]}"
@@ -65,7 +65,7 @@ def test_a_dead_letter_is_bounded_whatever_its_record_weighs():
 
 
 def test_a_row_arrow_cannot_hold_becomes_a_dead_letter_and_the_batch_goes_on():
-    from streaming.records import FEEDBACK_SCHEMA
+    from parrotwatch.streaming.records import FEEDBACK_SCHEMA
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
     batch = pa.RecordBatch.from_pydict({
@@ -84,8 +84,8 @@ def test_a_row_arrow_cannot_hold_becomes_a_dead_letter_and_the_batch_goes_on():
 
 
 def test_the_regurgitation_index_is_loaded_once_per_process(tmp_path):
-    from detectors.audits.ngram_index import ExactIndex
     from parrotwatch import scoring
+    from parrotwatch.detectors.audits.ngram_index import ExactIndex
 
     path = tmp_path / "idx.npz"
     ExactIndex.from_documents(["one two three four five six seven eight nine ten"], n=4).save(path)
@@ -98,7 +98,7 @@ def test_the_regurgitation_index_is_loaded_once_per_process(tmp_path):
 
 
 def test_a_dead_letter_never_carries_a_huge_key():
-    from streaming.messages import DLQ_KEY_BYTES, dead_letter_key
+    from parrotwatch.streaming.messages import DLQ_KEY_BYTES, dead_letter_key
 
     assert dead_letter_key(None) is None and dead_letter_key(b"req-1") == b"req-1"
     huge = b"k" * (8 << 20)

@@ -40,8 +40,8 @@ def test_no_row_reaching_the_driver_weighs_more_than_the_bound():
     """The byte bound rests on this: whatever the record (the poison corpus, 1 MiB events), its
     scored row or dead letter is at most ROW_BYTES_BOUND (text counted at 4 bytes a character)."""
     from parrotwatch.poison import poison_corpus
+    from parrotwatch.streaming.records import feedback_rows, inference_rows
     from parrotwatch.traffic import encode, generate_inference_events
-    from streaming.records import feedback_rows, inference_rows
 
     def weight(row: dict) -> int:
         return sum(len(v) * (4 if isinstance(v, str) else 1) if isinstance(v, str | bytes) else 8

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from pyspark.sql.streaming.listener import StreamingQueryProgress
 
-from streaming.silence import caught_up
+from parrotwatch.streaming.silence import caught_up
 
 NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
 END = {"t": {"0": 120, "1": 80}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kafka.errors import KafkaTimeoutError
 
-from streaming.sinks import TransactionalSink
+from parrotwatch.streaming.sinks import TransactionalSink
 
 
 class _Sender:

@@ -8,8 +8,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from streaming.messages import SCORE_NAMES, _rfc3339, score_message
-from streaming.records import TS
+from parrotwatch.streaming.messages import SCORE_NAMES, _rfc3339, score_message
+from parrotwatch.streaming.records import TS
 
 
 @pytest.mark.parametrize("when", [datetime(2026, 11, 1, 10, 0, tzinfo=UTC),

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from ddsketch.pb.proto import DDSketchProto
 
-from detectors.flags import FLAGS
-from streaming.windows import MetricPartial, new_sketch, partials, sketch_to_bytes
+from parrotwatch.detectors.flags import FLAGS
+from parrotwatch.streaming.windows import MetricPartial, new_sketch, partials, sketch_to_bytes
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from parrotwatch.contracts import FeedbackEventV1
+from parrotwatch.services.api.deps import ApiKeyDep, MetricsDep, ProducerDep, SettingsDep
+from parrotwatch.services.api.ingest import EventKind, ingest
+from parrotwatch.services.api.openapi import REFUSALS, event_body
 from parrotwatch.settings import FEEDBACK_TOPIC
-from services.api.deps import ApiKeyDep, MetricsDep, ProducerDep, SettingsDep
-from services.api.ingest import EventKind, ingest
-from services.api.openapi import REFUSALS, event_body
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
 

@@ -1,6 +1,6 @@
 """``GET /healthz`` (liveness), ``GET /readyz`` (readiness) and ``GET /metrics``: no key needed.
 
-Neither probe calls Kafka itself: both read :class:`services.api.readiness.KafkaReadiness`, so
+Neither probe calls Kafka itself: both read :class:`parrotwatch.services.api.readiness.KafkaReadiness`, so
 ``/healthz`` answers at once whatever Kafka does, and ``/readyz`` within about half a second.
 """
 
@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import MetricsDep, ProducerDep
-from services.api.metrics import CONTENT_TYPE_LATEST
-from services.api.readiness import STALE_AFTER_S, KafkaReadiness
+from parrotwatch.services.api.deps import MetricsDep, ProducerDep
+from parrotwatch.services.api.metrics import CONTENT_TYPE_LATEST
+from parrotwatch.services.api.readiness import STALE_AFTER_S, KafkaReadiness
 
 router = APIRouter(tags=["operations"])
 

@@ -8,8 +8,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
-from detectors.alerting.rules import CusumRule, EwmaRule, load_default_rules
+from parrotwatch.detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
+from parrotwatch.detectors.alerting.rules import CusumRule, EwmaRule, load_default_rules
 
 
 def run(detector, xs) -> tuple[list[bool], list[float]]:

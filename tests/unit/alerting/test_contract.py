@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import detectors.alerting as alerting
-from detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
-from detectors.alerting.stats import benjamini_hochberg, rate_ratio_test
+import parrotwatch.detectors.alerting as alerting
+from parrotwatch.detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
+from parrotwatch.detectors.alerting.stats import benjamini_hochberg, rate_ratio_test
 
 DETECTORS = [
     lambda: EwmaZScore(alpha=0.2, threshold=2.0, warmup=5),
@@ -24,7 +24,7 @@ DETECTORS = [
     lambda: PageHinkley(delta=0.1, threshold=3.0, min_instances=5),
 ]
 MODULES = [
-    importlib.import_module(f"detectors.alerting.{m.name}") for m in pkgutil.iter_modules(alerting.__path__)
+    importlib.import_module(f"{alerting.__name__}.{m.name}") for m in pkgutil.iter_modules(alerting.__path__)
 ]
 
 

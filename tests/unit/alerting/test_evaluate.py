@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from detectors.alerting.evaluate import Evaluator, merge_windows
-from detectors.alerting.rules import load_default_rules, load_rules
 from parrotwatch.contracts.events import AlertEventV1
+from parrotwatch.detectors.alerting.evaluate import Evaluator, merge_windows
+from parrotwatch.detectors.alerting.rules import load_default_rules, load_rules
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 SEGMENTS = [("llama", "chat"), ("llama", "rag"), ("qwen", "chat")]

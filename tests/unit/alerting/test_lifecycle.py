@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.alerting.lifecycle import AlertTracker, Observation, fingerprint
 from parrotwatch.contracts.events import AlertEventV1
+from parrotwatch.detectors.alerting.lifecycle import AlertTracker, Observation, fingerprint
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LABELS = {"model": "m1", "app": "chat", "metric": "latency_ms_p99"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.alerting.rules import (
+from parrotwatch.detectors.alerting.rules import (
     DEFAULT_RULES_PATH,
     RateRatioRule,
     RulesError,

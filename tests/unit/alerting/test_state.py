@@ -15,10 +15,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.alerting import AlertTracker, Cusum, Evaluator, EwmaZScore, Observation, PageHinkley
-from detectors.alerting.checks import RateRatioCheck, check_from_state
-from detectors.alerting.rules import RateRatioRule, load_default_rules
-from detectors.alerting.state import decode_float, encode_float
+from parrotwatch.detectors.alerting import (
+    AlertTracker,
+    Cusum,
+    Evaluator,
+    EwmaZScore,
+    Observation,
+    PageHinkley,
+)
+from parrotwatch.detectors.alerting.checks import RateRatioCheck, check_from_state
+from parrotwatch.detectors.alerting.rules import RateRatioRule, load_default_rules
+from parrotwatch.detectors.alerting.state import decode_float, encode_float
 from tests.unit.alerting.test_evaluate import run, traffic
 
 try:

@@ -1,5 +1,5 @@
 """A stored evaluator state that cannot be used is migrated or reset with a logged reason, and
-never fails the micro-batch (streaming.alerting.restore_evaluator, Evaluator.from_state)."""
+never fails the micro-batch (streaming.alert_stage.restore_evaluator, Evaluator.from_state)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import random
 
 import pytest
 
-from detectors.alerting import Evaluator, StateError, load_default_rules
-from detectors.alerting import evaluate as evaluate_module
-from streaming.alerting import dump_state, restore_evaluator
+from parrotwatch.detectors.alerting import Evaluator, StateError, load_default_rules
+from parrotwatch.detectors.alerting import evaluate as evaluate_module
+from parrotwatch.streaming.alert_stage import dump_state, restore_evaluator
 from tests.unit.alerting.test_evaluate import run, traffic
 
 RULES = load_default_rules()
@@ -33,7 +33,7 @@ def saved() -> tuple[dict, list[dict]]:
 
 def restore(state_text: str, caplog) -> Evaluator:
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="streaming.alerting"):
+    with caplog.at_level(logging.INFO, logger="parrotwatch.streaming.alert_stage"):
         return restore_evaluator(RULES, HASH, (HASH, state_text))
 
 
@@ -55,7 +55,7 @@ def test_saved_state_restores_silently_and_continues(saved, caplog):
 def test_no_row_or_changed_rules_start_afresh_without_a_warning(saved, caplog):
     state, _ = saved
     assert is_fresh(restore_evaluator(RULES, HASH, None))
-    with caplog.at_level(logging.INFO, logger="streaming.alerting"):
+    with caplog.at_level(logging.INFO, logger="parrotwatch.streaming.alert_stage"):
         assert is_fresh(restore_evaluator(RULES, "another-rule-set", (HASH, json.dumps(state))))
     assert "rules changed" in caplog.text and not warnings(caplog)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from detectors.alerting.stats import benjamini_hochberg, rate_ratio_test
+from parrotwatch.detectors.alerting.stats import benjamini_hochberg, rate_ratio_test
 
 
 def test_rate_ratio_p_value_is_the_hypergeometric_tail_by_hand():

@@ -113,10 +113,10 @@ def test_bounded_samples_keep_a_seeded_share_of_each_label():
 def test_file_data_regurgitation_and_a_reference_model(audit_home, tmp_path):
     """Members / non-members from files, the testbed directory as a plain model path (and as the reference
     model), and the regurgitation scan of logged outputs."""
-    from detectors.models.testbed import load_testbed
     from parrotwatch.audits.inputs import testbed_dir
     from parrotwatch.audits.runner import run_audits
     from parrotwatch.audits.spec import TestbedRef, load_spec
+    from parrotwatch.detectors.models.testbed import load_testbed
 
     info = load_testbed(testbed_dir(audit_home, TestbedRef()))
     members = [d for d in info.members[:20]]

@@ -18,9 +18,9 @@ MODEL = "tiny-testbed"
 
 @pytest.fixture(scope="module")
 def testbed(audit_home):
-    from detectors.models.testbed import load_testbed
     from parrotwatch.audits.inputs import testbed_dir
     from parrotwatch.audits.spec import TestbedRef
+    from parrotwatch.detectors.models.testbed import load_testbed
 
     return load_testbed(testbed_dir(audit_home, TestbedRef()))
 
@@ -42,13 +42,13 @@ def endpoint(testbed, tmp_path_factory):
 
 
 def _scorer(url: str, **options):
-    from detectors.models.openai_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
+    from parrotwatch.audits.endpoint_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
 
     return OpenAICompletionsScorer(OpenAICompletionsSpec(url=url, model=MODEL, **options))
 
 
 def test_endpoint_scores_equal_the_local_model(testbed, endpoint):
-    from detectors.models.causal_lm import get_causal_lm
+    from parrotwatch.detectors.models.causal_lm import get_causal_lm
 
     texts = [d.text for d in testbed.members[:5]] + [d.text for d in testbed.non_members[:5]]
     texts += ["a", "caf\u00e9 na\u00efve \u2014 \u00fcber", " ".join(d.text for d in testbed.members[:4])]
@@ -65,7 +65,7 @@ def test_endpoint_scores_equal_the_local_model(testbed, endpoint):
 
 def test_prompt_tokens_are_cut_from_the_generated_ones(testbed, endpoint):
     """A server's answer to max_tokens > 0: the generated tokens follow the prompt and are not scored."""
-    from detectors.models.openai_lm import prompt_scores
+    from parrotwatch.audits.endpoint_lm import prompt_scores
 
     text = testbed.members[0].text
     body = {"model": MODEL, "prompt": text, "echo": True, "logprobs": 0, "max_tokens": 5, "temperature": 0}
@@ -80,11 +80,11 @@ def test_prompt_tokens_are_cut_from_the_generated_ones(testbed, endpoint):
 
 
 def test_what_an_endpoint_cannot_give_and_what_it_refuses(endpoint):
-    from detectors.models.openai_lm import EndpointError, UnsupportedByEndpoint
+    from parrotwatch.audits.endpoint_lm import EndpointError, UnsupportedByEndpoint
 
     with pytest.raises(UnsupportedByEndpoint, match="Min-K%"):
         _scorer(endpoint).score_texts(["some text"], with_distribution=True)
-    from detectors.models.openai_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
+    from parrotwatch.audits.endpoint_lm import OpenAICompletionsScorer, OpenAICompletionsSpec
 
     wrong = OpenAICompletionsScorer(OpenAICompletionsSpec(url=endpoint, model="gpt-17"))
     with pytest.raises(EndpointError, match="404.*not served here"):  # a 4xx is final, not retried

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from detectors.audits.canaries import CanarySpace, canary_space
-from detectors.audits.exposure import (
+from parrotwatch.detectors.audits.canaries import CanarySpace, canary_space
+from parrotwatch.detectors.audits.exposure import (
     SkewNormalFit,
     exposure,
     fit_skew_normal,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from detectors.audits import extraction as ex
-from detectors.audits import membership
+from parrotwatch.detectors.audits import extraction as ex
+from parrotwatch.detectors.audits import membership
 
 
 def test_split_takes_k_prefix_tokens_and_the_next_suffix_tokens():

@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from detectors import likelihood
-from detectors.audits import membership as m
+from parrotwatch.detectors import likelihood
+from parrotwatch.detectors.audits import membership as m
 
 LN2 = math.log(2)
 HALF, QUARTER, EIGHTH = math.log(0.5), math.log(0.25), math.log(0.125)

@@ -11,9 +11,16 @@ from pydoc_data.topics import topics
 import numpy as np
 import pytest
 
-from detectors.audits import ngram_index as ni
-from detectors.audits.ngram_index import BloomIndex, ExactIndex, load_index, ngram_hashes, token_ids, tokenize
-from detectors.audits.regurgitation import Overlap, longest_overlap, scan, top_documents
+from parrotwatch.detectors.audits import ngram_index as ni
+from parrotwatch.detectors.audits.ngram_index import (
+    BloomIndex,
+    ExactIndex,
+    load_index,
+    ngram_hashes,
+    token_ids,
+    tokenize,
+)
+from parrotwatch.detectors.audits.regurgitation import Overlap, longest_overlap, scan, top_documents
 
 CORPUS = ["the quick brown fox jumps over the lazy dog .", "alpha beta gamma delta epsilon zeta eta theta"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from detectors.audits.roc import RocReport, bootstrap_aucs, plot_roc, roc_report
+from parrotwatch.detectors.audits.roc import RocReport, bootstrap_aucs, plot_roc, roc_report
 
 
 def _gaussian_scores(n_per_class: int, shift: float = 1.0, seed: int = 0):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
-from dashboards import DASHBOARDS, build_all
-from dashboards.memorization import MEMORIZATION, SECTIONS
+from parrotwatch.dashboards import DASHBOARDS, build_all
+from parrotwatch.dashboards.memorization import MEMORIZATION, SECTIONS
 from parrotwatch.db import migrations
 
 # FROM/JOIN <table>, not extract(epoch FROM <column>) nor a function call (LATERAL f(...))

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboards import DASHBOARDS
-from dashboards.common import allow_listed
-from dashboards.grafana import Dashboard
-from dashboards.macros import TimeRange, render
-from dashboards.quality import QUALITY, WORST_BY, WORST_BY_SCORES
+from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.common import allow_listed
+from parrotwatch.dashboards.grafana import Dashboard
+from parrotwatch.dashboards.macros import TimeRange, render
+from parrotwatch.dashboards.quality import QUALITY, WORST_BY, WORST_BY_SCORES
 from parrotwatch.scoring import STREAM_SCORE_NAMES
 
 TR = TimeRange(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 6, tzinfo=UTC))

@@ -10,8 +10,8 @@ import pytest
 from grafana_client import GrafanaApi
 from typer.testing import CliRunner
 
-from dashboards import DATASOURCE_TYPE, DATASOURCE_UID, build_all
-from dashboards.push import FOLDER_UID, PushError, push
+from parrotwatch.dashboards import DATASOURCE_TYPE, DATASOURCE_UID, build_all
+from parrotwatch.dashboards.push import FOLDER_UID, PushError, push
 from parrotwatch.dashboards_cli import app
 from tests.unit.dashboards.fake_grafana import FakeGrafana
 
@@ -96,7 +96,7 @@ def test_wrong_token_and_unreachable_grafana_are_explained(grafana):
 
 
 def test_datasource_needs_a_tcp_host():
-    from dashboards.push import datasource_model
+    from parrotwatch.dashboards.push import datasource_model
 
     with pytest.raises(PushError, match="TCP host"):
         datasource_model("postgresql:///parrotwatch?host=/var/run/postgresql", READER_PW)

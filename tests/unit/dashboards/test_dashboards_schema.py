@@ -18,8 +18,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from dashboards import build_all
-from dashboards.grafana import SCHEMA_VERSION
+from parrotwatch.dashboards import build_all
+from parrotwatch.dashboards.grafana import SCHEMA_VERSION
 
 SCHEMAS = Path(__file__).with_name("grafana_schema")
 

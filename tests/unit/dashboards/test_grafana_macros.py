@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboards import DASHBOARDS
-from dashboards.macros import (
+from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.macros import (
     MacroError,
     TimeRange,
     auto_interval,

@@ -15,8 +15,8 @@ from scipy.spatial.distance import cdist, pdist
 from scipy.stats import chisquare
 from sklearn.metrics.pairwise import rbf_kernel
 
-import detectors.drift as drift
-from detectors.drift import KnnOod, Reservoir, domain_classifier_test, mmd_test
+import parrotwatch.detectors.drift as drift
+from parrotwatch.detectors.drift import KnnOod, Reservoir, domain_classifier_test, mmd_test
 
 FORTUNES = Path("/usr/share/games/fortunes")
 
@@ -302,7 +302,7 @@ def pydoc_paragraphs() -> list[str]:
 
 
 def test_real_text_python_docs_against_fortunes():
-    from detectors.models.encoder import get_encoder
+    from parrotwatch.detectors.models.encoder import get_encoder
 
     rng = np.random.default_rng(0)
     docs, fortunes = pydoc_paragraphs(), fortune_entries("fortunes")

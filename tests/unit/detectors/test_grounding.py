@@ -13,7 +13,7 @@ import pytest
 
 from bench.hallucination_eval import calibrated_threshold, judge, table
 from bench.rag_set import FAITHFUL, build
-from detectors.grounding import (
+from parrotwatch.detectors.grounding import (
     DEFAULT_THRESHOLD,
     FactIndex,
     GroundingInput,
@@ -23,9 +23,9 @@ from detectors.grounding import (
     source_chunks,
     split_sentences,
 )
-from detectors.grounding import scorer as scorer_module
-from detectors.grounding.nli import NLIModel, entailment_index
-from detectors.models.encoder import MissingModelError
+from parrotwatch.detectors.grounding import scorer as scorer_module
+from parrotwatch.detectors.grounding.nli import NLIModel, entailment_index
+from parrotwatch.detectors.models.encoder import MissingModelError
 
 SOURCES = [
     "The Eiffel Tower was built for the 1889 World's Fair in Paris. It was designed by the company "
@@ -283,7 +283,7 @@ def test_long_blocks_keep_the_text_and_most_of_pysbds_sentences():
     context, so some of its cuts move with the block)."""
     from pydoc_data.topics import topics
 
-    from detectors.grounding import text as text_mod
+    from parrotwatch.detectors.grounding import text as text_mod
 
     prose = " ".join(" ".join(topics[k].split()) for k in sorted(topics)[:40])[:30_000]
     assert len(prose) > 10 * text_mod.MAX_BLOCK_CHARS
@@ -298,7 +298,7 @@ def test_long_blocks_keep_the_text_and_most_of_pysbds_sentences():
 
 
 def test_work_per_request_is_bounded_and_the_cut_is_reported(scorer):
-    from detectors.grounding.scorer import MAX_SENTENCES, MAX_TEXT_CHARS, _bounded
+    from parrotwatch.detectors.grounding.scorer import MAX_SENTENCES, MAX_TEXT_CHARS, _bounded
 
     assert _bounded(["ab", "cd"], 3) == (["ab", "c"], True)
     assert _bounded(["ab", "cd"], 4) == (["ab", "cd"], False)

@@ -7,7 +7,13 @@ import math
 
 import pytest
 
-from detectors.task_metrics import TASK_METRIC_NAMES, exact_match, squad_normalize, task_metrics, token_f1
+from parrotwatch.detectors.task_metrics import (
+    TASK_METRIC_NAMES,
+    exact_match,
+    squad_normalize,
+    task_metrics,
+    token_f1,
+)
 
 
 def test_names_and_range():

@@ -15,9 +15,9 @@ pytest.importorskip("sentence_transformers", reason="needs the models extra: pip
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from detectors import toxicity  # noqa: E402
-from detectors.models.encoder import MissingModelError, get_encoder  # noqa: E402
-from detectors.toxicity import (  # noqa: E402
+from parrotwatch.detectors import toxicity  # noqa: E402
+from parrotwatch.detectors.models.encoder import MissingModelError, get_encoder  # noqa: E402
+from parrotwatch.detectors.toxicity import (  # noqa: E402
     SEED_PATH,
     ToxicityScorer,
     fit_weights,

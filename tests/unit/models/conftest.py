@@ -18,7 +18,7 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_testbed(tmp_path_factory):
     """The tiny testbed with its default steps and seed 0, built once per session (~20-40 s on a CPU)."""
-    from detectors.models.testbed import build_testbed
+    from parrotwatch.detectors.models.testbed import build_testbed
 
     return build_testbed(tmp_path_factory.mktemp("testbed"), preset="tiny", seed=0, progress=False)
 
@@ -26,6 +26,6 @@ def tiny_testbed(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_lm(tiny_testbed):
     """The process-wide scorer of the tiny testbed (full 128-token window, batches of 4)."""
-    from detectors.models.causal_lm import get_causal_lm
+    from parrotwatch.detectors.models.causal_lm import get_causal_lm
 
     return get_causal_lm(tiny_testbed.spec(batch_size=4))

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from detectors.audits.membership import next_token_logp_moments
-from detectors.models import causal_lm
-from detectors.models.causal_lm import (
+from parrotwatch.detectors.audits.membership import next_token_logp_moments
+from parrotwatch.detectors.models import causal_lm
+from parrotwatch.detectors.models.causal_lm import (
     CausalLMScorer,
     CausalLMSpec,
     get_causal_lm,
     plan_windows,
     split_on_oom,
 )
-from detectors.models.encoder import MissingModelError
+from parrotwatch.detectors.models.encoder import MissingModelError
 
 
 def _long_text(info, min_tokens: int, lm) -> str:

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from detectors.models.testbed import (
+from parrotwatch.detectors.models.testbed import (
     PRESETS,
     REPETITIONS,
     build_testbed,

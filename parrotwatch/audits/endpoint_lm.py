@@ -7,7 +7,8 @@ per prompt, the echoed prompt tokens and their ``token_logprobs`` l_t = log p(x_
 one generated token (the lm-evaluation-harness loglikelihood request; ``max_tokens: 0`` is refused by
 several servers). Prompt tokens are those whose ``text_offset`` lies inside the prompt; the leading
 tokens without a log-probability (a BOS the server prepends, or the first token when it prepends none)
-are dropped, as :class:`~detectors.models.causal_lm.TokenScores` documents for a model without BOS.
+are dropped, as :class:`~parrotwatch.detectors.models.causal_lm.TokenScores` documents for a model without
+BOS.
 
 What the endpoint cannot give, and the audits that therefore refuse it:
 
@@ -35,7 +36,7 @@ import httpx
 import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from detectors.models.causal_lm import TokenScores
+from parrotwatch.detectors.models.causal_lm import TokenScores
 
 
 class EndpointError(RuntimeError):
@@ -70,7 +71,8 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class OpenAICompletionsScorer:
-    """``score_texts`` of :class:`~detectors.models.causal_lm.CausalLMScorer`, through an endpoint."""
+    """``score_texts`` of :class:`~parrotwatch.detectors.models.causal_lm.CausalLMScorer`, through an
+    endpoint."""
 
     device = "remote"
 

@@ -1,4 +1,4 @@
-"""Rule evaluation in the stream: closed windows -> ``detectors.alerting.Evaluator`` -> alerts.
+"""Rule evaluation in the stream: closed windows -> ``parrotwatch.detectors.alerting.Evaluator`` -> alerts.
 
 A window is closed once the stream's watermark (the largest event time stored, minus
 ``watermark_delay``) passes its end. Each closed window is evaluated once, in order, for every
@@ -23,12 +23,12 @@ from typing import Any
 import orjson
 import psycopg
 
-from detectors.alerting import Evaluator, RuleSet
-from detectors.alerting.evaluate import STATE_VERSION
 from parrotwatch.contracts import AlertEventV1
+from parrotwatch.detectors.alerting import Evaluator, RuleSet
+from parrotwatch.detectors.alerting.evaluate import STATE_VERSION
 from parrotwatch.settings import ALERTS_TOPIC, Settings
-from streaming.drift_stage import DriftStage, drift_p_values
-from streaming.windows import WINDOW
+from parrotwatch.streaming.drift_stage import DriftStage, drift_p_values
+from parrotwatch.streaming.windows import WINDOW
 
 SEGMENT_HORIZON = timedelta(hours=6)
 MAX_CATCH_UP = timedelta(days=1)  # a backfill from long ago evaluates its last day only
