@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
+.venv/bin/python scripts/lint_imports.py  # layer contracts (pyproject.toml [tool.importlinter])
 .venv/bin/pytest -q "$@"
