@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -72,16 +73,49 @@ def _query(ctx: _Context, sql: str, values, multi,
     return [c.name for c in cur.description], cur.fetchall()
 
 
+UNIT_SUFFIX = {"ms": " ms", "s": " s", "reqps": " req/s", "rowsps": " rows/s"}
+
+
+def format_number(value: float, unit: str | None = None, digits: int = 4) -> str:
+    """``value`` to ``digits`` significant digits, in plain notation where it is readable, with
+    the Grafana ``unit`` of its panel.
+
+    >>> format_number(4.6510256410256410, "reqps")
+    '4.651 req/s'
+    >>> format_number(0.04154173254102382380)
+    '0.04154'
+    >>> format_number(0.0312, "percentunit")
+    '3.12 %'
+    >>> format_number(1234567.8, "ms")
+    '1,234,568 ms'
+    >>> format_number(2.5e-07)
+    '2.5e-07'
+    >>> format_number(float("nan"))
+    'nan'
+    """
+    if not math.isfinite(value):
+        return str(value)
+    if unit == "percentunit":
+        return f"{format_number(100 * value, digits=3)} %"
+    magnitude = abs(value)
+    if magnitude >= 10 ** digits:
+        text = f"{value:,.0f}"
+    elif magnitude == 0 or magnitude >= 1e-3:
+        text = f"{value:.{digits}g}"
+        if "e" in text:  # .4g writes 12345 as 1.234e+04; below 10**digits plain is as short
+            text = f"{value:.0f}"
+    else:
+        text = f"{value:.{digits - 1}g}"
+    return text + UNIT_SUFFIX.get(unit or "", "")
+
+
 def _fmt(value: Any, unit: str | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, numbers.Real) and not isinstance(value, int):  # float, Decimal
-        value = float(value)
-        if unit == "percentunit" and math.isfinite(value):
-            return f"{100 * value:.1f} %"
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, numbers.Real | Decimal) and not isinstance(value, int | bool):  # float, numeric
+        return format_number(float(value), unit)
     if isinstance(value, list | dict):
         import json
 

@@ -162,6 +162,8 @@ def test_report_renders_every_panel_with_data(filled, chromium, tmp_path, monkey
     drill = sorted(set(dom["drilldown_links"]))
     assert len(drill) == 5
     assert {f"#{d}" for d in dom["dashboards"] if d.startswith("req-")} == set(drill)
+    text = re.sub(r"<[^>]*>", " ", out.read_text())  # the visible text, without the inlined PNGs
+    assert re.findall(r"\d\.\d{6,}", text) == []  # numbers come to significant digits, not raw floats
 
 
 def test_report_help_and_bad_range():
