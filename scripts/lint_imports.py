@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="parrotwatch-lint-") as tmp:
         stage(Path(tmp), {k: Path(v) for k, v in overrides.items()})
         env = {**os.environ, "PYTHONPATH": tmp}
-        command = [str(Path(sys.executable).with_name("lint-imports")), "--config",
+        command = [str(Path(sys.executable).with_name("lint-imports")),
                    str(ROOT / "pyproject.toml"), "--no-cache", *(["--verbose"] if args.verbose else [])]
         return subprocess.run(command, env=env, cwd=tmp).returncode
 
