@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parrotwatch.detectors.models.batching import run_halving_on_oom
 from parrotwatch.detectors.models.encoder import EncoderSpec, MissingModelError, get_encoder
 
 SEED_PATH = Path(__file__).resolve().parent / "data" / "toxicity_seed.jsonl"
@@ -240,7 +241,8 @@ class TransformerToxicity:
     """P(toxic) from a local ``AutoModelForSequenceClassification``: sigmoid of the logit of the
     label named ``toxic``/``toxicity`` for multi-label models (Detoxify, toxic-bert) or one-logit
     models, else the softmax probability of that label (the last label when none is named so).
-    CUDA when present with fp16 autocast; a CUDA out-of-memory error halves the batch and retries."""
+    CUDA when present with fp16 autocast; a CUDA out-of-memory error halves the batch and retries
+    (:func:`~parrotwatch.detectors.models.batching.run_halving_on_oom`)."""
 
     def __init__(self, path: str, device: str | None = None, batch_size: int = 32):
         import torch
@@ -261,8 +263,7 @@ class TransformerToxicity:
         self.max_length = min([512] + [int(n) for n in limits if n])  # truncate long responses
 
     def predict(self, texts: list[str]) -> np.ndarray:
-        out = [self._batch(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
-        return np.concatenate(out) if out else np.zeros(0)
+        return np.asarray(run_halving_on_oom(self._batch, texts, self.batch_size), dtype=np.float64)
 
     def _batch(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -270,14 +271,7 @@ class TransformerToxicity:
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
                              return_tensors="pt").to(self.device)
         cuda = self.device.startswith("cuda")
-        try:
-            with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
-                logits = self.model(**enc).logits.float()
-        except torch.cuda.OutOfMemoryError:
-            if len(texts) == 1:
-                raise
-            torch.cuda.empty_cache()
-            half = len(texts) // 2
-            return np.concatenate([self._batch(texts[:half]), self._batch(texts[half:])])
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+            logits = self.model(**enc).logits.float()
         probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
         return probs[:, self.index].cpu().numpy().astype(np.float64)

@@ -2,7 +2,7 @@
 
 Used by the membership, exposure and extraction audits and as the reference LM when an inference event
 logs no ``logprobs``. The model is a local Hugging Face checkpoint (``save_pretrained`` layout, e.g. the
-project's testbed from :mod:`parrotwatch.detectors.models.testbed`); nothing is fetched from a hub.
+project's testbed from :mod:`parrotwatch.testbed`); nothing is fetched from a hub.
 
 Scoring (Radford et al. 2019 convention, and the Hugging Face guide "Perplexity of fixed-length models"):
 a text is tokenised without special tokens, the BOS token is put in front when the tokenizer has one (so
@@ -21,7 +21,8 @@ Face ``activations.py``; log-probabilities move by ~1e-6).
 
 One :class:`CausalLMScorer` per spec and process: :func:`get_causal_lm` caches it and counts loads in
 :data:`LOADS`; it pickles by spec. On CUDA the forward runs under autocast (fp16 by default, bf16 when
-asked) and a CUDA out-of-memory error splits the batch in two and retries. The GPU paths are written to
+asked) and a CUDA out-of-memory error splits the batch in two and retries
+(:mod:`parrotwatch.detectors.models.batching`). The GPU paths are written to
 the same pattern as :mod:`parrotwatch.detectors.models.encoder` and are untested on a GPU so far.
 """
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,7 @@ from typing import Literal
 import numpy as np
 
 from parrotwatch.detectors.models import generation
+from parrotwatch.detectors.models.batching import run_halving_on_oom
 from parrotwatch.detectors.models.encoder import MissingModelError, default_device
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
@@ -119,21 +121,6 @@ def plan_windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int
         if end == n_tokens:
             break
     return plan
-
-
-def split_on_oom(run: Callable[[list], list], items: list) -> list:
-    """``run(items)``, and on a CUDA out-of-memory error the same on each half, recursively, concatenated
-    in order; one item that still does not fit re-raises."""
-    import torch
-
-    try:
-        return run(items)
-    except torch.cuda.OutOfMemoryError:
-        if len(items) <= 1:
-            raise
-        torch.cuda.empty_cache()
-        half = len(items) // 2
-        return split_on_oom(run, items[:half]) + split_on_oom(run, items[half:])
 
 
 class CausalLMScorer:
@@ -232,15 +219,13 @@ class CausalLMScorer:
         mu = [np.zeros(k, dtype=np.float64) for k in n] if with_distribution else None
         sigma2 = [np.zeros(k, dtype=np.float64) for k in n] if with_distribution else None
         windows.sort(key=lambda w: len(w.ids), reverse=True)  # longest first: an OOM shows up at once
-        bs = self.spec.batch_size
-        for start in range(0, len(windows), bs):
-            batch = windows[start:start + bs]
-            results = split_on_oom(lambda b: self._score_batch(b, with_distribution), batch)
-            for w, (lp, m, s2) in zip(batch, results, strict=True):
-                logprobs[w.text][w.out:w.out + len(lp)] = lp
-                if with_distribution:
-                    mu[w.text][w.out:w.out + len(lp)] = m
-                    sigma2[w.text][w.out:w.out + len(lp)] = s2
+        results = run_halving_on_oom(lambda b: self._score_batch(b, with_distribution), windows,
+                                     self.spec.batch_size)
+        for w, (lp, m, s2) in zip(windows, results, strict=True):
+            logprobs[w.text][w.out:w.out + len(lp)] = lp
+            if with_distribution:
+                mu[w.text][w.out:w.out + len(lp)] = m
+                sigma2[w.text][w.out:w.out + len(lp)] = s2
         decoded = self._pieces(token_ids)
         return [
             TokenScores(decoded[i], np.asarray(token_ids[i], dtype=np.int64), logprobs[i],

@@ -7,8 +7,9 @@ Embeddings are mean-pooled and L2-normalised, so a dot product is the cosine sim
 One :class:`Encoder` per (model, device, precision) and process: :func:`get_encoder` caches it and
 counts loads in :data:`LOADS`, so tests can check "loaded once per worker". On CUDA the model
 runs in fp16 (bf16 when asked) and a CUDA out-of-memory error splits the batch in two and
-retries. On the CPU, ``precision="int8"`` applies PyTorch dynamic int8 quantisation to the
-linear layers (Jacob et al. 2018; ``torch.ao.quantization.quantize_dynamic``).
+retries (:mod:`parrotwatch.detectors.models.batching`). On the CPU, ``precision="int8"`` applies
+PyTorch dynamic int8 quantisation to the linear layers (Jacob et al. 2018;
+``torch.ao.quantization.quantize_dynamic``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from parrotwatch.detectors.models.batching import run_halving_on_oom
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
@@ -115,20 +118,16 @@ class Encoder:
         return self._encode(texts, batch_size)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        import torch
-
-        try:
-            out = self._model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=False)
-        except torch.cuda.OutOfMemoryError:
-            if len(texts) == 1 and batch_size == 1:
-                raise
-            torch.cuda.empty_cache()
-            if batch_size > 1:  # first shrink the device batch, then split the input
-                return self._encode(texts, max(1, batch_size // 2))
-            half = len(texts) // 2
-            return np.concatenate([self._encode(texts[:half], 1), self._encode(texts[half:], 1)])
-        return np.asarray(out, dtype=np.float32)
+        # Longest first, as sentence-transformers orders one call's texts, so each batch pads little;
+        # one encode call per batch, halved on a CUDA out-of-memory error.
+        order = np.argsort([-len(t) for t in texts])
+        rows = run_halving_on_oom(
+            lambda batch: self._model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
+                                             normalize_embeddings=True, show_progress_bar=False),
+            [texts[i] for i in order], batch_size)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out[order] = np.asarray(rows, dtype=np.float32)
+        return out
 
 
 def get_encoder(spec: EncoderSpec | None = None) -> Encoder:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from parrotwatch.detectors.models.batching import run_halving_on_oom
+
 if TYPE_CHECKING:
     from parrotwatch.detectors.models.causal_lm import CausalLMScorer
 
@@ -26,9 +28,9 @@ def continue_batch(lm: CausalLMScorer, prefix_ids_batch: Sequence[Sequence[int]]
     Greedy (``num_beams == 1``): x_{t+1} = argmax_v log p(v | x_<=t). Beam search (Hugging Face
     ``generate``): keep the ``num_beams`` best partial sequences by sum_t log p(x_t | x_<t), and return
     the finished one with the best sum / (generated length ** 1.0), stopping early once ``num_beams``
-    hypotheses are done. A CUDA out-of-memory error splits the batch (see ``split_on_oom``).
+    hypotheses are done. A CUDA out-of-memory error splits the batch
+    (:func:`parrotwatch.detectors.models.batching.run_halving_on_oom`).
     """
-    from parrotwatch.detectors.models.causal_lm import split_on_oom
 
     prefixes = [[int(t) for t in p] for p in prefix_ids_batch]
     if n_tokens < 1:
@@ -44,12 +46,10 @@ def continue_batch(lm: CausalLMScorer, prefix_ids_batch: Sequence[Sequence[int]]
                          f"{lm.context} tokens: shorten the prefixes or ask for fewer tokens")
     order = sorted(range(len(prefixes)), key=lambda i: len(prefixes[i]), reverse=True)
     out: list[list[int]] = [[] for _ in prefixes]
-    bs = lm.spec.batch_size
-    for start in range(0, len(order), bs):
-        idx = order[start:start + bs]
-        results = split_on_oom(lambda b: _generate(lm, b, n_tokens, num_beams), [prefixes[i] for i in idx])
-        for i, cont in zip(idx, results, strict=True):
-            out[i] = cont
+    results = run_halving_on_oom(lambda b: _generate(lm, b, n_tokens, num_beams),
+                                 [prefixes[i] for i in order], lm.spec.batch_size)
+    for i, cont in zip(order, results, strict=True):
+        out[i] = cont
     return out
 
 

@@ -17,7 +17,6 @@ from parrotwatch.detectors.models.causal_lm import (
     CausalLMSpec,
     get_causal_lm,
     plan_windows,
-    split_on_oom,
 )
 from parrotwatch.detectors.models.encoder import MissingModelError
 
@@ -235,25 +234,6 @@ def test_continuation_inputs_are_checked(tiny_lm):
         tiny_lm.continue_greedy([[1] * 120], 20)
     with pytest.raises(ValueError, match="token ids"):
         tiny_lm.continue_greedy([[10**6]], 2)
-
-
-def test_split_on_oom_halves_the_batch_until_it_fits():
-    calls = []
-
-    def run(items):
-        calls.append(len(items))
-        if len(items) > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return [x * 10 for x in items]
-
-    assert split_on_oom(run, list(range(7))) == [x * 10 for x in range(7)]
-    assert calls[0] == 7 and max(calls[1:]) <= 4
-
-    def never_fits(items):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-
-    with pytest.raises(torch.cuda.OutOfMemoryError):
-        split_on_oom(never_fits, [1, 2, 3])
 
 
 def test_fused_gelu_scores_equal_the_checkpoint_as_saved(tiny_lm, tiny_testbed):
