@@ -54,7 +54,7 @@ def _write_spec(path: Path, **spec) -> Path:
 
 def test_audit_run_cli_records_run_metrics_bounded_samples_and_report(namespace, audit_home, tmp_path,
                                                                       monkeypatch):
-    from parrotwatch.audit_cli import app
+    from parrotwatch.cli.audit import app
 
     spec_path = _write_spec(
         tmp_path / "cli.yaml", name="cli-run", model=TESTBED, data="testbed",
@@ -135,7 +135,7 @@ def test_two_scheduler_processes_run_each_firing_once_and_never_overlap(namespac
                PYTHONPATH=str(REPO_ROOT))
     reports = tmp_path / "reports"
     logs = [(tmp_path / f"scheduler-{i}.log").open("wb") for i in range(2)]  # noqa: SIM115 - closed below
-    procs = [subprocess.Popen([sys.executable, "-m", "parrotwatch.audit_cli", "schedule", str(spec_path),
+    procs = [subprocess.Popen([sys.executable, "-m", "parrotwatch.cli", "audit", "schedule", str(spec_path),
                                "--threads", "1", "--reports", str(reports)],
                               cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
     started, most_running, launched = time.monotonic(), 0, datetime.now(UTC)

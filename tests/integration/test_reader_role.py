@@ -15,9 +15,9 @@ import pytest
 from psycopg import errors
 from typer.testing import CliRunner
 
+from parrotwatch.cli.dashboards import app as dashboards_app
 from parrotwatch.dashboards import DASHBOARDS
 from parrotwatch.dashboards.macros import TimeRange, render
-from parrotwatch.dashboards_cli import app as dashboards_app
 from parrotwatch.db import READER_ROLE, connect, provision_reader, reader_conninfo
 from tests.unit.dashboards.fake_grafana import FakeGrafana
 

@@ -200,7 +200,7 @@ def test_cli_builds_the_same_index_with_and_without_spark_and_scans(spark, corpu
                                                                     monkeypatch):
     from typer.testing import CliRunner
 
-    from parrotwatch.index_cli import index_app, regurgitation_app
+    from parrotwatch.cli.index import index_app, regurgitation_app
 
     monkeypatch.setenv("PARROTWATCH_HOME", str(tmp_path / "home"))
     runner = CliRunner()

@@ -21,8 +21,8 @@ import typer
 import websocket
 from typer.testing import CliRunner
 
+from parrotwatch.cli.report import report
 from parrotwatch.dashboards import DASHBOARDS
-from parrotwatch.report_cli import report
 from parrotwatch.stack.local import REPO_ROOT
 from tests.integration.filled_db import FilledDb, filled_database
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from parrotwatch.audit_cli import app
+from parrotwatch.cli.audit import app
 from parrotwatch.stack.processes import free_port
 
 

@@ -10,9 +10,9 @@ import pytest
 from grafana_client import GrafanaApi
 from typer.testing import CliRunner
 
+from parrotwatch.cli.dashboards import app
 from parrotwatch.dashboards import DATASOURCE_TYPE, DATASOURCE_UID, build_all
 from parrotwatch.dashboards.push import FOLDER_UID, PushError, push
-from parrotwatch.dashboards_cli import app
 from tests.unit.dashboards.fake_grafana import FakeGrafana
 
 TOKEN = "glsa_test_token"
@@ -133,7 +133,7 @@ def test_cli_push_without_provisioning_needs_the_readers_password(grafana, tmp_p
 
 
 def test_the_generated_reader_password_is_private_and_stable(tmp_path):
-    from parrotwatch.dashboards_cli import reader_password_file, stored_reader_password
+    from parrotwatch.cli.dashboards import reader_password_file, stored_reader_password
 
     assert stored_reader_password(tmp_path, create=False) is None
     first = stored_reader_password(tmp_path, create=True)

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from parrotwatch.cli.common import load_settings
+
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -39,7 +41,6 @@ def report(
     (PARROTWATCH_DATABASE_URL or the embedded server). For people without Grafana."""
     import psycopg
 
-    from parrotwatch.cli import load_settings
     from parrotwatch.dashboards.macros import TimeRange
     from parrotwatch.report import build_report
     from parrotwatch.stack.urls import database_url

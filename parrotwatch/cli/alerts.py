@@ -6,21 +6,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 
-from parrotwatch.detectors.alerting import Evaluator, RulesError, load_rules
-from parrotwatch.stack.urls import database_url
-from parrotwatch.streaming.alert_stage import windows_between
+from parrotwatch.cli.common import fail, load_settings
 
 app = typer.Typer(help="Alerts: list what fired, dry-run rules on stored aggregates.",
                   no_args_is_help=True)
-
-
-def _settings():
-    from parrotwatch.cli import load_settings
-
-    return load_settings()
 
 
 @app.command("list")
@@ -29,13 +20,17 @@ def list_alerts(
     firing: Annotated[bool, typer.Option(help="Only alerts still firing.")] = False,
 ) -> None:
     """The latest alert transitions (firing / resolved), newest first."""
+    import psycopg
+
+    from parrotwatch.stack.urls import database_url
+
     query = ("SELECT DISTINCT ON (alert_id, starts_at) emitted_at, status, severity, rule, model, "
              "app, starts_at, ends_at, summary FROM alerts ORDER BY alert_id, starts_at, id DESC")
     query = f"SELECT * FROM ({query}) a"
     if firing:
         query += " WHERE status = 'firing'"
     query += " ORDER BY emitted_at DESC LIMIT %s"
-    with psycopg.connect(database_url(_settings()), autocommit=True) as conn:
+    with psycopg.connect(database_url(load_settings()), autocommit=True) as conn:
         rows = conn.execute(query, (limit,)).fetchall()
     if not rows:
         typer.echo("no alerts")
@@ -52,12 +47,17 @@ def test_rules(
 ) -> None:
     """Dry run: replay stored window aggregates through RULES and print what would fire, and why.
     Nothing is written or sent."""
+    import psycopg
+
+    from parrotwatch.detectors.alerting import Evaluator, RulesError, load_rules
+    from parrotwatch.stack.urls import database_url
+    from parrotwatch.streaming.alert_stage import windows_between
+
     try:
         ruleset = load_rules(rules)
     except RulesError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    with psycopg.connect(database_url(_settings()), autocommit=True,
+        fail(exc)
+    with psycopg.connect(database_url(load_settings()), autocommit=True,
                          options="-c TimeZone=UTC") as conn:
         first, last = conn.execute("SELECT min(window_start), max(window_start) FROM window_counts "
                                    "WHERE model <> '*'").fetchone()

@@ -53,10 +53,10 @@ def build(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from parrotwatch.detectors.models.encoder import MissingModelError
-    from parrotwatch.detectors.models.testbed import build_testbed, evaluate_testbed
+    from parrotwatch.testbed import build_testbed, evaluate_testbed
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
-    logging.getLogger("parrotwatch.detectors.models.testbed").setLevel(logging.INFO)
+    logging.getLogger("parrotwatch.testbed").setLevel(logging.INFO)
     try:
         import torch
 

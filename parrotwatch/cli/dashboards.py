@@ -8,18 +8,17 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 
-from parrotwatch.db import READER_ROLE
+from parrotwatch.cli.common import fail, load_settings, say
+
+# parrotwatch.db.READER_ROLE, spelled out: importing parrotwatch.db loads psycopg, too slow for --help
+# (tests/unit/cli/test_cli_startup.py checks that the two agree)
+READER_ROLE = "parrotwatch_reader"
 
 app = typer.Typer(help="Grafana dashboards as code (Grafana 11.6, PostgreSQL datasource "
                   "uid parrotwatch-pg): write them as JSON, or push them to a Grafana.",
                   no_args_is_help=True)
-
-
-def _say(message: str) -> None:
-    typer.echo(message, err=True)
 
 
 @app.command()
@@ -86,9 +85,9 @@ def push(
 ) -> None:
     """Create or update the PostgreSQL datasource (read-only role), the folder and every
     dashboard; running it again updates them in place (no duplicates)."""
+    import psycopg
     from grafana_client import GrafanaApi
 
-    from parrotwatch.cli import load_settings
     from parrotwatch.dashboards import build_all
     from parrotwatch.dashboards.push import PushError
     from parrotwatch.dashboards.push import push as push_all
@@ -101,27 +100,22 @@ def push(
     password = reader_password or stored_reader_password(settings.home,
                                                          create=provision_reader)
     if password is None:
-        _fail("--no-provision-reader needs the reader's password: --reader-password or "
+        fail("--no-provision-reader needs the reader's password: --reader-password or "
               "GRAFANA_DB_PASSWORD")
     if provision_reader:
         try:
             provision(own_url, password)
         except (ReaderRoleError, psycopg.OperationalError) as exc:
-            _fail(f"cannot provision {READER_ROLE}: {exc}")
+            fail(f"cannot provision {READER_ROLE}: {exc}")
         where = ("given" if reader_password
                  else f"kept in {reader_password_file(settings.home)}")
-        _say(f"role {READER_ROLE}: LOGIN, password {where}")
+        say(f"role {READER_ROLE}: LOGIN, password {where}")
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout)
     try:
         result = push_all(api, build_all(), database_url=database_url or own_url,
-                          reader_password=password, folder_title=folder, say=_say)
+                          reader_password=password, folder_title=folder, say=say)
     except PushError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     base = url.rstrip("/")
     for path in result.dashboards.values():
         typer.echo(f"{base}{path}")
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)

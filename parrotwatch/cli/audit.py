@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from parrotwatch.cli.common import fail, load_settings
+
 app = typer.Typer(help="Memorization audits (canary exposure, membership inference, extraction, "
                        "regurgitation) from a spec YAML; results in PostgreSQL and an HTML report. "
                        "See docs/audits.md.",
@@ -18,17 +20,6 @@ app = typer.Typer(help="Memorization audits (canary exposure, membership inferen
 SpecArg = Annotated[Path, typer.Argument(help="Audit spec YAML.", exists=True, dir_okay=False)]
 Threads = Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's; 1 is often "
                                                         "fastest on a busy machine).")]
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _settings():
-    from parrotwatch.cli import load_settings
-
-    return load_settings()
 
 
 def _database(settings) -> str:
@@ -42,7 +33,7 @@ def _database(settings) -> str:
     try:
         migrate(url)
     except psycopg.OperationalError as exc:
-        _fail(f"cannot reach PostgreSQL at {url}: {str(exc).strip()}; start the stack (`parrotwatch up`) or "
+        fail(f"cannot reach PostgreSQL at {url}: {str(exc).strip()}; start the stack (`parrotwatch up`) or "
               "set PARROTWATCH_DATABASE_URL (or use `audit run --no-store`)")
     return url
 
@@ -53,7 +44,7 @@ def _load(paths: list[Path]):
     try:
         return [load_spec(p) for p in paths]
     except SpecError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _threads(threads: int | None) -> None:
@@ -82,7 +73,7 @@ def run(
     from parrotwatch.detectors.models.encoder import MissingModelError
 
     (spec,) = _load([spec_path])
-    settings = _settings()
+    settings = load_settings()
     _threads(threads)
     try:
         if no_store:
@@ -94,10 +85,10 @@ def run(
             outcome = execute(spec, _database(settings), settings.home, report=report,
                               progress=progress)
             if outcome.status == "skipped":
-                _fail(f"run {outcome.run_id} {outcome.error}")
+                fail(f"run {outcome.run_id} {outcome.error}")
             result, run_id = outcome.run, outcome.run_id
     except (ValueError, FileNotFoundError, ImportError, MissingModelError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(summary_table(result))
     where = f"run {run_id} stored" if run_id is not None else "not stored"
     tail = f", report {report}" if report else ""
@@ -120,14 +111,14 @@ def schedule(
     from parrotwatch.audits.scheduler import Scheduler, database_executor, next_fire
 
     loaded = _load(specs)
-    settings = _settings()
+    settings = load_settings()
     _threads(threads)
     url = _database(settings)
     report_dir = reports or settings.home / "reports" / "audits"
     try:
         scheduler = Scheduler(loaded, database_executor(url, settings.home, report_dir))
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     logging.getLogger("parrotwatch.audits").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -157,7 +148,7 @@ def list_runs(
     """The latest audit runs, newest first: id, spec, trigger, status, times, error."""
     from parrotwatch.audits.store import AuditStore
 
-    rows = AuditStore(_database(_settings())).runs(spec, limit)
+    rows = AuditStore(_database(load_settings())).runs(spec, limit)
     if not rows:
         typer.echo("no audit runs")
     for r in rows:
@@ -173,14 +164,10 @@ def show(run_id: Annotated[int, typer.Argument(help="Run id (see `audit list`)."
     """Every stored metric of one run."""
     from parrotwatch.audits.store import AuditStore
 
-    rows = AuditStore(_database(_settings())).metrics(run_id)
+    rows = AuditStore(_database(load_settings())).metrics(run_id)
     if not rows:
-        _fail(f"run {run_id} has no metrics (unknown, still running, failed or skipped: see `audit list`)")
+        fail(f"run {run_id} has no metrics (unknown, still running, failed or skipped: see `audit list`)")
     for audit, metric, value, lo, hi, labels in rows:
         ci = "" if lo is None else f"  [{lo:.4g}, {hi:.4g}]"
         lab = ", ".join(f"{k}={v}" for k, v in labels.items())
         typer.echo(f"{audit:16} {metric:30} {lab[:60]:60} {'' if value is None else f'{value:.6g}'}{ci}")
-
-
-if __name__ == "__main__":  # `python -m parrotwatch.audit_cli`, the same commands as `parrotwatch audit`
-    app()

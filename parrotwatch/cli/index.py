@@ -3,7 +3,7 @@
 logged outputs for verbatim overlaps with it.
 
 Under ``spark-submit`` (a cluster; set PARROTWATCH_SPARK_MASTER to its master URL):
-``spark-submit parrotwatch/index_cli.py regurgitation scan events.jsonl --index corpus.npz``.
+``spark-submit parrotwatch/cli/index.py regurgitation scan events.jsonl --index corpus.npz``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from parrotwatch.cli.common import load_settings, say
 
 index_app = typer.Typer(help="The training-corpus n-gram index of the `regurgitation` score and audit.",
                         no_args_is_help=True)
@@ -31,16 +33,6 @@ def _index_group() -> None:
 @regurgitation_app.callback()
 def _regurgitation_group() -> None:
     pass
-
-
-def _settings():
-    from parrotwatch.cli import load_settings
-
-    return load_settings()
-
-
-def _say(message: str) -> None:
-    typer.echo(message, err=True)
 
 
 def read_corpus(paths: list[Path]) -> Iterator[str]:
@@ -85,14 +77,14 @@ def build(
     if spark:
         from parrotwatch.streaming.regurgitation_jobs import batch_session, build_index, read_documents
 
-        session = batch_session(_settings(), "parrotwatch-index-build")
+        session = batch_session(load_settings(), "parrotwatch-index-build")
         index = build_index(read_documents(session, corpus), n=n, fpr=fpr, partitions=partitions)
     else:
         docs = list(read_corpus(corpus))
         index = (ExactIndex.from_documents(docs, n=n) if fpr == 0
                  else BloomIndex.from_documents(docs, n=n, target_fpr=fpr))
     index.save(output)
-    _say(f"{output}: {index.kind} index, n={n}, {index.size_bytes / 2**20:.1f} MiB, false-positive rate "
+    say(f"{output}: {index.kind} index, n={n}, {index.size_bytes / 2**20:.1f} MiB, false-positive rate "
          f"per n-gram {index.false_positive_rate:.2g}, built in {time.perf_counter() - started:.1f} s")
 
 
@@ -128,7 +120,7 @@ def scan_command(
 
     if not outputs and not kafka_topic:
         raise typer.BadParameter("give JSONL files of outputs, --kafka-topic, or both")
-    settings = _settings()
+    settings = load_settings()
     spark = jobs.batch_session(settings, "parrotwatch-regurgitation-scan", kafka=bool(kafka_topic))
     sources = []
     if outputs:
@@ -173,7 +165,7 @@ def scan_summary(result, examples: int = 20) -> dict:
     return out
 
 
-if __name__ == "__main__":  # spark-submit parrotwatch/index_cli.py {index build | regurgitation scan} ...
+if __name__ == "__main__":  # spark-submit parrotwatch/cli/index.py {index build | regurgitation scan} ...
     main = typer.Typer(no_args_is_help=True)
     main.add_typer(index_app, name="index")
     main.add_typer(regurgitation_app, name="regurgitation")

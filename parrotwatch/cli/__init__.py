@@ -1,0 +1,48 @@
+"""The ``parrotwatch`` command line: the root app, wired from one module per command group.
+
+Every module here imports typer, the standard library and :mod:`parrotwatch.cli.common` only;
+a command imports what it needs (Spark, psycopg, torch, scikit-learn...) when it runs, so
+``parrotwatch --help`` stays fast (``tests/unit/cli/test_cli_startup.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from parrotwatch.cli import alerts, audit, dashboards, demo, index, report, schemas, score, stack, testbed
+from parrotwatch.cli.common import load_settings
+
+__all__ = ["app", "load_settings"]
+
+app = typer.Typer(
+    help="Parrotwatch: LLM observability and memorization audits on Kafka, Spark and PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+app.command()(stack.up)
+app.command()(stack.down)
+app.command()(stack.status)
+app.command()(score.score)
+app.command()(demo.demo)
+app.command()(schemas.schemas)
+app.command()(stack.stream)
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(testbed.app, name="testbed")
+app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(audit.app, name="audit")
+app.add_typer(index.index_app, name="index")
+app.add_typer(index.regurgitation_app, name="regurgitation")
+app.command("report")(report.report)
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not verbose:  # readiness probes make kafka-python log every refused connection
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
