@@ -6,7 +6,7 @@ the same texts: batched, all texts at once (windows sorted by length, right-padd
 --batch-size under an attention mask); the loop, one ``score_texts([text])`` call per text. The
 per-token log-probabilities of the two paths are compared (padding must change no score).
 
-Model: the project's testbed (:mod:`parrotwatch.detectors.models.testbed`), --preset small (GPT-2 style,
+Model: the project's testbed (:mod:`parrotwatch.testbed`), --preset small (GPT-2 style,
 ~2.6 M
 parameters, 256-token context) by default, trained for --train-steps steps only: throughput depends on
 the architecture, not on the weights. --model DIR scores a saved model instead.
@@ -90,7 +90,7 @@ def main() -> None:
     import transformers
 
     from parrotwatch.detectors.models.causal_lm import CausalLMScorer, CausalLMSpec
-    from parrotwatch.detectors.models.testbed import build_testbed
+    from parrotwatch.testbed import build_testbed
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -10,10 +10,10 @@ from collections import Counter
 import orjson
 import pytest
 
-from parrotwatch.detectors.models.testbed import build_testbed
 from parrotwatch.offline import score_file
 from parrotwatch.quality import QualityConfig
 from parrotwatch.stack.kafka import produce
+from parrotwatch.testbed import build_testbed
 from parrotwatch.traffic import encode, generate_inference_events, keyed
 from tests.integration.conftest import wait_for
 

@@ -20,7 +20,7 @@ MODEL = "tiny-testbed"
 def testbed(audit_home):
     from parrotwatch.audits.inputs import testbed_dir
     from parrotwatch.audits.spec import TestbedRef
-    from parrotwatch.detectors.models.testbed import load_testbed
+    from parrotwatch.testbed import load_testbed
 
     return load_testbed(testbed_dir(audit_home, TestbedRef()))
 

@@ -18,7 +18,7 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_testbed(tmp_path_factory):
     """The tiny testbed with its default steps and seed 0, built once per session (~20-40 s on a CPU)."""
-    from parrotwatch.detectors.models.testbed import build_testbed
+    from parrotwatch.testbed import build_testbed
 
     return build_testbed(tmp_path_factory.mktemp("testbed"), preset="tiny", seed=0, progress=False)
 

@@ -1,4 +1,4 @@
-"""The memorisation testbed (detectors/models/testbed.py) and its CLI (parrotwatch/testbed_cli.py): the
+"""The memorisation testbed (parrotwatch/testbed.py) and its CLI (parrotwatch/cli/testbed.py): the
 trained tiny model memorises members and repeated canaries; metadata, determinism, corpus."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from parrotwatch.detectors.models.testbed import (
+from parrotwatch.cli.testbed import app
+from parrotwatch.testbed import (
     PRESETS,
     REPETITIONS,
     build_testbed,
@@ -19,7 +20,6 @@ from parrotwatch.detectors.models.testbed import (
     evaluate_testbed,
     load_testbed,
 )
-from parrotwatch.testbed_cli import app
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,10 @@
 """The memorisation testbed: a small GPT-2-style causal LM trained by the project on real text, with
 known members, held-out non-members and inserted canaries, for testing the audits end to end.
 
+This is model training (data preparation, the training loop, saving, ``testbed.json``), so it lives in
+the core, not in the pure ``detectors``: the detectors only load a trained model, through
+:class:`~parrotwatch.detectors.models.causal_lm.CausalLMSpec` like any other checkpoint.
+
 Text: Python's own documentation, ``pydoc_data.topics.topics`` (shipped with CPython, about 0.5 MB of
 English prose and code), cut at paragraph boundaries into documents of at most ``doc_chars``
 characters. A byte-level BPE tokenizer (Radford et al. 2019; Sennrich et al. 2016) is trained on all
