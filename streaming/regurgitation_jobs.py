@@ -39,12 +39,12 @@ from functools import partial, reduce
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from parrotwatch.corpus import NON_BLANK, corpus_files, is_jsonl, jsonl_document
 from parrotwatch.detectors.audits.ngram_index import (
     BloomIndex,
     ExactIndex,
@@ -92,37 +92,27 @@ def batch_session(settings: Settings, app_name: str = "parrotwatch-regurgitation
 # ---------------------------------------------------------------- sources
 
 
-def _expand(paths: Sequence[str | Path]) -> tuple[list[str], list[str]]:
-    """(text files, JSONL files): a local directory is listed (recursively, sorted, hidden and
-    ``_``-prefixed files skipped); a URI or glob goes to Spark as it is."""
-    texts, jsonl = [], []
-    for p in map(str, paths):
-        local = Path(p)
-        files = ([str(f) for f in sorted(local.rglob("*")) if f.is_file()
-                  and not f.name.startswith((".", "_"))] if "://" not in p and local.is_dir() else [p])
-        for f in files:
-            (jsonl if f.endswith(".jsonl") else texts).append(f)
-    return texts, jsonl
-
-
 def _jsonl_documents(lines: Iterator[tuple[str, int]], path: str) -> Iterator[tuple[str, str]]:
-    for line, number in lines:
-        if line.strip():
-            record = orjson.loads(line)
-            doc_id = record.get("id", record.get("doc_id"))
-            yield (f"{path}:{number + 1}" if doc_id is None else str(doc_id)), record["text"]
+    for line, index in lines:
+        doc = jsonl_document(line, path, index + 1)
+        if doc is not None:
+            yield doc.id, doc.text
 
 
 def read_documents(spark: SparkSession, paths: Sequence[str | Path]) -> DataFrame:
-    """Corpus documents ``(doc_id, text)``, as ``parrotwatch index-build`` reads them: a text file is
-    one document (id: its path as Spark names it); a ``.jsonl`` file holds one document per line in
-    its ``text`` field (id: its ``id`` or ``doc_id`` field, else ``path:line``)."""
-    texts, jsonl = _expand(paths)
+    """Corpus documents ``(doc_id, text)`` by the one document rule of :mod:`parrotwatch.corpus`: a
+    ``.jsonl`` file holds one document per line (its ``text``; id: ``id``, ``doc_id`` or
+    ``path:line``), any other file is one document (id: its path as Spark names it, ``file:/...``);
+    blank documents are skipped. A local directory is listed as ``corpus_files`` lists it; a URI or
+    glob goes to Spark as it is."""
+    files = corpus_files(paths)
+    texts = [f for f in files if not is_jsonl(f)]
     parts = []
     if texts:
         parts.append(spark.read.text(texts, wholetext=True)
-                     .select(F.col("_metadata.file_path").alias("doc_id"), F.col("value").alias("text")))
-    for path in jsonl:
+                     .select(F.col("_metadata.file_path").alias("doc_id"), F.col("value").alias("text"))
+                     .filter(F.col("text").rlike(NON_BLANK)))
+    for path in filter(is_jsonl, files):
         rdd = spark.sparkContext.textFile(path).zipWithIndex().mapPartitions(
             partial(_jsonl_documents, path=path))
         parts.append(spark.createDataFrame(rdd, DOCUMENTS))

@@ -7,13 +7,13 @@ A ``testbed`` model is built once under ``PARROTWATCH_HOME/testbeds/<preset>-see
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from parrotwatch.audits.spec import AuditSpec, ModelSource, TestbedRef
+from parrotwatch.corpus import is_jsonl, read_documents
 from parrotwatch.detectors.audits.canaries import CanarySpace, canary_space
 
 log = logging.getLogger(__name__)
@@ -46,16 +46,16 @@ class AuditInputs:
 
 
 def testbed_dir(home: Path, ref: TestbedRef) -> Path:
-    from parrotwatch.detectors.models.testbed import PRESETS
+    from parrotwatch.testbed import PRESETS
 
     steps = ref.steps or PRESETS[ref.preset].steps
     return Path(home) / "testbeds" / f"{ref.preset}-seed{ref.seed}-steps{steps}"
 
 
 def ensure_testbed(home: Path, ref: TestbedRef, progress: bool = True):
-    """The :class:`~parrotwatch.detectors.models.testbed.TestbedInfo` of ``ref`` under ``home``, trained if
+    """The :class:`~parrotwatch.testbed.TestbedInfo` of ``ref`` under ``home``, trained if
     absent."""
-    from parrotwatch.detectors.models.testbed import INFO_FILE, build_testbed, load_testbed
+    from parrotwatch.testbed import INFO_FILE, build_testbed, load_testbed
 
     out = testbed_dir(home, ref)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,28 +84,20 @@ def _scorer(source: ModelSource, home: Path, progress: bool):
 
 
 def read_texts(path: Path, default_repetitions: int = 1) -> tuple[Text, ...]:
-    """Texts of a ``.jsonl`` file (``text``; optional ``id``, ``repetitions``) or of any other text file
-    (one document per non-empty line); ids default to ``<file stem>:<line number>``."""
+    """The texts of a data file (or directory), by the one document rule of :mod:`parrotwatch.corpus`: a
+    ``.jsonl`` file holds one text per line (``text``; optional ``id``, ``repetitions``; ids default to
+    ``<path>:<line>``), any other file is one text (id: its path)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"data file {path} does not exist")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                row = json.loads(line)
-                text = row["text"]
-            except (ValueError, KeyError, TypeError):
-                raise ValueError(f"{path}:{n}: expected a JSON object with a 'text' field") from None
-            out.append(Text(str(row.get("id", f"{path.stem}:{n}")), text,
-                            int(row.get("repetitions", default_repetitions))))
-        else:
-            out.append(Text(f"{path.stem}:{n}", line, default_repetitions))
+    out = tuple(Text(d.id, d.text, int(d.record.get("repetitions", default_repetitions)))
+                for d in read_documents([path]))
     if not out:
         raise ValueError(f"data file {path} holds no text")
-    return tuple(out)
+    if len(out) == 1 and not is_jsonl(path) and "\n" in out[0].text.strip():
+        log.warning("data file %s is one text of several lines (a text file is one document); for one "
+                    "text per line, write a .jsonl file of {\"text\": ...} objects", path)
+    return out
 
 
 def load_inputs(spec: AuditSpec, home: Path, progress: bool = True) -> AuditInputs:

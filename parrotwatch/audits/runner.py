@@ -55,11 +55,11 @@ def progress_bars(enabled: bool) -> Callable:
 
 def run_audits(spec: AuditSpec, home: Path, progress: bool = True) -> AuditRun:
     """Load the spec's model(s) and data, run each configured audit, return the results."""
-    from parrotwatch.audits.canary_exposure import run_canary_exposure
-    from parrotwatch.audits.extraction import run_extraction
+    from parrotwatch.audits.canary_exposure_audit import run_canary_exposure
+    from parrotwatch.audits.extraction_audit import run_extraction
     from parrotwatch.audits.inputs import load_inputs
-    from parrotwatch.audits.membership import run_membership
-    from parrotwatch.audits.regurgitation import run_regurgitation
+    from parrotwatch.audits.membership_audit import run_membership
+    from parrotwatch.audits.regurgitation_audit import run_regurgitation
 
     t0 = time.perf_counter()
     inputs = load_inputs(spec, home, progress)

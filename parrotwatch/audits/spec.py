@@ -36,8 +36,7 @@ class _Strict(BaseModel):
 
 
 class TestbedRef(_Strict):
-    """The project's testbed (``parrotwatch.detectors.models.testbed``), built once under
-    PARROTWATCH_HOME/testbeds."""
+    """The project's testbed (``parrotwatch.testbed``), built once under PARROTWATCH_HOME/testbeds."""
 
     __test__ = False
 
@@ -100,8 +99,9 @@ def _data_shorthand(value: Any) -> Any:
 
 class DataSource(_Strict):
     """``testbed`` (the testbed's own members, non-members and canaries; needs a testbed model) or files:
-    ``members`` / ``non_members`` (.txt one document per line, or .jsonl with ``text`` and optional ``id``
-    and ``repetitions``) and optional ``canaries``."""
+    ``members`` / ``non_members`` (files or directories, read by the document rule of
+    :mod:`parrotwatch.corpus`: a .jsonl file holds one text per line, ``text`` with optional ``id`` and
+    ``repetitions``; any other file is one text) and optional ``canaries``."""
 
     testbed: bool = False
     members: Path | None = None
@@ -185,7 +185,7 @@ class ExtractionAudit(_Strict):
 
 class RegurgitationAudit(_Strict):
     """Scan logged outputs (JSONL: inference events v1 with ``response``, or ``{"id", "text"}``) for
-    verbatim overlaps of >= ``min_tokens`` tokens with the corpus ``index`` (``parrotwatch index-build``);
+    verbatim overlaps of >= ``min_tokens`` tokens with the corpus ``index`` (``parrotwatch index build``);
     without ``index``, an exact index of the members is built with n = ``min_tokens``."""
 
     outputs: Path

@@ -116,26 +116,28 @@ def test_file_data_regurgitation_and_a_reference_model(audit_home, tmp_path):
     from parrotwatch.audits.inputs import testbed_dir
     from parrotwatch.audits.runner import run_audits
     from parrotwatch.audits.spec import TestbedRef, load_spec
-    from parrotwatch.detectors.models.testbed import load_testbed
+    from parrotwatch.testbed import load_testbed
 
     info = load_testbed(testbed_dir(audit_home, TestbedRef()))
     members = [d for d in info.members[:20]]
     (tmp_path / "members.jsonl").write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n"
                                                     for d in members))
-    (tmp_path / "non_members.txt").write_text("\n".join(d.text.replace("\n", " ")
-                                                        for d in info.non_members[:20]))
+    (tmp_path / "non_members").mkdir()  # a directory of text files, each one document (newlines and all)
+    for i, d in enumerate(info.non_members[:20]):
+        (tmp_path / "non_members" / f"{i:02d}.txt").write_text(d.text)
     leak = " ".join(members[3].text.split()[:60])
     outputs = [{"request_id": "leaky", "response": f"Sure: {leak} ..."},
                {"request_id": "clean", "response": "Nothing here comes from the training set at all."}]
     (tmp_path / "out.jsonl").write_text("".join(json.dumps(o) + "\n" for o in outputs))
     (tmp_path / "spec.yaml").write_text(
         f"name: files\nmodel: {info.path}\nreference_model: {info.path}\n"
-        "data: {members: members.jsonl, non_members: non_members.txt}\n"
+        "data: {members: members.jsonl, non_members: non_members}\n"
         "audits:\n  membership: {methods: [loss, reference], n_bootstrap: 50}\n"
         "  regurgitation: {outputs: out.jsonl, min_tokens: 20}\n")
     run = run_audits(load_spec(tmp_path / "spec.yaml"), audit_home, progress=False)
     m = run.result("membership")
     assert m.metric("auc", method="loss").value > 0.5 and m.metric("n_members", method="loss").value == 20
+    assert m.metric("n_non_members", method="loss").value == 20
     # the reference model is the target itself: the ratio is 0 for every text, so the AUC is exactly 1/2
     assert m.metric("auc", method="reference").value == 0.5
     g = run.result("regurgitation")

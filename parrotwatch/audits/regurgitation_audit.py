@@ -4,7 +4,7 @@ flagged output
 to the corpus document that holds it (:func:`~parrotwatch.detectors.audits.regurgitation.top_documents`).
 
 Outputs come from a JSONL file (inference events v1: ``request_id`` + ``response``; or ``id`` + ``text``):
-the ``inference_scores`` table keeps scores, not response texts. The index is ``parrotwatch index-build``'s
+the ``inference_scores`` table keeps scores, not response texts. The index is ``parrotwatch index build``'s
 file, or, when the spec names none, an exact index of the members and canaries built here.
 """
 
