@@ -13,12 +13,24 @@ continuation stops after the end-of-sequence token (kept) or after ``n_tokens`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from parrotwatch.detectors.models.batching import run_halving_on_oom
 
-if TYPE_CHECKING:
-    from parrotwatch.detectors.models.causal_lm import CausalLMScorer
+
+class CausalLMScorer(Protocol):
+    """What generation needs of a :class:`parrotwatch.detectors.models.causal_lm.CausalLMScorer` (which
+    calls this module; typed here so the two modules do not import each other)."""
+
+    model: Any
+    tokenizer: Any
+    spec: Any
+    context: int
+    device: str
+    pad_id: int
+
+    def _autocast(self) -> AbstractContextManager: ...
 
 
 def continue_batch(lm: CausalLMScorer, prefix_ids_batch: Sequence[Sequence[int]], n_tokens: int,
