@@ -49,7 +49,7 @@ FROM inference_scores
 WHERE $__timeFilter(event_time) AND {SEGMENT} AND regurgitation IS NOT NULL
 GROUP BY 1, 2 ORDER BY 1, 2"""),), ("inference_scores",),
               "Largest verbatim overlap per interval; null unless PARROTWATCH_REGURGITATION_INDEX "
-              "names an index (`parrotwatch index-build`).", draw="points"),
+              "names an index (`parrotwatch index build`).", draw="points"),
         window_metric("Mean overlap", "regurgitation",
                       "Mean verbatim overlap per response, tokens.", by="model"),
         window_metric("Share of responses with a 50+ token overlap", "regurgitation",

@@ -32,7 +32,7 @@ def test_stream_fills_regurgitation_from_the_corpus_index(namespace, stream_job,
         paths[-1].write_text(doc)
     index_path = tmp_path / "corpus-index.npz"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")}
-    built = subprocess.run([sys.executable, "-m", "parrotwatch.cli", "index-build", *map(str, paths),
+    built = subprocess.run([sys.executable, "-m", "parrotwatch.cli", "index", "build", *map(str, paths),
                             "-o", str(index_path), "--n", "8"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert built.returncode == 0, built.stderr
