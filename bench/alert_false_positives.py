@@ -20,6 +20,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parrotwatch.detectors.alerting import Evaluator, load_default_rules  # noqa: E402
+from parrotwatch.detectors.alerting.evaluate import MetricStats, WindowAggregate  # noqa: E402
 from parrotwatch.detectors.request import SCORE_NAMES  # noqa: E402
 from parrotwatch.scenario import INCIDENTS, scenario_traffic  # noqa: E402
 from parrotwatch.scoring import parse_inference, score_event  # noqa: E402
@@ -27,7 +28,7 @@ from parrotwatch.streaming.windows import WINDOW, partials  # noqa: E402
 from parrotwatch.traffic import encode  # noqa: E402
 
 
-def windows_of(events: list[dict]) -> list[dict]:
+def windows_of(events: list[dict]) -> list[WindowAggregate]:
     rows = []
     for e in events:
         s = score_event(parse_inference(encode(e)))
@@ -40,14 +41,12 @@ def windows_of(events: list[dict]) -> list[dict]:
     for s in starts:
         for m, a in segments:
             p = parts.get((m, a, s))
-            w = {"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
-                 "count": p.requests if p else 0, "feedback_count": 0, "thumbs_down": 0,
-                 "examples": p.examples if p else []}
-            for name, mp in (p.metrics.items() if p else []):
-                w.update({f"{name}_n": mp.n, f"{name}_mean": mp.total / mp.n,
-                          f"{name}_p50": mp.quantile(0.5), f"{name}_p95": mp.quantile(0.95),
-                          f"{name}_p99": mp.quantile(0.99), f"{name}_flagged": mp.flagged})
-            out.append(w)
+            metrics = {name: MetricStats(mp.n, mp.total / mp.n, mp.quantile(0.5), mp.quantile(0.95),
+                                         mp.quantile(0.99), mp.flagged)
+                       for name, mp in (p.metrics.items() if p else [])}
+            out.append(WindowAggregate(
+                window_start=s, window_end=s + WINDOW, model=m, app=a, count=p.requests if p else 0,
+                feedback_count=0, thumbs_down=0, metrics=metrics, examples=p.examples if p else []))
     return out
 
 

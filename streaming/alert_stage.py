@@ -25,7 +25,7 @@ import psycopg
 
 from parrotwatch.contracts import AlertEventV1
 from parrotwatch.detectors.alerting import Evaluator, RuleSet
-from parrotwatch.detectors.alerting.evaluate import STATE_VERSION
+from parrotwatch.detectors.alerting.evaluate import STATE_VERSION, MetricStats, WindowAggregate
 from parrotwatch.settings import ALERTS_TOPIC, Settings
 from parrotwatch.streaming.drift_stage import DriftStage, drift_p_values
 from parrotwatch.streaming.windows import WINDOW
@@ -169,9 +169,9 @@ class AlertStage:
                              f"{superseded} ORDER BY a.id", (tag,))]
 
 
-def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]:
-    """Window aggregates in the evaluator's layout, zero-filled for every segment seen in
-    the ``SEGMENT_HORIZON`` before the first window."""
+def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[WindowAggregate]:
+    """The evaluator's typed window aggregates, zero-filled for every segment seen in the
+    ``SEGMENT_HORIZON`` before the first window."""
     segments = conn.execute(
         "SELECT DISTINCT model, app FROM window_counts WHERE model NOT IN ('*', 'unknown') "
         "AND window_start > %s AND window_start <= %s",
@@ -187,31 +187,30 @@ def load_windows(conn: psycopg.Connection, starts: list[datetime]) -> list[dict]
         "JOIN inference_scores i ON i.request_id = f.request_id "
         "WHERE f.event_time >= %s AND f.event_time < %s GROUP BY 1, 2, 3",
         (starts[0], starts[-1] + WINDOW))}
-    metrics: dict[tuple, dict] = {}
+    metrics: dict[tuple, dict[str, MetricStats]] = {}
     for m, a, s, metric, n, mean, p50, p95, p99, flagged in conn.execute(
             "SELECT model, app, window_start, metric, n, mean, p50, p95, p99, flagged "
             "FROM window_metrics WHERE window_start = ANY(%s)", (starts,)):
-        metrics.setdefault((m, a, s), {}).update({
-            f"{metric}_n": n, f"{metric}_mean": mean, f"{metric}_p50": p50,
-            f"{metric}_p95": p95, f"{metric}_p99": p99, f"{metric}_flagged": flagged})
+        metrics.setdefault((m, a, s), {})[metric] = MetricStats(n, mean, p50, p95, p99, flagged)
     drift = drift_p_values(conn, starts)
     windows = []
     for s in starts:
         for m, a in segments:
             n, ex = counts.get((m, a, s), (0, []))
             fb, td = feedback.get((m, a, s), (0, 0))
-            windows.append({"model": m, "app": a, "window_start": s, "window_end": s + WINDOW,
-                            "count": n, "feedback_count": fb, "thumbs_down": td,
-                            "examples": list(ex), **metrics.get((m, a, s), {})})
-            if (m, a, s) in drift:
-                windows[-1]["drift_p_value"] = drift[(m, a, s)]
+            windows.append(WindowAggregate(
+                window_start=s, window_end=s + WINDOW, model=m, app=a, count=n, feedback_count=fb,
+                thumbs_down=td, drift_p_value=drift.get((m, a, s)), metrics=metrics.get((m, a, s), {}),
+                examples=list(ex)))
     return windows
 
 
 def windows_between(conn: psycopg.Connection, first: datetime, last: datetime) -> list[dict]:
-    """Every window start from ``first`` to ``last`` (inclusive), loaded with :func:`load_windows`."""
+    """Every window start from ``first`` to ``last`` (inclusive), loaded with :func:`load_windows`,
+    in the flat layout (``WindowAggregate.as_flat()``: ``model``, ``count``, ``latency_ms_p99``,
+    ...) that ``Evaluator.evaluate`` also takes."""
     starts, start = [], first.replace(second=0, microsecond=0)
     while start <= last:
         starts.append(start)
         start += WINDOW
-    return load_windows(conn, starts)
+    return [w.as_flat() for w in load_windows(conn, starts)]

@@ -6,7 +6,7 @@ private attributes rebuilt by ``reset()``, ``update(x)`` returns ``self``, the r
 the threshold (river ``river/base/drift_detector.py``). ``direction`` picks the side that
 alarms: ``"up"`` (the metric rose), ``"down"`` or ``"both"``. ``to_state()`` gives the
 hyperparameters and state as versioned JSON, ``from_state()`` restores them exactly
-(``parrotwatch.detectors.alerting.state``).
+(``parrotwatch.detectors.alerting.state``). Each is a ``protocols.StreamingDetector``.
 """
 
 from __future__ import annotations
@@ -340,3 +340,11 @@ class PageHinkley(Snapshot):
         self._stat = {"up": ph_up, "down": ph_down, "both": max(ph_up, ph_down)}[self.direction]
         self._alarm = self._n >= self.min_instances and self._stat > self.threshold
         return self
+
+
+#: The streaming detectors by rule ``kind`` (``protocols.StreamingDetector``).
+BASELINES: dict[str, type[EwmaZScore] | type[Cusum] | type[PageHinkley]] = {
+    "ewma": EwmaZScore,
+    "cusum": Cusum,
+    "page_hinkley": PageHinkley,
+}

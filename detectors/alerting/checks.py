@@ -1,5 +1,10 @@
 """Per rule kind, per segment: read one window aggregate and decide its Observation.
 
+A window aggregate is a :class:`WindowAggregate`: the segment's request ``count``, feedback
+counts, the drift p-value and, per score, its :class:`MetricStats` (``n``, ``mean``, quantiles,
+``flagged``). A rule names what it reads as ``count``-like window keys or ``{score}_{stat}``
+(``latency_ms_p99``): :meth:`WindowAggregate.value` resolves that name.
+
 A check holds the rule's state for one segment (the baseline detector, the rate history).
 ``observe(window, firing)`` decides; ``commit(condition)`` is told the final decision after
 the FDR control, so a rate baseline keeps only clean windows. ``to_state()`` is the check's
@@ -11,11 +16,12 @@ from __future__ import annotations
 import math
 import operator
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
-from parrotwatch.detectors.alerting.baselines import Cusum, EwmaZScore, PageHinkley
+from parrotwatch.detectors.alerting.baselines import BASELINES, Cusum, EwmaZScore
 from parrotwatch.detectors.alerting.lifecycle import Observation
 from parrotwatch.detectors.alerting.rules import (
     CusumRule,
@@ -31,11 +37,107 @@ from parrotwatch.detectors.alerting.stats import rate_ratio_test
 
 _MAX_WINDOW_COUNT = 2**31 - 1  # a window's counts are 32-bit integer columns
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+#: Window keys a rule may read besides ``{score}_{stat}`` (``rules.WINDOW_KEYS``).
+WINDOW_KEYS = ("count", "feedback_count", "thumbs_down", "drift_p_value")
+_FIELDS = ("model", "app", "window_start", "window_end", *WINDOW_KEYS, "examples")
 
 
-def number(window: Mapping[str, Any], key: str) -> float | None:
-    """``window[key]`` as a float; ``None`` when absent, null, NaN or not a number (``pd.NA``)."""
-    value = window.get(key)
+class MetricStats(NamedTuple):
+    """One score's aggregates over the requests of one window (a ``window_metrics`` row):
+    ``n`` scored requests, their ``mean`` and quantiles, and how many were ``flagged``."""
+
+    n: int | None = None
+    mean: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    flagged: int | None = None
+
+
+#: The ``{stat}`` of ``{score}_{stat}`` names (``rules.SCORE_STATS``).
+SCORE_STATS = MetricStats._fields
+
+
+@dataclass(frozen=True)
+class WindowAggregate:
+    """The aggregates of one closed window of one segment (``model`` x ``app``), the evaluator's input.
+
+    ``metrics`` maps a score name to its :class:`MetricStats`; a score nobody computed is absent
+    (or all ``None``), which a rule over it sees as "no data". ``labels`` holds further segment
+    labels for a ``segment_by`` beyond model and app. Values are kept as given (a database driver's
+    ``Decimal``, ``pd.NA``): :func:`number` reads them.
+    """
+
+    window_start: datetime
+    window_end: datetime
+    model: str | None = None
+    app: str | None = None
+    count: int | None = None
+    feedback_count: int | None = None
+    thumbs_down: int | None = None
+    drift_p_value: float | None = None
+    metrics: Mapping[str, MetricStats] = field(default_factory=dict)
+    examples: Sequence[Any] = ()
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+    def value(self, name: str) -> Any:
+        """What a rule named ``name`` reads: a window key (``count``, ``drift_p_value``, a label)
+        or ``{score}_{stat}`` with stat in ``n, mean, p50, p95, p99, flagged``; ``None`` if absent.
+
+        >>> from datetime import UTC
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> w = WindowAggregate(t, t, count=7, metrics={"latency_ms": MetricStats(n=7, p99=812.0)})
+        >>> w.value("latency_ms_p99"), w.value("count"), w.value("toxicity_n")
+        (812.0, 7, None)
+        """
+        if name in _FIELDS:
+            return getattr(self, name)
+        score, _, stat = name.rpartition("_")
+        if score and stat in SCORE_STATS:
+            stats = self.metrics.get(score)
+            if stats is not None:
+                return getattr(stats, stat)
+        return self.labels.get(name)
+
+    @classmethod
+    def from_flat(cls, window: Mapping[str, Any]) -> WindowAggregate:
+        """From the flat layout: ``{"model", "app", "window_start", ..., "{score}_{stat}": value}``
+        (``window_start`` and ``window_end`` required; other keys become ``labels``)."""
+        known: dict[str, Any] = {k: window.get(k) for k in _FIELDS if k in window}
+        metrics: dict[str, dict[str, Any]] = {}
+        labels: dict[str, Any] = {}
+        for key, val in window.items():
+            if key in _FIELDS:
+                continue
+            score, _, stat = key.rpartition("_")
+            if score and stat in SCORE_STATS:
+                metrics.setdefault(score, {})[stat] = val
+            else:
+                labels[key] = val
+        known["examples"] = list(known.get("examples") or ())
+        return cls(**{"window_start": window["window_start"], "window_end": window["window_end"], **known,
+                      "metrics": {k: MetricStats(**v) for k, v in metrics.items()}, "labels": labels})
+
+    def as_flat(self) -> dict[str, Any]:
+        """The flat layout :meth:`from_flat` reads (every score's six stats, ``None`` where absent)."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in _FIELDS}
+        out["examples"] = list(self.examples)
+        for score, stats in self.metrics.items():
+            out.update({f"{score}_{stat}": v for stat, v in zip(SCORE_STATS, stats, strict=True)})
+        return {**out, **self.labels}
+
+
+def as_window(window: WindowAggregate | Mapping[str, Any]) -> WindowAggregate:
+    """``window`` itself, or a flat mapping read with :meth:`WindowAggregate.from_flat`."""
+    return window if isinstance(window, WindowAggregate) else WindowAggregate.from_flat(window)
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a float; ``None`` when null, NaN or not a number (``pd.NA``).
+
+    >>> number(3), number("nan"), number(None), number("x")
+    (3.0, None, None, None)
+    """
     try:
         x = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -43,12 +145,12 @@ def number(window: Mapping[str, Any], key: str) -> float | None:
     return None if math.isnan(x) else x
 
 
-def _times(window: Mapping[str, Any]) -> tuple[datetime, datetime]:
-    return window["window_start"], window["window_end"]
+def _times(window: WindowAggregate) -> tuple[datetime, datetime]:
+    return window.window_start, window.window_end
 
 
-def _too_small(rule: Rule, window: Mapping[str, Any]) -> bool:
-    return rule.min_count > 0 and (number(window, "count") or 0) < rule.min_count
+def _too_small(rule: Rule, window: WindowAggregate) -> bool:
+    return rule.min_count > 0 and (number(window.count) or 0) < rule.min_count
 
 
 class _Stateless:
@@ -71,9 +173,9 @@ class ThresholdCheck(_Stateless):
     def __init__(self, rule: ThresholdRule) -> None:
         self.rule = rule
 
-    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+    def observe(self, window: WindowAggregate, firing: bool) -> Observation:
         """Compare the window's metric with the rule's limit."""
-        x, rule = number(window, self.rule.metric), self.rule
+        x, rule = number(window.value(self.rule.metric)), self.rule
         if x is None or _too_small(rule, window):
             return Observation(*_times(window), None, x, threshold=rule.value)
         limit = rule.resolve_value if firing and rule.resolve_value is not None else rule.value
@@ -89,7 +191,7 @@ class BaselineCheck:
     def __init__(self, rule: EwmaRule | CusumRule | PageHinkleyRule) -> None:
         self.rule = rule
         params = rule.model_dump(include=_DETECTOR_PARAMS[rule.kind])
-        self.detector = {"ewma": EwmaZScore, "cusum": Cusum, "page_hinkley": PageHinkley}[rule.kind](**params)
+        self.detector = BASELINES[rule.kind](**params)
 
     def _reference(self) -> tuple[float, float | None]:
         """The baseline before the update and, for EWMA, the level that would alarm."""
@@ -100,9 +202,9 @@ class BaselineCheck:
             return d.mean, edge
         return (d.mu0 if isinstance(d, Cusum) else d.mean), None
 
-    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+    def observe(self, window: WindowAggregate, firing: bool) -> Observation:
         """Update the detector with this window's value; its ``alarm`` is the condition."""
-        x, rule = number(window, self.rule.metric), self.rule
+        x, rule = number(window.value(self.rule.metric)), self.rule
         log = rule.transform == "log"
         # log1p, not log: a segment whose traffic fell to 0 requests must still be seen.
         if x is None or _too_small(rule, window) or (log and x < 0):
@@ -151,30 +253,39 @@ _DETECTOR_PARAMS = {
 }
 
 
+class RateCounts(NamedTuple):
+    """One window of a rate rule: ``k`` events of ``n`` trials; ``clean`` until its window is bad
+    (a bad window never enters the baseline)."""
+
+    k: float
+    n: float
+    clean: bool = True
+
+
 class RateRatioCheck:
     """Share numerator/denominator over the last ``current_windows`` windows against the share
     over the previous ``baseline_windows`` clean windows (``stats.rate_ratio_test``)."""
 
     def __init__(self, rule: RateRatioRule) -> None:
         self.rule = rule
-        self._recent: deque[list] = deque()  # [k, n, clean]
-        self._baseline: deque[tuple[float, float]] = deque(maxlen=rule.baseline_windows)
+        self._recent: deque[RateCounts] = deque()
+        self._baseline: deque[RateCounts] = deque(maxlen=rule.baseline_windows)
         self._added = False
 
-    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+    def observe(self, window: WindowAggregate, firing: bool) -> Observation:
         """Test this window's share (with the recent ones) against the clean baseline."""
         rule = self.rule
-        k, n = number(window, rule.numerator), number(window, rule.denominator)
+        k, n = number(window.value(rule.numerator)), number(window.value(rule.denominator))
         self._added = k is not None and n is not None and not _too_small(rule, window)
         if not self._added:
             return Observation(*_times(window), None)
         if len(self._recent) == rule.current_windows:
-            old_k, old_n, clean = self._recent.popleft()
-            if clean:
-                self._baseline.append((old_k, old_n))
-        self._recent.append([k, n, True])
-        cur_k, cur_n = (int(sum(r[i] for r in self._recent)) for i in (0, 1))
-        base_k, base_n = (int(sum(b[i] for b in self._baseline)) for i in (0, 1))
+            old = self._recent.popleft()
+            if old.clean:
+                self._baseline.append(old)
+        self._recent.append(RateCounts(k, n))
+        cur_k, cur_n = int(sum(r.k for r in self._recent)), int(sum(r.n for r in self._recent))
+        base_k, base_n = int(sum(b.k for b in self._baseline)), int(sum(b.n for b in self._baseline))
         res = rate_ratio_test(cur_k, cur_n, base_k, base_n, min_n=rule.min_samples)
         bad = None
         if not res.insufficient:
@@ -198,13 +309,13 @@ class RateRatioCheck:
     def commit(self, condition: bool | None) -> None:
         """Mark the window just observed bad, so it never enters the baseline."""
         if self._added and condition is True:
-            self._recent[-1][2] = False
+            self._recent[-1] = self._recent[-1]._replace(clean=False)
 
     def to_state(self) -> dict[str, Any]:
         """Recent windows ``[k, n, clean]``, clean baseline windows ``[k, n]``, the last add."""
         f = encode_float
-        return {"version": 1, "recent": [[f(k), f(n), clean] for k, n, clean in self._recent],
-                "baseline": [[f(k), f(n)] for k, n in self._baseline], "added": self._added}
+        return {"version": 1, "recent": [[f(r.k), f(r.n), r.clean] for r in self._recent],
+                "baseline": [[f(b.k), f(b.n)] for b in self._baseline], "added": self._added}
 
     @classmethod
     def from_state(cls, rule: RateRatioRule, state: Any, where: str = "check") -> RateRatioCheck:
@@ -224,9 +335,9 @@ class RateRatioCheck:
                 if not 0 <= k <= n <= _MAX_WINDOW_COUNT:
                     raise StateError(f"{at}: need counts 0 <= k <= n <= 2**31 - 1, got {row[:2]}")
                 if name == "recent":
-                    check._recent.append([k, n, decode("bool", row[2], at)])
+                    check._recent.append(RateCounts(k, n, decode("bool", row[2], at)))
                 else:
-                    check._baseline.append((k, n))
+                    check._baseline.append(RateCounts(k, n))
         check._added = decode("bool", state["added"], f"{where}.added")
         if check._added and not check._recent:
             raise StateError(f"{where}.added: true with no recent window")
@@ -239,9 +350,9 @@ class DriftCheck(_Stateless):
     def __init__(self, rule: DriftRule) -> None:
         self.rule = rule
 
-    def observe(self, window: Mapping[str, Any], firing: bool) -> Observation:
+    def observe(self, window: WindowAggregate, firing: bool) -> Observation:
         """Read the drift detector's p-value of the window."""
-        p = number(window, self.rule.metric)
+        p = number(window.value(self.rule.metric))
         if p is None or _too_small(self.rule, window):
             return Observation(*_times(window), None, p, threshold=self.rule.p_value)
         return Observation(*_times(window), p < self.rule.p_value, p, None, self.rule.p_value, p)

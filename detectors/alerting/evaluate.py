@@ -1,8 +1,10 @@
 """Evaluate a rule set on closed window aggregates: checks, FDR control, alert lifecycle.
 
-``Evaluator(ruleset).evaluate(windows)`` takes the window aggregates that just closed (plain
-dicts: ``model``, ``app``, ``window_start``, ``window_end``, ``count``, ``{metric}_{stat}``,
-...), processes them in ``window_end`` order and returns the AlertEventV1 dicts they cause.
+``Evaluator(ruleset).evaluate(windows)`` takes the window aggregates that just closed
+(:class:`~parrotwatch.detectors.alerting.checks.WindowAggregate`, or the flat dicts of
+``WindowAggregate.as_flat()``), processes them in ``window_end`` order and returns the
+AlertEventV1 dicts they cause; ``last_observations`` keeps what each rule saw
+(:class:`RuleObservation`).
 All state (detectors, rate baselines, trackers) is saved between micro-batches as versioned
 JSON: ``evaluator.to_state()``, and ``Evaluator.from_state(ruleset, state)`` to restore it
 (``parrotwatch.detectors.alerting.state``; a state it cannot restore is a ``StateError`` with the reason).
@@ -11,12 +13,19 @@ JSON: ``evaluator.to_state()``, and ``Evaluator.from_state(ruleset, state)`` to 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from parrotwatch.detectors.alerting.checks import Check, check_from_state, make_check
+from parrotwatch.detectors.alerting.checks import (
+    Check,
+    MetricStats,
+    WindowAggregate,
+    as_window,
+    check_from_state,
+    make_check,
+)
 from parrotwatch.detectors.alerting.lifecycle import AlertTracker, Observation
 from parrotwatch.detectors.alerting.rules import Rule, RuleSet, parse_duration
 from parrotwatch.detectors.alerting.state import Migration, StateError, mapping, sequence, upgrade
@@ -28,40 +37,81 @@ STATE_VERSION = 1
 MIGRATIONS: dict[int, Migration] = {}
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 
-_SUMMED = ("count", "feedback_count", "thumbs_down")
-_QUANTILES = ("_p50", "_p95", "_p99")
+__all__ = ["STATE_VERSION", "Evaluator", "MetricStats", "RuleObservation", "SeriesKey", "SeriesPoint",
+           "WindowAggregate", "merge_windows"]
 
 
-def merge_windows(parts: list[Mapping[str, Any]]) -> dict[str, Any]:
+class SeriesKey(NamedTuple):
+    """One alert series: a rule and the values of its ``segment_by`` labels."""
+
+    rule: str
+    segment: tuple[str, ...]
+
+
+class SeriesPoint(NamedTuple):
+    """One series at one window_end: its check, its tracker and what the check observed."""
+
+    key: SeriesKey
+    check: Check
+    tracker: AlertTracker
+    observation: Observation
+
+
+class RuleObservation(NamedTuple):
+    """What a rule saw on one segment (``Evaluator.last_observations``), for drill-down."""
+
+    rule: str
+    labels: dict[str, str]
+    observation: Observation
+
+
+def _present(values: Iterable[Any]) -> list[Any]:
+    return [v for v in values if v is not None]
+
+
+def _sum(values: Iterable[Any]) -> Any:
+    vals = _present(values)
+    return sum(vals) if vals else None
+
+
+def _same(values: Iterable[Any]) -> Any:
+    vals = _present(values)
+    return (vals[0] if all(v == vals[0] for v in vals) else "*") if vals else None
+
+
+def _pooled_stats(parts: list[MetricStats]) -> MetricStats:
+    means = [(p.mean, p.n or 0) for p in parts if p.mean is not None]
+    weight = sum(w for _, w in means)
+    mean = (sum(v * w for v, w in means) / weight if weight else sum(v for v, _ in means) / len(means)
+            ) if means else None
+    top = [max(_present(q), default=None) for q in ((p.p50 for p in parts), (p.p95 for p in parts),
+                                                  (p.p99 for p in parts))]
+    return MetricStats(_sum(p.n for p in parts), mean, *top, _sum(p.flagged for p in parts))
+
+
+def merge_windows(parts: Sequence[WindowAggregate | Mapping[str, Any]]) -> WindowAggregate:
     """Pool aggregates of one window that fall into one segment (``segment_by`` coarser than
-    model x app). Counts (``count``, ``*_n``, ``*_flagged``, feedback) add up; ``*_mean`` is the
-    ``*_n``-weighted mean; a quantile is the largest of the parts (an upper bound of the pooled
+    model x app). Counts (``count``, ``n``, ``flagged``, feedback) add up; ``mean`` is the
+    ``n``-weighted mean; a quantile is the largest of the parts (an upper bound of the pooled
     quantile); ``drift_p_value`` is Bonferroni's min(1, m * min p); labels that differ become "*".
     """
-    out: dict[str, Any] = {"window_start": parts[0]["window_start"], "window_end": parts[0]["window_end"]}
-    for key in dict.fromkeys(k for p in parts for k in p):
-        if key in out:
-            continue
-        vals = [p.get(key) for p in parts if p.get(key) is not None]
-        if key == "examples":
-            out[key] = [x for v in vals for x in v]
-        elif not vals:
-            out[key] = None
-        elif key in _SUMMED or key.endswith(("_n", "_flagged")):
-            out[key] = sum(vals)
-        elif key.endswith("_mean"):
-            pairs = [
-                (p[key], p.get(key[: -len("_mean")] + "_n") or 0) for p in parts if p.get(key) is not None
-            ]
-            weight = sum(w for _, w in pairs)
-            out[key] = sum(v * w for v, w in pairs) / weight if weight else sum(vals) / len(vals)
-        elif key.endswith(_QUANTILES):
-            out[key] = max(vals)
-        elif key == "drift_p_value":
-            out[key] = min(1.0, len(vals) * min(vals))
-        else:
-            out[key] = vals[0] if all(v == vals[0] for v in vals) else "*"
-    return out
+    ws = [as_window(p) for p in parts]
+    drift = _present(w.drift_p_value for w in ws)
+    names = dict.fromkeys(name for w in ws for name in w.metrics)
+    labels = dict.fromkeys(key for w in ws for key in w.labels)
+    return WindowAggregate(
+        window_start=ws[0].window_start,
+        window_end=ws[0].window_end,
+        model=_same(w.model for w in ws),
+        app=_same(w.app for w in ws),
+        count=_sum(w.count for w in ws),
+        feedback_count=_sum(w.feedback_count for w in ws),
+        thumbs_down=_sum(w.thumbs_down for w in ws),
+        drift_p_value=min(1.0, len(drift) * min(drift)) if drift else None,
+        metrics={m: _pooled_stats([w.metrics[m] for w in ws if m in w.metrics]) for m in names},
+        examples=[x for w in ws for x in w.examples],
+        labels={k: _same(w.labels.get(k) for w in ws) for k in labels},
+    )
 
 
 class Evaluator:
@@ -81,9 +131,9 @@ class Evaluator:
 
     def reset(self) -> None:
         """Forget all detectors, baselines and alerts."""
-        self._checks: dict[tuple[str, tuple[str, ...]], Check] = {}
-        self._trackers: dict[tuple[str, tuple[str, ...]], AlertTracker] = {}
-        self.last_observations: list[tuple[str, dict[str, str], Observation]] = []
+        self._checks: dict[SeriesKey, Check] = {}
+        self._trackers: dict[SeriesKey, AlertTracker] = {}
+        self.last_observations: list[RuleObservation] = []
 
     def to_state(self) -> dict[str, Any]:
         """Every check and tracker with its rule name and segment, as versioned JSON. Lists in
@@ -126,20 +176,20 @@ class Evaluator:
                 if len(seg) != len(rule.segment_by) or not all(isinstance(v, str) for v in seg):
                     raise StateError(f"{where}.segment: expected {len(rule.segment_by)} strings "
                                      f"({', '.join(rule.segment_by)}), got {seg!r:.80}")
-                key = (rule.name, tuple(seg))
+                key = SeriesKey(rule.name, tuple(seg))
                 if key in restored:
                     raise StateError(f"{where}: a second entry for rule {rule.name!r} segment {seg}")
                 restored[key] = ev._restore_one(part, rule, key, entry["state"], f"{where}.state")
             setattr(ev, f"_{part}", restored)
         return ev
 
-    def _restore_one(self, part: str, rule: Rule, key: tuple[str, tuple[str, ...]], state: Any,
+    def _restore_one(self, part: str, rule: Rule, key: SeriesKey, state: Any,
                      where: str) -> Check | AlertTracker:
         """One stored check, or one tracker checked against the tracker the rule makes now."""
         if part == "checks":
             return check_from_state(rule, state, where)
         tracker = AlertTracker.from_state(state, where)
-        fresh = self._tracker(rule, key, self.labels(rule, dict(zip(rule.segment_by, key[1], strict=True))))
+        fresh = self._tracker(rule, key)
         if tracker.to_state()["params"] != fresh.to_state()["params"]:
             raise StateError(f"{where}.params: differ from what rule {rule.name!r} sets now")
         return tracker
@@ -148,17 +198,22 @@ class Evaluator:
         """Trackers of alerts that are pending or firing now."""
         return [t for t in self._trackers.values() if t.state != "inactive"]
 
-    def labels(self, rule: Rule, window: Mapping[str, Any]) -> dict[str, str]:
+    @staticmethod
+    def segment(rule: Rule, window: WindowAggregate) -> tuple[str, ...]:
+        """The values of the rule's ``segment_by`` labels in ``window``, as strings."""
+        return tuple(str(window.value(k)) for k in rule.segment_by)
+
+    def labels(self, rule: Rule, segment: Sequence[str]) -> dict[str, str]:
         """Alert labels: the rule's static labels, the segment, ``metric``; model/app "*" if pooled."""
-        seg = {key: str(window.get(key)) for key in rule.segment_by}
+        seg = dict(zip(rule.segment_by, segment, strict=True))
         return {**rule.labels, "model": "*", "app": "*", **seg, "metric": rule.metric}
 
-    def _tracker(self, rule: Rule, key: tuple[str, tuple[str, ...]], labels: dict[str, str]) -> AlertTracker:
+    def _tracker(self, rule: Rule, key: SeriesKey) -> AlertTracker:
         if key not in self._trackers:
             rs = self.ruleset
             self._trackers[key] = AlertTracker(
                 rule.name,
-                labels,
+                self.labels(rule, key.segment),
                 rule.severity,
                 rs.windows(rule.for_),
                 rs.windows(rule.resolve_after),
@@ -167,81 +222,86 @@ class Evaluator:
             )
         return self._trackers[key]
 
-    def evaluate(self, windows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Process closed windows in ``window_end`` order; return the alert events (dicts)."""
-        by_end: dict[datetime, list[Mapping[str, Any]]] = defaultdict(list)
-        for window in windows:
-            end = window["window_end"]
+    def evaluate(self, windows: Iterable[WindowAggregate | Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Process closed windows in ``window_end`` order; return the alert events (dicts).
+
+        A window is a :class:`WindowAggregate`; a flat mapping (``WindowAggregate.as_flat()``'s
+        layout) is read with ``WindowAggregate.from_flat``."""
+        by_end: dict[datetime, list[WindowAggregate]] = defaultdict(list)
+        for window in map(as_window, windows):
+            end = window.window_end
             if not isinstance(end, datetime) or end.tzinfo is None:
                 raise ValueError(f"window_start/window_end must be timezone-aware datetimes, got {end!r}")
-            by_end[window["window_end"]].append(window)
+            by_end[end].append(window)
         self.last_observations = []
         events: list[dict[str, Any]] = []
         for end in sorted(by_end):
             events.extend(self._evaluate_one(end, by_end[end]))
         return events
 
-    def _inhibit(self, seen: list) -> list:
+    def _inhibit(self, seen: list[SeriesPoint]) -> list[SeriesPoint]:
         """A rule that is bad (or pending/firing) on a segment clears the rules it ``inhibits``
         on that segment, as Alertmanager's inhibit_rules do: one incident, one alert."""
         rules = {r.name: r for r in self.ruleset.rules}
         silenced = {
-            (target, key[1])
-            for key, _check, tracker, obs in seen
-            for target in rules[key[0]].inhibits
-            if obs.condition or tracker.state != "inactive"
+            SeriesKey(target, p.key.segment)
+            for p in seen
+            for target in rules[p.key.rule].inhibits
+            if p.observation.condition or p.tracker.state != "inactive"
         }
         if not silenced:
             return seen
         return [
-            (key, check, tracker, replace(obs, condition=False,
-                                          evidence={**obs.evidence, "inhibited": True}))
-            if key in silenced and obs.condition is not None else (key, check, tracker, obs)
-            for key, check, tracker, obs in seen
+            p._replace(observation=replace(p.observation, condition=False,
+                                           evidence={**p.observation.evidence, "inhibited": True}))
+            if p.key in silenced and p.observation.condition is not None else p
+            for p in seen
         ]
 
-    def _evaluate_one(self, end: datetime, batch: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _fdr(self, seen: list[SeriesPoint]) -> list[SeriesPoint]:
+        """Benjamini-Hochberg over the p-values of one window_end: a test not rejected is clear."""
+        tested = [i for i, p in enumerate(seen)
+                  if p.observation.p_value is not None and p.observation.condition is not None]
+        if self.ruleset.fdr_q is None or not tested:
+            return seen
+        seen = list(seen)
+        keep = benjamini_hochberg([seen[i].observation.p_value for i in tested], self.ruleset.fdr_q)
+        for i, rejected in zip(tested, keep, strict=True):
+            obs = seen[i].observation
+            evidence = {**obs.evidence, "fdr_q": self.ruleset.fdr_q, "fdr_rejected": rejected}
+            seen[i] = seen[i]._replace(
+                observation=replace(obs, condition=obs.condition and rejected, evidence=evidence))
+        return seen
+
+    def _evaluate_one(self, end: datetime, batch: list[WindowAggregate]) -> list[dict[str, Any]]:
         """All rules x segments of one window_end, then BH over their p-values, then the trackers."""
-        seen: list[tuple[tuple[str, tuple[str, ...]], Check, AlertTracker, Observation]] = []
+        seen: list[SeriesPoint] = []
         for rule in self.ruleset.rules:
-            segments: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+            segments: dict[tuple[str, ...], list[WindowAggregate]] = defaultdict(list)
             for window in batch:
-                segments[tuple(str(window.get(k)) for k in rule.segment_by)].append(window)
+                segments[self.segment(rule, window)].append(window)
             for seg, parts in segments.items():
                 window = parts[0] if len(parts) == 1 else merge_windows(parts)
-                key, labels = (rule.name, seg), self.labels(rule, window)
-                tracker = self._tracker(rule, key, labels)
+                key = SeriesKey(rule.name, seg)
+                tracker = self._tracker(rule, key)
                 if tracker.last_window_end is not None and end <= tracker.last_window_end:
                     continue
                 if key not in self._checks:
                     self._checks[key] = make_check(rule)
                 check = self._checks[key]
                 obs = check.observe(window, tracker.state == "firing")
-                examples = list(window.get("examples") or [])[: self.max_examples]
-                obs = replace(
-                    obs, evidence={**obs.evidence, "count": window.get("count"), "examples": examples}
-                )
-                seen.append((key, check, tracker, obs))
-        tested = [i for i, s in enumerate(seen) if s[3].p_value is not None and s[3].condition is not None]
-        if self.ruleset.fdr_q is not None and tested:
-            keep = benjamini_hochberg([seen[i][3].p_value for i in tested], self.ruleset.fdr_q)
-            for i, rejected in zip(tested, keep, strict=True):
-                key, check, tracker, obs = seen[i]
-                evidence = {**obs.evidence, "fdr_q": self.ruleset.fdr_q, "fdr_rejected": rejected}
-                seen[i] = (
-                    key,
-                    check,
-                    tracker,
-                    replace(obs, condition=obs.condition and rejected, evidence=evidence),
-                )
-        seen = self._inhibit(seen)
+                examples = list(window.examples or ())[: self.max_examples]
+                obs = replace(obs, evidence={**obs.evidence, "count": window.count, "examples": examples})
+                seen.append(SeriesPoint(key, check, tracker, obs))
+        seen = self._inhibit(self._fdr(seen))
         events: list[dict[str, Any]] = []
-        for _key, check, tracker, obs in seen:
-            check.commit(obs.condition)
-            self.last_observations.append((tracker.rule, tracker.labels, obs))
-            events.extend(tracker.observe(obs))
+        for point in seen:
+            point.check.commit(point.observation.condition)
+            self.last_observations.append(
+                RuleObservation(point.tracker.rule, point.tracker.labels, point.observation))
+            events.extend(point.tracker.observe(point.observation))
         if self.absent_is_clear:
-            observed = {s[0] for s in seen}
+            observed = {p.key for p in seen}
             start = end - parse_duration(self.ruleset.window)
             for key, tracker in self._trackers.items():
                 if key not in observed and tracker.state != "inactive":

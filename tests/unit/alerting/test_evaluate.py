@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import copy
 import pickle
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from parrotwatch.contracts.events import AlertEventV1
-from parrotwatch.detectors.alerting.evaluate import Evaluator, merge_windows
+from parrotwatch.detectors.alerting.evaluate import (
+    Evaluator,
+    MetricStats,
+    RuleObservation,
+    WindowAggregate,
+    merge_windows,
+)
 from parrotwatch.detectors.alerting.rules import load_default_rules, load_rules
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 SEGMENTS = [("llama", "chat"), ("llama", "rag"), ("qwen", "chat")]
 
 
-def traffic(minutes: int = 60, incidents: dict | None = None, seed: int = 0) -> list[list[dict]]:
-    """Window aggregates per minute for 3 segments; ``incidents`` maps a kind to (segment, start, end)."""
+def traffic(minutes: int = 60, incidents: dict | None = None, seed: int = 0,
+            flat: bool = False) -> list[list[WindowAggregate]]:
+    """Window aggregates per minute for 3 segments; ``incidents`` maps a kind to (segment, start, end).
+    ``flat``: as the flat dicts of ``WindowAggregate.as_flat()`` instead."""
     rng = np.random.default_rng(seed)
     incidents = incidents or {}
     out = []
@@ -32,36 +41,35 @@ def traffic(minutes: int = 60, incidents: dict | None = None, seed: int = 0) -> 
 
             n = int(rng.poisson(400))
             start = T0 + timedelta(minutes=i)
-            w = {
-                "model": model,
-                "app": app,
-                "window_start": start,
-                "window_end": start + timedelta(minutes=1),
-                "count": n,
-                "latency_ms_n": n,
-                "latency_ms_p99": float(rng.lognormal(np.log(2500), 0.06)) * (5.0 if on("latency") else 1.0),
-                "latency_ms_p50": float(rng.lognormal(np.log(900), 0.03)),
-                "tokens_per_s_n": n,
-                "tokens_per_s_p50": float(rng.lognormal(np.log(45), 0.03)),
-                "surprisal_mean_n": n,
-                "surprisal_mean_mean": float(rng.normal(2.1, 0.01)),
-                "repetition_rate_n": n,
-                "repetition_rate_flagged": int(rng.binomial(n, 0.25 if on("repetition") else 0.01)),
-                "toxicity_n": n if on("toxicity_scored") else None,
-                "toxicity_flagged": int(rng.binomial(n, 0.1 if on("toxicity") else 0.002))
-                if on("toxicity_scored")
-                else None,
-                "hallucination_n": None,
-                "hallucination_flagged": None,
-                "regurgitation_n": None,
-                "regurgitation_flagged": None,
-                "drift_p_value": None,
-                "feedback_count": int(rng.poisson(6)),
-                "thumbs_down": 0,
-                "examples": [f"{model}-{app}-{i}-{j}" for j in range(10)],
-            }
-            w["thumbs_down"] = int(rng.binomial(w["feedback_count"], 0.1))
-            batch.append(w)
+            p99 = float(rng.lognormal(np.log(2500), 0.06)) * (5.0 if on("latency") else 1.0)
+            p50 = float(rng.lognormal(np.log(900), 0.03))
+            tps = float(rng.lognormal(np.log(45), 0.03))
+            surprisal = float(rng.normal(2.1, 0.01))
+            loops = int(rng.binomial(n, 0.25 if on("repetition") else 0.01))
+            scored = on("toxicity_scored")
+            toxic = int(rng.binomial(n, 0.1 if on("toxicity") else 0.002)) if scored else None
+            feedback = int(rng.poisson(6))
+            w = WindowAggregate(
+                window_start=start,
+                window_end=start + timedelta(minutes=1),
+                model=model,
+                app=app,
+                count=n,
+                feedback_count=feedback,
+                thumbs_down=int(rng.binomial(feedback, 0.1)),
+                drift_p_value=None,
+                metrics={
+                    "latency_ms": MetricStats(n=n, p50=p50, p99=p99),
+                    "tokens_per_s": MetricStats(n=n, p50=tps),
+                    "surprisal_mean": MetricStats(n=n, mean=surprisal),
+                    "repetition_rate": MetricStats(n=n, flagged=loops),
+                    "toxicity": MetricStats(n=n if scored else None, flagged=toxic),
+                    "hallucination": MetricStats(),
+                    "regurgitation": MetricStats(),
+                },
+                examples=[f"{model}-{app}-{i}-{j}" for j in range(10)],
+            )
+            batch.append(w.as_flat() if flat else w)
         out.append(batch)
     return out
 
@@ -176,7 +184,7 @@ def test_pickled_evaluator_continues_identically_and_input_is_not_mutated():
 def test_absent_segment_resolves_its_alert():
     batches = traffic(40, {"latency": (("llama", "chat"), 20, 40)})
     silenced = [
-        [w for w in batch if i < 25 or w["app"] != "chat" or w["model"] != "llama"]
+        [w for w in batch if i < 25 or w.app != "chat" or w.model != "llama"]
         for i, batch in enumerate(batches)
     ]
     events = run(Evaluator(load_default_rules()), silenced)
@@ -189,40 +197,59 @@ def test_absent_segment_resolves_its_alert():
 
 
 def test_pooled_segments_merge_counts_and_bound_quantiles():
-    a = {
-        "model": "m",
-        "app": "x",
-        "window_start": T0,
-        "window_end": T0 + timedelta(minutes=1),
-        "count": 10,
-        "latency_ms_n": 10,
-        "latency_ms_mean": 100.0,
-        "latency_ms_p99": 300.0,
-        "thumbs_down": 1,
-        "drift_p_value": 0.02,
-        "examples": ["a"],
-        "toxicity_n": None,
-    }
-    b = {
-        **a,
-        "app": "y",
-        "count": 30,
-        "latency_ms_n": 30,
-        "latency_ms_mean": 200.0,
-        "latency_ms_p99": 250.0,
-        "thumbs_down": None,
-        "drift_p_value": 0.3,
-        "examples": ["b"],
-    }
+    a = WindowAggregate(T0, T0 + timedelta(minutes=1), model="m", app="x", count=10, thumbs_down=1,
+                        drift_p_value=0.02, examples=["a"],
+                        metrics={"latency_ms": MetricStats(n=10, mean=100.0, p99=300.0),
+                                 "toxicity": MetricStats()})
+    b = replace(a, app="y", count=30, thumbs_down=None, drift_p_value=0.3, examples=["b"],
+                metrics={"latency_ms": MetricStats(n=30, mean=200.0, p99=250.0)})
     m = merge_windows([a, b])
-    assert m["model"] == "m" and m["app"] == "*" and m["count"] == 40 and m["thumbs_down"] == 1
-    assert m["latency_ms_mean"] == pytest.approx((10 * 100 + 30 * 200) / 40)
-    assert m["latency_ms_p99"] == 300.0 and m["drift_p_value"] == pytest.approx(0.04)
-    assert m["examples"] == ["a", "b"] and m["toxicity_n"] is None
+    assert (m.model, m.app, m.count, m.thumbs_down, m.feedback_count) == ("m", "*", 40, 1, None)
+    assert m.metrics["latency_ms"].mean == pytest.approx((10 * 100 + 30 * 200) / 40)
+    assert m.value("latency_ms_p99") == 300.0 and m.drift_p_value == pytest.approx(0.04)
+    assert m.examples == ["a", "b"] and m.value("toxicity_n") is None and m.value("latency_ms_n") == 40
+    assert merge_windows([a.as_flat(), b.as_flat()]) == m  # the flat layout pools the same
     rs = load_rules("fdr_q: null\nrules:\n  - {name: d, kind: drift, p_value: 0.05, segment_by: [model]}\n")
-    events = Evaluator(rs).evaluate([a, b])
+    ev = Evaluator(rs)
+    events = ev.evaluate([a, b])
     assert len(events) == 1 and events[0]["labels"] == {"model": "m", "app": "*", "metric": "drift_p_value"}
     AlertEventV1.model_validate(events[0])
+    assert ev.last_observations == [RuleObservation("d", events[0]["labels"], ev.last_observations[0][2])]
+    rule, labels, obs = ev.last_observations[0]  # still unpacks as (rule, labels, observation)
+    assert obs.condition is True and obs.value == pytest.approx(0.04)
+
+
+def test_a_mean_without_counts_pools_unweighted():
+    a = WindowAggregate(T0, T0, model="m", metrics={"surprisal_mean": MetricStats(mean=1.0)})
+    b = replace(a, metrics={"surprisal_mean": MetricStats(mean=3.0, p95=2.0)})
+    pooled = merge_windows([a, b]).metrics["surprisal_mean"]
+    assert pooled == MetricStats(n=None, mean=2.0, p95=2.0)
+
+
+def test_flat_windows_give_the_same_alerts_as_typed_ones():
+    incidents = {"latency": (("llama", "chat"), 30, 40), "repetition": (("qwen", "chat"), 35, 45)}
+    typed, flat = traffic(60, incidents), traffic(60, incidents, flat=True)
+    assert [[WindowAggregate.from_flat(w) for w in batch] for batch in flat] == typed
+    expected = run(Evaluator(load_default_rules()), typed)
+    assert expected and run(Evaluator(load_default_rules()), flat) == expected
+
+
+def test_a_flat_window_keeps_unknown_keys_as_labels():
+    w = WindowAggregate.from_flat({"window_start": T0, "window_end": T0, "model": "m", "region": "eu",
+                                   "latency_ms_p95": 12.0, "examples": None})
+    assert w.labels == {"region": "eu"} and w.value("region") == "eu" and w.examples == []
+    assert w.metrics == {"latency_ms": MetricStats(p95=12.0)} and w.value("count") is None
+    rs = load_rules("rules:\n  - {name: t, kind: threshold, metric: latency_ms_p95, op: '>', value: 10,"
+                    " segment_by: [region]}\n")
+    events = Evaluator(rs).evaluate([w])
+    assert events[0]["labels"] == {"model": "*", "app": "*", "region": "eu", "metric": "latency_ms_p95"}
+
+
+def test_window_types_cover_every_key_a_rule_may_name():
+    from parrotwatch.detectors.alerting import checks, rules
+
+    assert set(checks.SCORE_STATS) == set(rules.SCORE_STATS)
+    assert set(checks.WINDOW_KEYS) == set(rules.WINDOW_KEYS)
 
 
 def test_naive_window_times_are_rejected():

@@ -23,7 +23,12 @@ from parrotwatch.detectors.alerting import (
     Observation,
     PageHinkley,
 )
-from parrotwatch.detectors.alerting.checks import RateRatioCheck, check_from_state
+from parrotwatch.detectors.alerting.checks import (
+    MetricStats,
+    RateRatioCheck,
+    WindowAggregate,
+    check_from_state,
+)
 from parrotwatch.detectors.alerting.rules import RateRatioRule, load_default_rules
 from parrotwatch.detectors.alerting.state import decode_float, encode_float
 from tests.unit.alerting.test_evaluate import run, traffic
@@ -172,8 +177,9 @@ def test_rate_ratio_check_round_trip_continues_identically(seed):
     for i in range(60):
         n = rng.randint(0, 200)
         share = 0.3 if 20 <= i < 30 else 0.02
-        windows.append({"window_start": T0, "window_end": T0, "count": n,
-                        "repetition_rate_flagged": sum(rng.random() < share for _ in range(n))})
+        flagged = sum(rng.random() < share for _ in range(n))
+        windows.append(WindowAggregate(T0, T0, count=n,
+                                       metrics={"repetition_rate": MetricStats(n=n, flagged=flagged)}))
 
     def feed(check, ws):
         out = []
