@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from parrotwatch.dashboards.grafana import Annotation, Link, Panel, Query, Variable
+from parrotwatch.detectors.metrics import Metric
 
 SEGMENT = "model IN ($model) AND app IN ($app)"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -42,7 +43,7 @@ def window_metric(title: str, metric: str, description: str, unit: str | None = 
     """A score's per-window aggregate over time, one series per ``by`` (model or segment).
 
     ``stat``: ``mean`` (n-weighted over windows and segments) or ``flagged`` (share of requests
-    over the score's flag threshold, detectors/flags.py)."""
+    over the score's flag threshold, parrotwatch.detectors.metrics)."""
     value = {"mean": "sum(sum) / nullif(sum(n), 0)",
              "flagged": "sum(flagged)::float8 / nullif(sum(n), 0)"}[stat]
     series = {"model": "model", "segment": "model || ' / ' || app"}[by]
@@ -53,6 +54,18 @@ WHERE metric = '{metric}' AND $__timeFilter(window_start) AND {SEGMENT}
 GROUP BY 1, 2 ORDER BY 1, 2"""
     return Panel(title, "timeseries", (Query(sql),), ("window_metrics",), description, unit=unit,
                  width=width, max_value=1.0 if stat == "flagged" else None)
+
+
+def grafana_unit(m: Metric) -> str | None:
+    """The panel unit of a score: its registered unit, or none set for ``"none"`` (Grafana
+    formats a field without a unit as ``none``)."""
+    return None if m.unit == "none" else m.unit
+
+
+def score_panel(m: Metric, width: int = 12) -> Panel:
+    """The n-weighted mean of a registered score over time, per model: title, description and
+    unit from the metric registry."""
+    return window_metric(m.title, m.name, m.definition, unit=grafana_unit(m), width=width)
 
 
 def allow_listed(variable: str, names: tuple[str, ...], table: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES, window_metric
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.detectors.metrics import metric
 
 
 def _per_window(title: str, column: str, description: str) -> Panel:
@@ -25,7 +26,8 @@ TESTS = Row("Two-sample tests per closed window", (
 
 OOD = Row("Out of distribution", (
     window_metric("Out-of-distribution share", "ood_score", "Share of requests flagged by "
-                  "ood_score > 1 (beyond the reference's 99th percentile), all windows.",
+                  f"ood_score {metric('ood_score').flag_rule()} (beyond the reference's 99th "
+                  "percentile), all windows.",
                   unit="percentunit", stat="flagged", by="segment"),
     window_metric("Mean ood_score", "ood_score", "1.0 is the reference's 99th percentile.",
                   by="segment"),

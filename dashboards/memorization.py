@@ -12,6 +12,8 @@ ignore the segment variables; their time axis is each succeeded run's ``finished
 
 from __future__ import annotations
 
+import math
+
 from parrotwatch.dashboards.common import (
     ALERTS_ANNOTATION,
     DRILLDOWN_LINK,
@@ -20,6 +22,11 @@ from parrotwatch.dashboards.common import (
     window_metric,
 )
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.detectors.metrics import metric
+
+_REGURGITATION = metric("regurgitation")
+_MIN_K_PROB = metric("min_k_prob")
+_OVERLAP_FLAGGED = math.floor(_REGURGITATION.threshold or 0) + 1  # tokens: flagged from this length
 
 
 def audit_metric(title: str, audit: str, metric: str, series: str, description: str,
@@ -52,7 +59,7 @@ GROUP BY 1, 2 ORDER BY 1, 2"""),), ("inference_scores",),
               "names an index (`parrotwatch index build`).", draw="points"),
         window_metric("Mean overlap", "regurgitation",
                       "Mean verbatim overlap per response, tokens.", by="model"),
-        window_metric("Share of responses with a 50+ token overlap", "regurgitation",
+        window_metric(f"Share of responses with a {_OVERLAP_FLAGGED}+ token overlap", "regurgitation",
                       "Flag threshold of detectors/flags.py.", unit="percentunit", stat="flagged",
                       by="segment"),
         Panel("Top regurgitating requests", "table", (Query(f"""
@@ -63,8 +70,7 @@ ORDER BY regurgitation DESC LIMIT 20""", "table"),), ("inference_scores",),
               links=(DRILLDOWN_LINK,)),
     ),
     "Membership signal": (
-        window_metric("Min-K% Prob", "min_k_prob", "Mean of the 20 % lowest token log-probs "
-                      "(Shi et al. 2023): higher means more likely seen in training.", by="model",
+        window_metric(_MIN_K_PROB.title, _MIN_K_PROB.name, _MIN_K_PROB.definition, by="model",
                       width=24),
     ),
     "Audit runs": (

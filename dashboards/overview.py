@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.detectors.metrics import metric
+
+LATENCY_UNIT = metric("latency_ms").unit
 
 _LATENCY = """
 SELECT $__timeGroupAlias(event_time, $__interval),
@@ -47,13 +50,13 @@ GROUP BY 1, 2 ORDER BY 1, 2"""),), ("window_counts",),
           "Requests per second by event time, from the one-minute windows.", unit="reqps"),
     Panel("Latency p50 / p95 / p99", "timeseries", (Query(_LATENCY.format(segment=SEGMENT)),),
           ("inference_scores",), "Exact quantiles of latency_ms over the requests of each "
-          "interval (all selected models and apps together).", unit="ms"),
+          "interval (all selected models and apps together).", unit=LATENCY_UNIT),
     Panel("p95 latency by model", "timeseries", (Query(f"""
 SELECT $__timeGroupAlias(event_time, $__interval), model AS metric,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95
 FROM inference_scores
 WHERE $__timeFilter(event_time) AND {SEGMENT} AND latency_ms IS NOT NULL
-GROUP BY 1, 2 ORDER BY 1, 2"""),), ("inference_scores",), unit="ms"),
+GROUP BY 1, 2 ORDER BY 1, 2"""),), ("inference_scores",), unit=LATENCY_UNIT),
     Panel("Tokens per second", "timeseries", (Query(f"""
 SELECT $__timeGroupAlias(event_time, $__interval), model AS metric,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY tokens_per_s) AS "median tokens/s"

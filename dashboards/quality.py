@@ -9,37 +9,43 @@ from parrotwatch.dashboards.common import (
     DRILLDOWN_UID,
     SEGMENT_VARIABLES,
     allow_listed,
-    window_metric,
+    score_panel,
 )
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row, Variable
-from parrotwatch.scoring import STREAM_SCORE_NAMES
+from parrotwatch.detectors.metrics import QUALITY_SCORES, SCORE_NAMES, metric, shown_on
+
+
+def _worse_when_higher(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names``, each a registered score that is worse when higher (else a ValueError)."""
+    lower = [n for n in names if not metric(n).higher_is_worse]
+    if lower:
+        raise ValueError(f"worst requests rank by scores that are worse when higher, not {lower}")
+    return names
+
 
 # Scores that rank the worst requests (higher is worse for each), in menu order: an allow-list
-# of score columns (parrotwatch.scoring.STREAM_SCORE_NAMES). The panel never inserts $worst_by
+# of registered score columns (parrotwatch.detectors.metrics). The panel never inserts $worst_by
 # into SQL as an identifier: a CASE over these names picks the column, so any other value (a
 # crafted dashboard link) is a string literal that matches nothing.
-WORST_BY_SCORES = tuple(name for name in (
+WORST_BY_SCORES = _worse_when_higher((
     "toxicity", "hallucination", "repetition_rate", "surprisal_mean", "entropy_mean", "ood_score",
-    "latency_ms", "regurgitation") if name in STREAM_SCORE_NAMES)
+    "latency_ms", "regurgitation"))
 WORST_BY = Variable(
     "worst_by", "Worst by", "custom", default=WORST_BY_SCORES[0], query=",".join(WORST_BY_SCORES),
     description="Score that ranks the worst requests (higher is worse for each).")
 
 
-SCORES = Row("Scores over time (n-weighted means of the one-minute windows)", (
-    window_metric("Surprisal", "surprisal_mean", "Mean token surprisal, nats/token (from logged "
-                  "logprobs, or the reference LM).", width=8),
-    window_metric("Entropy", "entropy_mean", "Mean next-token entropy, nats.", width=8),
-    window_metric("Repetition", "repetition_rate", "1 - distinct word 3-grams / word 3-grams.",
-                  width=8),
-    window_metric("Toxicity", "toxicity", "Probability the response is toxic (0..1).", width=8),
-    window_metric("Hallucination", "hallucination", "Share of response sentences not supported by "
-                  "the request's sources (RAG requests only).", width=8),
-    Panel("Flagged share by score", "timeseries", (Query("""
+# The Quality row's scores (registry panel QUALITY_SCORES), and those of them that are flagged.
+QUALITY_ROW_SCORES = shown_on(QUALITY_SCORES)
+_FLAGGED = ", ".join(f"'{m.name}'" for m in QUALITY_ROW_SCORES if m.threshold is not None)
+
+SCORES = Row(f"{QUALITY_SCORES.row} (n-weighted means of the one-minute windows)", (
+    *(score_panel(m, width=8) for m in QUALITY_ROW_SCORES),
+    Panel("Flagged share by score", "timeseries", (Query(f"""
 SELECT $__timeGroupAlias(window_start, $__interval), metric,
        sum(flagged)::float8 / nullif(sum(n), 0) AS flagged
 FROM window_metrics
-WHERE metric IN ('surprisal_mean', 'entropy_mean', 'repetition_rate', 'toxicity', 'hallucination')
+WHERE metric IN ({_FLAGGED})
   AND $__timeFilter(window_start) AND model IN ($model) AND app IN ($app)
 GROUP BY 1, 2 ORDER BY 1, 2"""),), ("window_metrics",),
           "Share of requests over each score's flag threshold (detectors/flags.py): what the alert "
@@ -49,8 +55,7 @@ GROUP BY 1, 2 ORDER BY 1, 2"""),), ("window_metrics",),
 WORST = Row("Worst requests", (
     Panel("Worst requests by $worst_by", "table", (Query(f"""
 SELECT s.event_time AS "time", s.request_id, s.model, s.app, w.worst_value,
-       s.toxicity, s.hallucination, s.surprisal_mean, s.entropy_mean, s.repetition_rate,
-       s.ood_score, s.latency_ms, s.regurgitation, d.request_id IS NOT NULL AS has_drilldown
+       {", ".join(f"s.{n}" for n in WORST_BY_SCORES)}, d.request_id IS NOT NULL AS has_drilldown
 FROM inference_scores s LEFT JOIN request_drilldown d ON d.request_id = s.request_id
   CROSS JOIN LATERAL (SELECT {allow_listed("worst_by", WORST_BY_SCORES, "s")} AS worst_value) w
 WHERE $__timeFilter(s.event_time) AND s.model IN ($model) AND s.app IN ($app)
@@ -72,10 +77,7 @@ def _elements(column: str) -> str:
             f"THEN d.{column} ELSE '[]'::jsonb END)")
 
 
-_SCORE_COLUMNS = ("surprisal_mean", "surprisal_max", "perplexity", "entropy_mean", "min_k_prob",
-                  "distinct_2", "repetition_rate", "compression_ratio", "toxicity",
-                  "hallucination", "ood_score", "regurgitation", "latency_ms", "tokens_per_s")
-_SCORE_ROWS = ",\n  ".join(f"('{c}', s.{c})" for c in _SCORE_COLUMNS)
+_SCORE_ROWS = ",\n  ".join(f"('{c}', s.{c})" for c in SCORE_NAMES)  # every registered score
 REQUEST = Variable("request_id", "Request id", "textbox",
                    description="The request to inspect (the Quality dashboard links here).")
 

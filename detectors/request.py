@@ -1,4 +1,4 @@
-"""All per-request scores of ARCHITECTURE.md's score table that need no model."""
+"""All per-request scores that need no model (the registry: :mod:`parrotwatch.detectors.metrics`)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,12 @@ from dataclasses import dataclass
 
 from parrotwatch.detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
 from parrotwatch.detectors.likelihood import likelihood_scores_many, token_entropy_many
+from parrotwatch.detectors.metrics import MODEL_FREE_SCORE_NAMES
 
-SCORE_NAMES = (
-    "surprisal_mean",
-    "surprisal_max",
-    "perplexity",
-    "entropy_mean",
-    "min_k_prob",
-    "distinct_2",
-    "repetition_rate",
-    "compression_ratio",
-    "latency_ms",
-    "tokens_per_s",
-    "regurgitation",
-)
-#: The model-based scores (parrotwatch.quality fills them; the stream's drift stage ood_score).
-MODEL_SCORE_NAMES = ("toxicity", "hallucination", "ood_score")
-#: Every per-request score of ARCHITECTURE.md's table, including those of detectors to come
-#: (rules may name them; they stay null until a detector fills them).
-ALL_SCORE_NAMES = (*SCORE_NAMES, *MODEL_SCORE_NAMES, "time_to_first_token_ms")
+#: The scores :class:`RequestScores` holds: the registry's model-free ones, in column order
+#: (:mod:`parrotwatch.detectors.metrics` declares every score; the model-based ones are
+#: ``MODEL_SCORE_NAMES`` there).
+SCORE_NAMES = MODEL_FREE_SCORE_NAMES
 
 
 @dataclass(frozen=True)

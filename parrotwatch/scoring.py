@@ -15,11 +15,9 @@ from parrotwatch.contracts.storable import text_problem
 from parrotwatch.contracts.wire import InferenceEvent, WireLogprobToken, decode_inference
 from parrotwatch.detectors.audits.ngram_index import NgramIndex, load_index
 from parrotwatch.detectors.audits.regurgitation import longest_overlap
-from parrotwatch.detectors.request import MODEL_SCORE_NAMES, SCORE_NAMES, RequestInput, score_requests
+from parrotwatch.detectors.metrics import SCORE_NAMES
+from parrotwatch.detectors.request import RequestInput, score_requests
 from parrotwatch.quality import QualityConfig, QualityResult, score_quality
-
-#: Every score column of a request: the model-free ones, then the model-based ones.
-STREAM_SCORE_NAMES = (*SCORE_NAMES, *MODEL_SCORE_NAMES)
 
 _INFERENCE = TypeAdapter(InferenceEventV1)
 _FEEDBACK = TypeAdapter(FeedbackEventV1)
@@ -175,7 +173,7 @@ def score_events(events: Sequence[InferenceEvent], regurgitation_index: NgramInd
             timestamp=utc(event.timestamp),
             model=event.model,
             app=event.app,
-            scores={k: scores.get(k) for k in STREAM_SCORE_NAMES},
+            scores={k: scores.get(k) for k in SCORE_NAMES},
             quality=q,
         ))
     return out

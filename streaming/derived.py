@@ -9,7 +9,7 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
-from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
+from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.streaming.window_store import add_counts, advance_watermark, merge_windows
 from parrotwatch.streaming.windows import partials, window_start
 

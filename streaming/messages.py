@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
+from parrotwatch.detectors.metrics import SCORE_NAMES
 
 
 def _rfc3339(ts: datetime) -> str:

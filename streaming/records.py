@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.gc_pause import gc_paused
 from parrotwatch.quality import QualityConfig, prompt_text
 from parrotwatch.scoring import (
-    STREAM_SCORE_NAMES,
     InvalidEvent,
     ScoredEvent,
     bounded_reason,
@@ -57,7 +57,7 @@ INFERENCE_SCHEMA = pa.schema([
     pa.field("event_time", TS),
     pa.field("model", pa.string()),
     pa.field("app", pa.string()),
-    *[pa.field(name, pa.float64()) for name in STREAM_SCORE_NAMES],
+    *[pa.field(name, pa.float64()) for name in SCORE_NAMES],  # the metric registry's scores
     pa.field("input_tokens", pa.int32()),
     pa.field("output_tokens", pa.int32()),
     pa.field("finish_reason", pa.string()),

@@ -30,8 +30,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
+from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.gc_pause import gc_paused
-from parrotwatch.scoring import STREAM_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
 from parrotwatch.stack.kafka_auth import client_options

@@ -27,11 +27,12 @@ from pydantic import (
 )
 
 from parrotwatch.detectors.alerting.config_errors import explain
-from parrotwatch.detectors.request import ALL_SCORE_NAMES
+from parrotwatch.detectors.metrics import SCORE_NAMES
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 
-SCORE_NAMES = ALL_SCORE_NAMES  # each has window aggregates ``{score}_{stat}``
+# Each registered score (parrotwatch.detectors.metrics.SCORE_NAMES) has window aggregates
+# ``{score}_{stat}``; no other name does, so a rule may name no other score.
 SCORE_STATS = ("n", "mean", "p50", "p95", "p99", "flagged")
 WINDOW_KEYS = ("count", "feedback_count", "thumbs_down", "drift_p_value")
 
@@ -64,7 +65,8 @@ def parse_duration(text: str) -> timedelta:
 
 
 def check_metric(name: str) -> str:
-    """Accept ``count``-like window keys and ``{score}_{stat}``; otherwise name the valid ones."""
+    """Accept ``count``-like window keys and ``{score}_{stat}`` of a registered score
+    (:mod:`parrotwatch.detectors.metrics`); otherwise name the valid ones."""
     if name in WINDOW_KEYS or any(name == f"{s}_{t}" for s in SCORE_NAMES for t in SCORE_STATS):
         return name
     raise ValueError(

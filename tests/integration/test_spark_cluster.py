@@ -12,8 +12,8 @@ import orjson
 import pyspark
 import pytest
 
+from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.offline import score_file
-from parrotwatch.scoring import STREAM_SCORE_NAMES
 from parrotwatch.stack.jars import ensure_spark_kafka_jars
 from parrotwatch.stack.local import REPO_ROOT, settings_env
 from parrotwatch.stack.processes import ManagedProcess
@@ -69,10 +69,10 @@ def test_the_job_on_a_standalone_cluster_matches_local_scoring(namespace, tmp_pa
     score_file(jsonl, tmp_path / "scores.jsonl", progress=False)
     expected = {r["request_id"]: r for r in map(orjson.loads,
                                                  (tmp_path / "scores.jsonl").read_bytes().splitlines())}
-    names = ", ".join(STREAM_SCORE_NAMES)
+    names = ", ".join(SCORE_NAMES)
     for row in namespace.sql(f"SELECT request_id, {names} FROM inference_scores"):
         want = expected[row[0]]
-        for name, got in zip(STREAM_SCORE_NAMES, row[1:], strict=True):
+        for name, got in zip(SCORE_NAMES, row[1:], strict=True):
             if want[name] is None:
                 assert got is None, (row[0], name)
             else:

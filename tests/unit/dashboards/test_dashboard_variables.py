@@ -21,7 +21,7 @@ from parrotwatch.dashboards.common import allow_listed
 from parrotwatch.dashboards.grafana import Dashboard
 from parrotwatch.dashboards.macros import TimeRange, render
 from parrotwatch.dashboards.quality import QUALITY, WORST_BY, WORST_BY_SCORES
-from parrotwatch.scoring import STREAM_SCORE_NAMES
+from parrotwatch.detectors.metrics import SCORE_NAMES
 
 TR = TimeRange(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 6, tzinfo=UTC))
 USE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
@@ -73,7 +73,7 @@ def test_custom_variables_are_allow_lists_of_score_columns():
     customs = [(d.uid, v) for d in DASHBOARDS for v in d.variables if v.kind == "custom"]
     assert customs == [(QUALITY.uid, WORST_BY)]
     assert WORST_BY.options() == list(WORST_BY_SCORES)
-    assert set(WORST_BY_SCORES) <= set(STREAM_SCORE_NAMES)
+    assert set(WORST_BY_SCORES) <= set(SCORE_NAMES)
     assert len(WORST_BY_SCORES) == 8 and WORST_BY.default == "toxicity"
 
 
