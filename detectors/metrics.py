@@ -10,7 +10,7 @@ stream's Arrow schema and the ``llm.scores.v1`` messages (:data:`SCORE_NAMES`, i
 fields of ``RequestScores`` (:data:`MODEL_FREE_SCORE_NAMES`), the flag thresholds
 (``parrotwatch.detectors.flags.FLAGS``), the metric names alert rules accept
 (``parrotwatch.detectors.alerting.rules``), the per-score dashboard panels
-(``parrotwatch.dashboards``) and the score table of README.md (:func:`markdown_table`; ``python -m
+(``parrotwatch.dashboards``) and the score table of docs/scores.md (:func:`markdown_table`; ``python -m
 parrotwatch.detectors.metrics`` prints it). Adding a score: one entry here, one migration adding
 its column, and the code that computes it. tests/unit/detectors/test_metrics.py checks that
 each of those places agrees with the registry.
@@ -187,7 +187,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(metrics: Iterable[Metric] = METRICS) -> str:
-    """The score table of README.md (between its ``score-table`` markers), one row per score."""
+    """The score table of docs/scores.md (between its ``score-table`` markers), one row per score."""
     lines = ["| score | definition | unit | worse | flagged when | computed by | dashboard |",
              "|---|---|---|---|---|---|---|"]
     for m in metrics:

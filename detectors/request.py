@@ -54,7 +54,7 @@ def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float |
 
 
 def score_requests(reqs: Sequence[RequestInput]) -> list[RequestScores]:
-    """Every model-free score of each request (definitions in ARCHITECTURE.md); the likelihood
+    """Every model-free score of each request (definitions in detectors/metrics.py); the likelihood
     family for all requests at once (:func:`~parrotwatch.detectors.likelihood.likelihood_scores_many`)."""
     liks = likelihood_scores_many([r.logprobs for r in reqs])
     entropies = token_entropy_many([r.top_logprobs for r in reqs])

@@ -60,7 +60,7 @@ def last_closed_window_end(last_event: datetime, delay_seconds: float) -> dateti
     """Where the stream's rule evaluation stops once no more traffic comes: the end of the last window
     the watermark (each partition's largest event time, the least of them, - delay) has closed, with
     5 s to spare for partitions whose last event came a little earlier. The window holding the last
-    events stays open until newer events arrive (README, known limitations)."""
+    events stays open until newer events arrive (docs/streaming.md, known limitations)."""
     return (last_event - timedelta(seconds=delay_seconds + 5)).replace(second=0, microsecond=0)
 
 

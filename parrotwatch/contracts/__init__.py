@@ -1,4 +1,4 @@
-"""Event contracts (see ARCHITECTURE.md, "Contracts"): typed models and their JSON Schemas."""
+"""Event contracts: typed models of the v1 events and their JSON Schemas (`parrotwatch schemas`)."""
 
 from parrotwatch.contracts.events import (
     AlertEventV1,

@@ -3,7 +3,7 @@
 Each place that holds a score list either derives it from the registry or is checked against it
 here: the scoring code (what is actually computed), the migrations (inference_scores' columns, in
 order), the sink and Arrow schemas, the llm.scores.v1 message, the flag thresholds, the alert rules'
-metric validation, the dashboards, and README.md's score table. A score missing from any of them,
+metric validation, the dashboards, and docs/scores.md's score table. A score missing from any of them,
 or one of them naming an unregistered score, fails a test.
 """
 
@@ -211,12 +211,12 @@ def test_panel_units_come_from_the_registry():
     assert latency and all(p.unit == metrics.metric("latency_ms").unit for p in latency)
 
 
-def test_readme_score_table_is_generated_from_the_registry():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_docs_score_table_is_generated_from_the_registry():
+    text = (ROOT / "docs" / "scores.md").read_text(encoding="utf-8")
     table = re.search(r"<!-- score-table:[^\n]*-->\n(.*?)<!-- /score-table -->", text, re.S)
-    assert table, "README.md has lost its score-table markers"
+    assert table, "docs/scores.md has lost its score-table markers"
     assert table.group(1) == markdown_table(), (
-        "README.md's score table is stale: paste `python -m parrotwatch.detectors.metrics`")
+        "docs/scores.md's score table is stale: paste `python -m parrotwatch.detectors.metrics`")
     listed = re.findall(r"^\| `(\w+)` \|", table.group(1), re.M)
     assert listed == list(SCORE_NAMES)
 
