@@ -32,6 +32,13 @@ def min_k_prob(logprobs: Sequence[float], k: float = 0.2) -> float:
 
     Higher (closer to 0) means the text's least likely tokens are still likely: more likely a
     member of the training data. Raises ``ValueError`` on an empty sequence.
+
+    The floor(0.5 x 4) = 2 smallest of four log-probabilities are -2.3 and -0.5:
+
+    >>> min_k_prob([-0.1, -2.3, -0.5, -0.05], k=0.5)
+    -1.4
+    >>> min_k_prob([-1.0, -3.0], k=0.2)  # floor(0.4) = 0, but at least one token
+    -3.0
     """
     if not 0 < k <= 1:
         raise ValueError(f"k must be in (0, 1], got {k}")
@@ -49,6 +56,14 @@ def likelihood_scores(logprobs: Sequence[float], k: float = 0.2) -> LikelihoodSc
         perplexity     = exp(surprisal_mean)   min_k_prob    = Min-K% Prob with k = 0.2
 
     ``None`` when there is no token.
+
+    >>> s = likelihood_scores([-1.0, -3.0])
+    >>> s.surprisal_mean, s.surprisal_max, s.min_k_prob
+    (2.0, 3.0, -3.0)
+    >>> round(s.perplexity, 6)  # e^2
+    7.389056
+    >>> likelihood_scores([]) is None
+    True
     """
     values = np.asarray(logprobs, dtype=np.float64)
     if values.size == 0:
@@ -68,6 +83,16 @@ def token_entropy(top_logprobs: Sequence[Sequence[float]]) -> float | None:
     Only the top-k alternatives are logged, so each position's distribution is renormalised over
     them: p_t(v) = exp(l_v) / sum_u exp(l_u) (a lower bound on the full entropy when k is small).
     Positions with no alternatives are skipped; ``None`` when none has any.
+
+    Two equally likely alternatives give ln 2, four give ln 4 = 2 ln 2; the mean is 1.5 ln 2. The
+    alternatives are renormalised, so two at -5.0 also give ln 2:
+
+    >>> round(token_entropy([[math.log(0.5)] * 2, [math.log(0.25)] * 4]), 6)  # 1.5 x 0.693147
+    1.039721
+    >>> round(token_entropy([[-5.0, -5.0], []]), 6)
+    0.693147
+    >>> token_entropy([[], []]) is None
+    True
     """
     rows = [alts for alts in top_logprobs if len(alts)]
     if not rows:
@@ -98,7 +123,11 @@ def likelihood_scores_many(texts: Sequence[Sequence[float] | None],
     """:func:`likelihood_scores` of many texts at once: the same definitions (Shannon 1948; Hale
     2001; Jelinek et al. 1977; Min-K% Prob of Shi et al. 2023), as array operations over all the
     texts' log-probabilities (one numpy pass instead of ten calls per text). Equal to the per-text
-    function up to float rounding of the sums (tests/unit/test_likelihood.py)."""
+    function up to float rounding of the sums (tests/unit/test_likelihood.py).
+
+    >>> [s and s.surprisal_mean for s in likelihood_scores_many([[-1.0, -3.0], None, [], [-0.5]])]
+    [2.0, None, None, 0.5]
+    """
     if not 0 < k <= 1:
         raise ValueError(f"k must be in (0, 1], got {k}")
     lengths = np.fromiter((len(t) if t is not None else 0 for t in texts), np.int64, len(texts))
@@ -124,7 +153,11 @@ def likelihood_scores_many(texts: Sequence[Sequence[float] | None],
 
 def token_entropy_many(texts: Sequence[Sequence[Sequence[float]] | None]) -> list[float | None]:
     """:func:`token_entropy` of many texts at once (Malinin & Gales 2021; same renormalisation over
-    the logged top-k): every position of every text in one padded matrix."""
+    the logged top-k): every position of every text in one padded matrix.
+
+    >>> [h if h is None else round(h, 6) for h in token_entropy_many([[[-5.0, -5.0]], None, [[]]])]
+    [0.693147, None, None]
+    """
     rows = [[alts for alts in t if len(alts)] if t else [] for t in texts]
     per_text = np.fromiter(map(len, rows), np.int64, len(rows))
     out: list[float | None] = [None] * len(texts)
@@ -148,3 +181,40 @@ def token_entropy_many(texts: Sequence[Sequence[Sequence[float]] | None]) -> lis
     for j, i in enumerate(np.flatnonzero(per_text)):
         out[i] = float(means[j])
     return out
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+class LikelihoodScorer:
+    """The likelihood family (Shannon 1948; Hale 2001; Jelinek et al. 1977; Shi et al. 2023) as a
+    ``protocols.RequestScorer``: ``scores(batch)`` of one sequence of response-token
+    log-probabilities per request, with :func:`likelihood_scores_many`.
+
+    A request without tokens (``None`` or empty) gets ``None`` everywhere; a value that is not
+    finite (a perplexity past exp(700), a -inf log-probability) is ``None`` too, as the contract
+    wants finite scores.
+
+    >>> LikelihoodScorer().scores([[-1.0, -3.0], None])[1]
+    {'surprisal_mean': None, 'surprisal_max': None, 'perplexity': None, 'min_k_prob': None}
+    >>> LikelihoodScorer(k=0.5).scores([[-1.0, -3.0]])[0]["min_k_prob"]
+    -3.0
+    """
+
+    score_names: tuple[str, ...] = ("surprisal_mean", "surprisal_max", "perplexity", "min_k_prob")
+
+    def __init__(self, k: float = 0.2) -> None:
+        if not 0 < k <= 1:
+            raise ValueError(f"k must be in (0, 1], got {k}")
+        self.k = k
+
+    def scores(self, batch: Sequence[Sequence[float] | None]) -> list[dict[str, float | None]]:
+        """``{name: value}`` of :data:`score_names` per item of ``batch``."""
+        return [dict.fromkeys(self.score_names) if s is None else
+                {name: _finite(getattr(s, name)) for name in self.score_names}
+                for s in likelihood_scores_many(batch, self.k)]
+
+    @classmethod
+    def _unit_test_batch(cls) -> list[list[float] | None]:
+        return [[-0.1, -2.3, -0.5, -0.05], None, [], [-1200.0, -900.0], [-0.7]]

@@ -149,8 +149,10 @@ class ToxicityScorer:
     ``score(texts, embeddings=None)`` takes the texts' embeddings from the same encoder when the
     caller has them, so the stream encodes each response once for all detectors. Pickles small:
     the fitted weights and the options, never the encoder or classifier weights (reloaded, once
-    per process, on the other side).
+    per process, on the other side). A ``protocols.RequestScorer`` of ``toxicity`` (:meth:`scores`).
     """
+
+    score_names: tuple[str, ...] = ("toxicity",)
 
     def __init__(self, encoder_spec: EncoderSpec | None = None, classifier_path: str | None = None,
                  seed: int = 0, *, C: float = 0.1, classifier_weight: float = 0.5,
@@ -215,6 +217,15 @@ class ToxicityScorer:
         if w > 0.0:
             out += w * self.classifier_score(texts)
         return np.clip(out, 0.0, 1.0)
+
+    def scores(self, batch: Sequence[str]) -> list[dict[str, float | None]]:
+        """``{"toxicity": p}`` per text of ``batch``, as :meth:`score`."""
+        return [{"toxicity": float(p)} for p in self.score(batch)]
+
+    @classmethod
+    def _unit_test_batch(cls) -> list[str]:
+        return ["Thanks, that fixed my build.", "You are a worthless idiot and everyone hates you.",
+                "The Eiffel Tower is 330 metres tall and opened in 1889."]
 
     def default_score(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         """The offline default (stacked embedding + profanity models) alone."""

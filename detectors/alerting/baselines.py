@@ -59,6 +59,15 @@ class EwmaZScore(Snapshot):
     ``warmup`` values were learned. A value with |z_t| > threshold is not learned, so an
     incident does not leak into its own baseline; after ``relearn_after`` such values in a row
     the new level is taken as normal and the warmup restarts (``None``: never).
+
+    With alpha = 1/2 the two warmup values 10 and 12 give mu = 11 and var = (1/2)(0 + (1/2) 2²) = 1,
+    so 15 is z = (15 - 11) / 1 = 4 standard deviations up:
+
+    >>> d = EwmaZScore(alpha=0.5, threshold=3.0, warmup=2).update(10.0).update(12.0)
+    >>> d.mean, d.sigma, d.ready
+    (11.0, 1.0, True)
+    >>> d.update(15.0).statistic, d.alarm
+    (4.0, True)
     """
 
     _PARAMS = {"alpha": "float", "threshold": "float", "warmup": "int", "direction": "str",
@@ -159,6 +168,15 @@ class Cusum(Snapshot):
     restarts at the fast-initial-response head start ``fir * h`` (Lucas & Crosier 1982, "Fast
     initial response for CUSUM quality-control schemes", Technometrics 24(3)): a shift that
     lasts signals again within a few values, one that ended decays away.
+
+    Known reference 0 and sd 1, k = 0.5, h = 2: each 1.5 adds 1.5 - 0.5 = 1 to C+, which passes h
+    at the third value and restarts at fir * h = 1:
+
+    >>> d = Cusum(k=0.5, h=2.0, target=0.0, sigma=1.0)
+    >>> [(d.update(1.5).statistic, d.alarm) for _ in range(3)]
+    [(1.0, False), (2.0, False), (3.0, True)]
+    >>> d.update(0.0).statistic  # 1 + 0 - 0.5 after the restart
+    0.5
     """
 
     _PARAMS = {"k": "float", "h": "float", "warmup": "int", "direction": "str", "target": "float?",
@@ -277,6 +295,13 @@ class PageHinkley(Snapshot):
     ``min_instances`` values were seen. delta and threshold are in the metric's own units.
     After a signal the next value restarts the detector, so a lasting shift signals once: it
     reports a change, not a state.
+
+    delta = 0, alpha = 1: after 0 and 4, xbar = 2, m+ = 0 + (4 - 2) = 2 and its minimum is 0, so
+    PH+ = 2 passes the threshold 1:
+
+    >>> d = PageHinkley(delta=0.0, threshold=1.0, alpha=1.0, min_instances=1)
+    >>> d.update(0.0).statistic, d.update(4.0).statistic, d.alarm
+    (0.0, 2.0, True)
     """
 
     _PARAMS = {"delta": "float", "threshold": "float", "alpha": "float", "min_instances": "int",

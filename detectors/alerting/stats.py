@@ -37,6 +37,17 @@ def rate_ratio_test(cur_k: int, cur_n: int, base_k: int, base_n: int, min_n: int
         p = P(X >= cur_k),   X ~ Hypergeometric(N = cur_n + base_n, K, n = cur_n).
 
     Exact for any counts, so a guard of a few samples is enough (``scipy.stats.fisher_exact``).
+
+    3 of 5 now against 0 of 5 before: K = 3 events, and all 3 fall in the current 5 of the 10
+    trials with probability C(5, 3) C(5, 0) / C(10, 3) = 10 / 120:
+
+    >>> r = rate_ratio_test(3, 5, 0, 5)
+    >>> r.ratio, r.current_share, r.baseline_share, round(r.p_value, 6)
+    (inf, 0.6, 0.0, 0.083333)
+    >>> rate_ratio_test(2, 4, 1, 4).ratio  # 0.5 / 0.25
+    2.0
+    >>> rate_ratio_test(1, 2, 0, 50, min_n=5)
+    RateRatioResult(ratio=None, p_value=None, current_share=0.5, baseline_share=0.0, insufficient=True)
     """
     for name, k, n in (("cur", cur_k, cur_n), ("base", base_k, base_n)):
         if k < 0 or n < 0 or k > n:
@@ -63,6 +74,16 @@ def benjamini_hochberg(p_values: Sequence[float], q: float) -> list[bool]:
     p_(1) <= ... <= p_(m), let i* = max{i : p_(i) <= i q / m}; reject the i* smallest (none if
     no i qualifies). Step-up: a p_(i) above its own bound is still rejected when a larger one
     passes. Same decisions as ``scipy.stats.false_discovery_control(p) <= q``.
+
+    With m = 4 and q = 0.05 the bounds are 0.0125, 0.025, 0.0375, 0.05: only 0.01 passes. With
+    m = 3, 0.02 misses its bound 0.0167 but is rejected, as 0.03 passes its 0.0333 (step-up):
+
+    >>> benjamini_hochberg([0.01, 0.04, 0.03, 0.2], 0.05)
+    [True, False, False, False]
+    >>> benjamini_hochberg([0.02, 0.03, 0.5], 0.05)
+    [True, True, False]
+    >>> benjamini_hochberg([], 0.05)
+    []
     """
     if not 0 < q < 1:
         raise ValueError("q must be in (0, 1)")

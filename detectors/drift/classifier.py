@@ -46,6 +46,11 @@ class ClassifierResult:
     n_splits: int
     n_permutations: int
 
+    @property
+    def statistic(self) -> float:
+        """``auc``: the statistic of the two-sample test (``protocols.TwoSampleResult``)."""
+        return self.auc
+
     def is_drift(self, alpha: float = 0.05) -> bool:
         """Reject "same distribution" at level ``alpha``."""
         if self.p_value is None:
@@ -99,3 +104,27 @@ def domain_classifier_test(reference, current, seed: int | None = 0, *, n_permut
         return ClassifierResult(auc=auc, p_value=None, n_splits=n_splits, n_permutations=0)
     p_value = (1.0 + np.count_nonzero(null >= auc - 1e-12)) / (1.0 + n_permutations)
     return ClassifierResult(auc=auc, p_value=float(p_value), n_splits=n_splits, n_permutations=n_permutations)
+
+
+@dataclass(frozen=True)
+class DomainClassifierTest:
+    """:func:`domain_classifier_test` with its options fixed: a ``protocols.TwoSampleTest``.
+
+    ``DomainClassifierTest(seed, n_permutations, n_splits, C).test(x, y)`` is
+    ``domain_classifier_test(x, y, seed, n_permutations=..., n_splits=..., C=...)`` (Lopez-Paz &
+    Oquab 2017, see the module docstring).
+    """
+
+    seed: int | None = 0
+    n_permutations: int = 200
+    n_splits: int = 5
+    C: float = 1e-3
+
+    def test(self, reference, current) -> ClassifierResult:
+        """The cross-validated classifier two-sample test of ``reference`` against ``current``."""
+        return domain_classifier_test(reference, current, self.seed, n_permutations=self.n_permutations,
+                                      n_splits=self.n_splits, C=self.C)
+
+    @classmethod
+    def _unit_test_params(cls) -> dict:
+        return {"seed": 3, "n_permutations": 19}

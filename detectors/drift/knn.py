@@ -23,7 +23,10 @@ class KnnOod:
     """k-NN OOD scorer over a reference embedding matrix; ``score`` higher = further from the reference.
 
     ``threshold`` (default 1.0, the calibrated 99th percentile) is what :meth:`predict` compares with.
+    A ``protocols.RequestScorer`` of the ``ood_score`` (:meth:`scores`).
     """
+
+    score_names: tuple[str, ...] = ("ood_score",)
 
     def __init__(self, reference, k: int = 5, quantile: float = 0.99, threshold: float = 1.0):
         if k < 1:
@@ -55,6 +58,20 @@ class KnnOod:
         """``ood_score`` of each row of ``x`` (shape ``(n,)``, float64; 1.0 = reference 99th percentile)."""
         dist, _ = self._query(x, self.k)
         return dist[:, -1] / self.scale if len(dist) else np.zeros(0)
+
+    def scores(self, batch) -> list[dict[str, float | None]]:
+        """``{"ood_score": s}`` per row of ``batch`` (an ``(n, dim)`` array-like), as :meth:`score`."""
+        if len(batch) == 0:
+            return []
+        return [{"ood_score": float(s)} for s in self.score(batch)]
+
+    @classmethod
+    def _unit_test_params(cls) -> dict:
+        return {"reference": np.random.default_rng(0).normal(size=(60, 8)), "k": 5}
+
+    @classmethod
+    def _unit_test_batch(cls) -> np.ndarray:
+        return np.random.default_rng(1).normal(0.3, 1.0, size=(6, 8))
 
     def predict(self, x) -> np.ndarray:
         """True where ``score(x) > threshold``."""

@@ -37,13 +37,29 @@ class MMDResult:
     bandwidth: float
     n_permutations: int
 
+    @property
+    def statistic(self) -> float:
+        """``mmd2``: the statistic of the two-sample test (``protocols.TwoSampleResult``)."""
+        return self.mmd2
+
     def is_drift(self, alpha: float = 0.05) -> bool:
         """Reject "same distribution" at level ``alpha``."""
         return self.p_value < alpha
 
 
 def rbf_kernel(pooled: np.ndarray, bandwidth: float | None = None) -> tuple[np.ndarray, float]:
-    """Gaussian kernel matrix of ``pooled`` and its bandwidth σ (None: the median heuristic)."""
+    """Gaussian kernel matrix of ``pooled`` and its bandwidth σ (None: the median heuristic).
+
+    The distances between 0, 3 and 4 are 3, 4 and 1, so σ = 3 and k(0, 3) = exp(-3² / (2·3²)):
+
+    >>> kernel, sigma = rbf_kernel(np.array([[0.0], [3.0], [4.0]]))
+    >>> sigma
+    3.0
+    >>> round(float(kernel[0, 1]), 6)  # exp(-1/2)
+    0.606531
+    >>> kernel.diagonal().tolist()
+    [1.0, 1.0, 1.0]
+    """
     sq = pdist(pooled, "sqeuclidean")
     if bandwidth is not None:
         if not bandwidth > 0:
@@ -77,6 +93,20 @@ def mmd_test(reference, current, n_permutations: int = 1000, seed: int | None = 
     ``bandwidth``: a fixed σ (e.g. one kept from the reference so that windows compare on one
     scale); None takes the median heuristic of the pooled sample. Deterministic under ``seed``;
     the inputs are not modified.
+
+    Two points at 0 against two at 1, σ = 1: k = 1 within a sample and exp(-1/2) across, so
+    MMD²_u = 1 + 1 - 2 exp(-1/2); the p-value is (1 + #{b : MMD²_b >= MMD²_u}) / (1 + B):
+
+    >>> r = mmd_test([[0.0], [0.0]], [[1.0], [1.0]], n_permutations=9, bandwidth=1.0)
+    >>> round(r.mmd2, 6)  # 2 - 2 x 0.606531
+    0.786939
+    >>> r.p_value in {k / 10 for k in range(1, 11)}
+    True
+
+    With one sample a copy of the other (same points), the unbiased estimate is below 0:
+
+    >>> mmd_test([[0.0], [1.0]], [[0.0], [1.0]], n_permutations=9, bandwidth=1.0).mmd2 < 0
+    True
     """
     x = as_matrix(reference, "reference", min_rows=2)
     y = as_matrix(current, "current", min_rows=2)
@@ -104,3 +134,28 @@ def mmd_test(reference, current, n_permutations: int = 1000, seed: int | None = 
         exceed += int(np.count_nonzero(null >= observed - 1e-12 * max(1.0, abs(observed))))
     return MMDResult(mmd2=observed, p_value=(1.0 + exceed) / (1.0 + n_permutations), bandwidth=sigma,
                      n_permutations=int(n_permutations))
+
+
+@dataclass(frozen=True)
+class MMDTest:
+    """:func:`mmd_test` with its options fixed: a ``protocols.TwoSampleTest``.
+
+    ``MMDTest(n_permutations, seed, bandwidth).test(x, y)`` is ``mmd_test(x, y, n_permutations,
+    seed, bandwidth)`` (Gretton et al. 2012, see the module docstring).
+
+    >>> x, y = [[0.0], [0.1]], [[5.0], [5.1]]
+    >>> MMDTest(n_permutations=9, seed=1).test(x, y) == mmd_test(x, y, n_permutations=9, seed=1)
+    True
+    """
+
+    n_permutations: int = 1000
+    seed: int | None = 0
+    bandwidth: float | None = None
+
+    def test(self, reference, current) -> MMDResult:
+        """The permutation MMD² test of ``reference`` against ``current``."""
+        return mmd_test(reference, current, self.n_permutations, self.seed, self.bandwidth)
+
+    @classmethod
+    def _unit_test_params(cls) -> dict:
+        return {"n_permutations": 99, "seed": 3}

@@ -123,8 +123,11 @@ class GroundingScorer:
     ``encoder_spec``: the sentence encoder (default all-MiniLM-L6-v2); ``nli_path``: optional
     local NLI cross-encoder directory; ``threshold``: minimum best cosine for support;
     ``nli_threshold``: minimum P(entailment); ``window``: sentences per source chunk;
-    ``check_facts``: require every number, date and name to occur in a source.
+    ``check_facts``: require every number, date and name to occur in a source. A
+    ``protocols.RequestScorer`` of ``hallucination`` and ``self_inconsistency`` (:meth:`scores`).
     """
+
+    score_names: tuple[str, ...] = ("hallucination", "self_inconsistency")
 
     def __init__(self, encoder_spec: EncoderSpec | None = None, nli_path: str | None = None,
                  threshold: float = DEFAULT_THRESHOLD, nli_threshold: float = 0.5, window: int = 2,
@@ -225,6 +228,18 @@ class GroundingScorer:
             share = len(bad) / len(per_item) if per_item else None
             results.append(GroundingResult(share, incons, bad, len(per_item), cut))
         return results
+
+    def scores(self, batch: Sequence[GroundingInput]) -> list[dict[str, float | None]]:
+        """``GroundingResult.as_dict()`` per item of ``batch``, as :meth:`score_batch`."""
+        return [r.as_dict() for r in self.score_batch(batch)]
+
+    @classmethod
+    def _unit_test_batch(cls) -> list[GroundingInput]:
+        return [GroundingInput("The tower opened in 1889. It is 500 metres tall.",
+                               ["The Eiffel Tower opened in 1889 and is 330 metres tall."],
+                               ["It opened in 1889.", "The tower opened in 1889."]),
+                GroundingInput("No sources here."),
+                GroundingInput("Paris is in France.", ["Paris is the capital of France."])]
 
     def score(self, response: str, sources: Sequence[str] | None,
               samples: Sequence[str] | None = None) -> GroundingResult:

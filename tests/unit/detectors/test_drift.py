@@ -273,6 +273,30 @@ def test_reservoir_pickle_is_small_and_resumes_the_stream():
     assert resumed.seen == 3000
 
 
+# ---------------------------------------------------------------- as protocol objects
+
+
+def test_test_objects_are_the_functions_with_their_options_fixed(centers):
+    a, b = centers
+    rng = np.random.default_rng(8)
+    x, y = sphere(rng, 40, a), sphere(rng, 30, b)
+    mmd = drift.MMDTest(n_permutations=50, seed=2, bandwidth=0.9).test(x, y)
+    assert mmd == mmd_test(x, y, n_permutations=50, seed=2, bandwidth=0.9)
+    assert mmd.statistic == mmd.mmd2
+    clf = drift.DomainClassifierTest(seed=2, n_permutations=5, n_splits=4, C=0.01).test(x, y)
+    assert clf == domain_classifier_test(x, y, seed=2, n_permutations=5, n_splits=4, C=0.01)
+    assert clf.statistic == clf.auc
+
+
+def test_knn_scores_are_its_score_per_row(centers):
+    a, b = centers
+    rng = np.random.default_rng(9)
+    knn = KnnOod(sphere(rng, 50, a), k=3)
+    rows = sphere(rng, 4, b)
+    assert knn.scores(rows) == [{"ood_score": float(s)} for s in knn.score(rows)]
+    assert knn.scores(rows[:0]) == [] and knn.scores([]) == []
+
+
 # ---------------------------------------------------------------- contract
 
 
