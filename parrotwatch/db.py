@@ -12,12 +12,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from parrotwatch.sql import READER_ROLE
+
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x5057_4D49  # advisory lock: one migrator at a time
 
-#: The role Grafana reads as (created NOLOGIN by migration 012).
-READER_ROLE = "parrotwatch_reader"
 #: Statements of the project's own short queries (CLI, status, provisioning) end after this.
 STATEMENT_TIMEOUT_MS = 30_000
 #: Seconds to wait for a server that does not answer (libpq waits forever without it).

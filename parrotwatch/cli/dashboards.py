@@ -11,10 +11,7 @@ from typing import Annotated
 import typer
 
 from parrotwatch.cli.common import fail, load_settings, say
-
-# parrotwatch.db.READER_ROLE, spelled out: importing parrotwatch.db loads psycopg, too slow for --help
-# (tests/unit/cli/test_cli_startup.py checks that the two agree)
-READER_ROLE = "parrotwatch_reader"
+from parrotwatch.sql import READER_ROLE
 
 app = typer.Typer(help="Grafana dashboards as code (Grafana 11.6, PostgreSQL datasource "
                   "uid parrotwatch-pg): write them as JSON, or push them to a Grafana.",

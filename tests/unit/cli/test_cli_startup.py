@@ -81,11 +81,12 @@ def test_no_command_module_imports_the_package_back():
                 assert all(a.name != "parrotwatch.cli" for a in node.names), path.name
 
 
-def test_the_reader_role_in_the_dashboards_help_is_the_databases():
-    from parrotwatch.cli.dashboards import READER_ROLE
-    from parrotwatch.db import READER_ROLE as DB_READER_ROLE
+def test_the_reader_role_named_in_the_help_is_the_one_the_migrations_create():
+    from parrotwatch.sql import READER_ROLE
 
-    assert READER_ROLE == DB_READER_ROLE
+    sql_dir = Path(__file__).resolve().parents[3] / "parrotwatch" / "sql"
+    migration = (sql_dir / "012_reader_role.sql").read_text()
+    assert f"CREATE ROLE {READER_ROLE} NOLOGIN" in migration
 
 
 def _source_of(module: str) -> Path | None:
