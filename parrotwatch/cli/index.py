@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -33,24 +32,6 @@ def _index_group() -> None:
 @regurgitation_app.callback()
 def _regurgitation_group() -> None:
     pass
-
-
-def read_corpus(paths: list[Path]) -> Iterator[str]:
-    """Corpus documents in process, as the Spark job reads them: a text file is one document, a
-    ``.jsonl`` file one document per line (its ``text`` field); a directory is listed recursively
-    (sorted, hidden and ``_``-prefixed files skipped)."""
-    import orjson
-
-    for path in paths:
-        files = ([f for f in sorted(path.rglob("*")) if f.is_file() and not f.name.startswith((".", "_"))]
-                 if path.is_dir() else [path])
-        for f in files:
-            if f.suffix == ".jsonl":
-                for line in f.read_bytes().splitlines():
-                    if line.strip():
-                        yield orjson.loads(line)["text"]
-            else:
-                yield f.read_text(errors="replace")
 
 
 @index_app.command()
@@ -80,7 +61,9 @@ def build(
         session = batch_session(load_settings(), "parrotwatch-index-build")
         index = build_index(read_documents(session, corpus), n=n, fpr=fpr, partitions=partitions)
     else:
-        docs = list(read_corpus(corpus))
+        from parrotwatch.corpus import read_texts
+
+        docs = list(read_texts(corpus))
         index = (ExactIndex.from_documents(docs, n=n) if fpr == 0
                  else BloomIndex.from_documents(docs, n=n, target_fpr=fpr))
     index.save(output)
