@@ -24,6 +24,8 @@ from typing import Any, NamedTuple, Self
 from parrotwatch.detectors.alerting.baselines import BASELINES, Cusum, EwmaZScore
 from parrotwatch.detectors.alerting.lifecycle import Observation
 from parrotwatch.detectors.alerting.rules import (
+    SCORE_STATS,
+    WINDOW_KEYS,
     CusumRule,
     DriftRule,
     EwmaRule,
@@ -37,8 +39,6 @@ from parrotwatch.detectors.alerting.stats import rate_ratio_test
 
 _MAX_WINDOW_COUNT = 2**31 - 1  # a window's counts are 32-bit integer columns
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-#: Window keys a rule may read besides ``{score}_{stat}`` (``rules.WINDOW_KEYS``).
-WINDOW_KEYS = ("count", "feedback_count", "thumbs_down", "drift_p_value")
 _FIELDS = ("model", "app", "window_start", "window_end", *WINDOW_KEYS, "examples")
 
 
@@ -54,8 +54,8 @@ class MetricStats(NamedTuple):
     flagged: int | None = None
 
 
-#: The ``{stat}`` of ``{score}_{stat}`` names (``rules.SCORE_STATS``).
-SCORE_STATS = MetricStats._fields
+if MetricStats._fields != SCORE_STATS:  # the rules name a score's stats; a window holds the same ones
+    raise ImportError(f"MetricStats fields {MetricStats._fields} differ from rules.SCORE_STATS {SCORE_STATS}")
 
 
 @dataclass(frozen=True)

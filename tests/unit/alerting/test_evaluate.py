@@ -246,10 +246,18 @@ def test_a_flat_window_keeps_unknown_keys_as_labels():
 
 
 def test_window_types_cover_every_key_a_rule_may_name():
-    from parrotwatch.detectors.alerting import checks, rules
+    from datetime import UTC, datetime
 
-    assert set(checks.SCORE_STATS) == set(rules.SCORE_STATS)
-    assert set(checks.WINDOW_KEYS) == set(rules.WINDOW_KEYS)
+    from parrotwatch.detectors.alerting import checks, rules
+    from parrotwatch.detectors.metrics import SCORE_NAMES
+
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    stats = checks.MetricStats(*range(1, len(rules.SCORE_STATS) + 1))
+    window = checks.WindowAggregate(t, t, count=7, feedback_count=8, thumbs_down=9, drift_p_value=0.5,
+                                    metrics=dict.fromkeys(SCORE_NAMES, stats))
+    assert [window.value(k) for k in rules.WINDOW_KEYS] == [7, 8, 9, 0.5]
+    for score in SCORE_NAMES:
+        assert [window.value(f"{score}_{s}") for s in rules.SCORE_STATS] == list(stats)
 
 
 def test_naive_window_times_are_rejected():
