@@ -1,6 +1,7 @@
 """Lexical degeneration metrics over the response text (no model needed).
 
-Words are w_1..w_M: the response lower-cased and split on white space (ARCHITECTURE.md).
+Words are w_1..w_M: the response lower-cased and split on white space (the words of the
+score table, ``docs/scores.md``).
 """
 
 from __future__ import annotations

@@ -218,3 +218,25 @@ class LikelihoodScorer:
     @classmethod
     def _unit_test_batch(cls) -> list[list[float] | None]:
         return [[-0.1, -2.3, -0.5, -0.05], None, [], [-1200.0, -900.0], [-0.7]]
+
+
+class EntropyScorer:
+    """Mean next-token entropy (Malinin & Gales 2021) as a ``protocols.RequestScorer``:
+    ``scores(batch)`` of one request's logged top-k alternatives per position, with
+    :func:`token_entropy_many` (renormalised over the logged alternatives).
+
+    >>> [round(s["entropy_mean"], 6) for s in EntropyScorer().scores([[[-5.0, -5.0]]])]
+    [0.693147]
+    >>> EntropyScorer().scores([None, [[]]])
+    [{'entropy_mean': None}, {'entropy_mean': None}]
+    """
+
+    score_names: tuple[str, ...] = ("entropy_mean",)
+
+    def scores(self, batch: Sequence[Sequence[Sequence[float]] | None]) -> list[dict[str, float | None]]:
+        """``{"entropy_mean": value}`` per item of ``batch``."""
+        return [{"entropy_mean": h if h is None else _finite(h)} for h in token_entropy_many(batch)]
+
+    @classmethod
+    def _unit_test_batch(cls) -> list[list[list[float]] | None]:
+        return [[[-0.1, -2.5, -3.0], [-0.7, -0.7]], None, [], [[-0.01, -5.0, -6.0]], [[]]]

@@ -108,7 +108,7 @@ class TwoSampleTest(Protocol):
 class RequestScorer(Protocol):
     """Per-request scores of a batch of requests.
 
-    Contract: ``score_names`` are the names (of the score contract, ARCHITECTURE.md) each request
+    Contract: ``score_names`` are the names (registered in :mod:`parrotwatch.detectors.metrics`) each request
     gets; ``scores(batch)`` returns one dict per item, in order, with exactly those keys, each a
     finite float or ``None`` (the item does not allow the score: no sources, no tokens, ...). An
     empty batch gives ``[]``. Deterministic, does not modify the batch, and an item's scores do
@@ -135,6 +135,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "request": {
         "likelihood": "likelihood:LikelihoodScorer",
+        "entropy": "likelihood:EntropyScorer",
         "lexical": "lexical:LexicalScorer",
         "toxicity": "toxicity:ToxicityScorer",
         "grounding": "grounding.scorer:GroundingScorer",

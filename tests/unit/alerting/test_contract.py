@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import copy
 import importlib
 import inspect
@@ -90,33 +89,6 @@ def test_every_public_class_function_and_method_has_a_docstring():
                     if not attr.startswith("_") and callable(func) and not inspect.getdoc(func):
                         missing.append(f"{module.__name__}.{name}.{attr}")
     assert missing == []
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module an ``import`` or ``from ... import`` of the file names (dotted, in full)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    froms = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    return names | froms
-
-
-def test_no_spark_kafka_fastapi_database_or_other_parrotwatch_imports():
-    """The alerting core is pure: of parrotwatch, only ``parrotwatch.detectors`` may be imported."""
-    forbidden = {"pyspark", "kafka", "fastapi", "psycopg", "psycopg2", "sqlalchemy", "pgserver", "httpx",
-                 "requests"}
-    for module in MODULES:
-        names = imported_modules(Path(module.__file__))
-        tops = {name.split(".")[0] for name in names}
-        assert not tops & forbidden, f"{module.__name__} imports {tops & forbidden}"
-        outside = sorted(n for n in names if n.split(".")[0] == "parrotwatch"
-                         and not n.startswith("parrotwatch.detectors"))
-        assert not outside, f"{module.__name__} imports {outside} (only parrotwatch.detectors is allowed)"
-
-
-def test_the_import_check_can_fail(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("from parrotwatch.streaming import windows\nimport parrotwatch.detectors.lexical\n")
-    assert imported_modules(bad) == {"parrotwatch.streaming", "parrotwatch.detectors.lexical"}
 
 
 def test_modules_stay_small():

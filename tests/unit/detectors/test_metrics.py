@@ -224,3 +224,25 @@ def test_docs_score_table_is_generated_from_the_registry():
 def test_unknown_score_lookups_name_the_registered_ones():
     with pytest.raises(KeyError, match="registered: surprisal_mean"):
         metrics.metric("time_to_first_token_ms")
+
+
+#: Scores a registered scorer computes that are not stored per request, and why.
+UNSTORED = {"self_inconsistency": "kept in the drill-down only: needs sampled answers, rarely logged"}
+
+
+def test_request_scorers_and_the_registry_agree():
+    """Every name a registered per-request scorer gives is a registered score (or a documented
+    unstored one), and every registered score whose detector module has a registered scorer is
+    among that scorer's names."""
+    from parrotwatch.detectors.protocols import REGISTRY, registered
+
+    scorers = registered("request")
+    given = {name for cls in scorers.values() for name in cls.score_names}
+    assert given - set(SCORE_NAMES) == set(UNSTORED)
+    by_module: dict[str, set[str]] = {}
+    for key, path in REGISTRY["request"].items():
+        by_module.setdefault(path.partition(":")[0], set()).update(scorers[key].score_names)
+    for m in METRICS:
+        module = m.detector.partition(":")[0]
+        if module in by_module:
+            assert m.name in by_module[module], (m.name, m.detector)
