@@ -2,7 +2,7 @@
 
 Prints the wall time (median of --runs runs, and the spread), the peak RSS of one run, and the
 --top imports by cumulative time under ``python -X importtime`` (the same --help, in process).
-tests/unit/cli/test_cli_startup.py keeps the heavy libraries out of it; this shows what is left.
+tests/unit/parrotwatch/cli/test_startup.py keeps the heavy libraries out of it; this shows what is left.
 
 Usage: .venv/bin/python bench/cli_startup.py [--runs 5] [--top 10] [ARGS...]   (default ARGS: --help)
 """

@@ -123,7 +123,7 @@ def likelihood_scores_many(texts: Sequence[Sequence[float] | None],
     """:func:`likelihood_scores` of many texts at once: the same definitions (Shannon 1948; Hale
     2001; Jelinek et al. 1977; Min-K% Prob of Shi et al. 2023), as array operations over all the
     texts' log-probabilities (one numpy pass instead of ten calls per text). Equal to the per-text
-    function up to float rounding of the sums (tests/unit/test_likelihood.py).
+    function up to float rounding of the sums (tests/unit/detectors/test_likelihood.py).
 
     >>> [s and s.surprisal_mean for s in likelihood_scores_many([[-1.0, -3.0], None, [], [-0.5]])]
     [2.0, None, None, 0.5]

@@ -17,7 +17,7 @@
 # on 2 cores; the build is time-boxed by PW_TOOLS_BUILD_TIMEOUT seconds (default 1200).
 # Needs: go (1.26+), python3 with PyYAML (.venv's is used when present), mvn, a Java 21+ runtime
 # for Strimzi's generator (PW_TOOLS_JAVA, JAVA_HOME, java on PATH or /usr/lib/jvm/*).
-# Writes .tools/deploy-tools.json (paths and versions), which tests/unit/test_deploy_manifests.py reads.
+# Writes .tools/deploy-tools.json (paths and versions), which tests/unit/deploy/test_manifests.py reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -2,7 +2,7 @@
 
 Every module here imports typer, the standard library and :mod:`parrotwatch.cli.common` only;
 a command imports what it needs (Spark, psycopg, torch, scikit-learn...) when it runs, so
-``parrotwatch --help`` stays fast (``tests/unit/cli/test_cli_startup.py``).
+``parrotwatch --help`` stays fast (``tests/unit/parrotwatch/cli/test_startup.py``).
 """
 
 from __future__ import annotations

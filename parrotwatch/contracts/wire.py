@@ -13,8 +13,8 @@ finite ``latency_ms`` and ``time_to_first_token_ms`` >= 0; token counts integers
 logprobs finite and <= 0; strict types (no bool for a number, no float for an integer, no number for
 a string). Producers' extra keys are skipped unread (the record on Kafka keeps them). Anything this
 rejects is validated again by the pydantic model, whose verdict stands and whose message becomes the
-reason (:func:`parrotwatch.scoring.parse_inference`); tests/unit/test_fast_parse.py checks that both
-accept and reject the same payloads. ``gc=False``: decoded JSON holds no reference cycles.
+reason (:func:`parrotwatch.scoring.parse_inference`); tests/unit/parrotwatch/contracts/test_wire.py
+checks that both accept and reject the same payloads. ``gc=False``: decoded JSON holds no reference cycles.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from parrotwatch.detectors.alerting import Evaluator
 from parrotwatch.detectors.alerting.rules import DEFAULT_RULES_PATH, load_rules
 from parrotwatch.detectors.alerting.state import decode_float, encode_float
 from parrotwatch.streaming.alert_stage import AlertStage, restore_evaluator
-from tests.unit.alerting.test_evaluate import run, traffic
+from tests.unit.detectors.alerting.test_evaluate import run, traffic
 
 pytestmark = pytest.mark.integration
 

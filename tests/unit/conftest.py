@@ -1,14 +1,15 @@
-"""Fixtures of the audit-job tests: one tiny testbed per session, built by the audit runner's own
-``ensure_testbed`` under a temporary PARROTWATCH_HOME, and one full audit run over it.
+"""Shared fixtures of the unit tests that need a trained model: the tiny testbed, built once per
+session (by the trainer itself, and by the audit runner's ``ensure_testbed`` under a temporary
+PARROTWATCH_HOME), its scorer, and one full audit run over it.
 
-torch is imported inside the fixtures, so the pure-math tests of this folder run without it.
+torch is imported inside the fixtures, so tests that do not use them run without it.
 """
 
 from __future__ import annotations
 
 import pytest
 
-#: the audits of the testbed acceptance run (tests/unit/audits/test_audit_runner.py)
+#: the audits of the testbed acceptance run (tests/unit/parrotwatch/audits/test_runner.py)
 ACCEPTANCE_AUDITS = {
     "canary_exposure": {"n_sample": 2000, "n_fresh": 100},
     "membership": {"methods": ["loss", "zlib", "lowercase", "min_k", "min_k_plus_plus"], "n_bootstrap": 500},
@@ -48,3 +49,19 @@ def testbed_run(audit_home):
     spec = parse_spec({"name": "testbed-acceptance", "data": "testbed", "audits": ACCEPTANCE_AUDITS,
                        "model": {"testbed": {"preset": "tiny", "seed": 0}, "batch_size": 64}})
     return run_audits(spec, audit_home, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_testbed(tmp_path_factory, one_torch_thread):
+    """The tiny testbed with its default steps and seed 0, built once per session (~20-40 s on a CPU)."""
+    from parrotwatch.testbed import build_testbed
+
+    return build_testbed(tmp_path_factory.mktemp("testbed"), preset="tiny", seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_testbed):
+    """The process-wide scorer of the tiny testbed (full 128-token window, batches of 4)."""
+    from parrotwatch.detectors.models.causal_lm import get_causal_lm
+
+    return get_causal_lm(tiny_testbed.spec(batch_size=4))

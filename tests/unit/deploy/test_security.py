@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_deploy_manifests import k8s_docs, pod_specs
+from tests.unit.deploy.test_manifests import k8s_docs, pod_specs
 
 COMPONENTS = {"api": "Deployment/api", "streaming": "SparkApplication/scoring.driver",
               "dispatcher": "Deployment/dispatcher"}

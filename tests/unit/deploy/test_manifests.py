@@ -24,7 +24,7 @@ from parrotwatch.services.dispatcher.config import load_receivers
 from parrotwatch.settings import Settings, load_settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, TOPIC_PARTITIONS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
 K8S = DEPLOY / "k8s"

@@ -14,7 +14,7 @@ import typer
 
 from parrotwatch.cli import app
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 CLI = ROOT / "parrotwatch" / "cli"
 HEAVY = {"torch", "pyspark", "sklearn", "psycopg", "pandas", "scipy", "ddsketch", "matplotlib", "numpy",
          "pyarrow", "fastapi", "kafka"}
@@ -84,7 +84,7 @@ def test_no_command_module_imports_the_package_back():
 def test_the_reader_role_named_in_the_help_is_the_one_the_migrations_create():
     from parrotwatch.sql import READER_ROLE
 
-    sql_dir = Path(__file__).resolve().parents[3] / "parrotwatch" / "sql"
+    sql_dir = Path(__file__).resolve().parents[4] / "parrotwatch" / "sql"
     migration = (sql_dir / "012_reader_role.sql").read_text()
     assert f"CREATE ROLE {READER_ROLE} NOLOGIN" in migration
 

@@ -8,7 +8,7 @@ import pytest
 
 from parrotwatch.audits.spec import AuditSpec, SpecError, load_spec, parse_spec
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "audit-testbed.yaml"
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "audit-testbed.yaml"
 
 
 def _spec(**over) -> dict:

@@ -13,7 +13,7 @@ import pytest
 from parrotwatch.detectors.alerting import Evaluator, StateError, load_default_rules
 from parrotwatch.detectors.alerting import evaluate as evaluate_module
 from parrotwatch.streaming.alert_stage import dump_state, restore_evaluator
-from tests.unit.alerting.test_evaluate import run, traffic
+from tests.unit.detectors.alerting.test_evaluate import run, traffic
 
 RULES = load_default_rules()
 HASH = "0123456789abcdef"

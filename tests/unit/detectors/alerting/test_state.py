@@ -31,7 +31,7 @@ from parrotwatch.detectors.alerting.checks import (
 )
 from parrotwatch.detectors.alerting.rules import RateRatioRule, load_default_rules
 from parrotwatch.detectors.alerting.state import decode_float, encode_float
-from tests.unit.alerting.test_evaluate import run, traffic
+from tests.unit.detectors.alerting.test_evaluate import run, traffic
 
 try:
     from hypothesis import given, settings
