@@ -61,7 +61,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"PARROTWATCH_{name.upper()}"] = str(value)
     env["PARROTWATCH_KAFKA_BOOTSTRAP"] = settings.bootstrap
     env["PARROTWATCH_DATABASE_URL"] = database_url(settings)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
 
 

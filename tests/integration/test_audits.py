@@ -131,8 +131,7 @@ def test_two_scheduler_processes_run_each_firing_once_and_never_overlap(namespac
                 "membership": {"methods": ["loss", "min_k"], "n_bootstrap": 200}},
         storage={"sample_runs_kept": 1})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")}
-    env.update(PARROTWATCH_DATABASE_URL=namespace.database_url, PARROTWATCH_HOME=str(audit_home),
-               PYTHONPATH=str(REPO_ROOT))
+    env.update(PARROTWATCH_DATABASE_URL=namespace.database_url, PARROTWATCH_HOME=str(audit_home))
     reports = tmp_path / "reports"
     logs = [(tmp_path / f"scheduler-{i}.log").open("wb") for i in range(2)]  # noqa: SIM115 - closed below
     procs = [subprocess.Popen([sys.executable, "-m", "parrotwatch.cli", "audit", "schedule", str(spec_path),

@@ -61,3 +61,16 @@ def test_a_bad_import_breaks_its_contract(tmp_path, baseline, path, bad_import, 
     done = lint(f"{path}={bad}")
     assert done.returncode == 1, done.stdout + done.stderr
     assert contract in broken(done.stdout), done.stdout
+
+
+def test_ruff_bans_the_bare_folder_names(tmp_path):
+    """Inside the repository ``import services`` would still work (the root is on sys.path) and
+    load a second copy of the package; ruff's banned-api rule (pyproject.toml) refuses it."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("import services\nfrom streaming.job import main\nimport detectors.drift\n"
+                   "from dashboards import DASHBOARDS\nfrom parrotwatch.detectors import drift\n")
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run([str(ruff), "check", "--config", str(ROOT / "pyproject.toml"), "--select",
+                           "TID251", "--output-format", "concise", str(bad)], capture_output=True, text=True)
+    banned_lines = sorted(int(line.split(":")[1]) for line in done.stdout.splitlines() if "TID251" in line)
+    assert banned_lines == [1, 2, 3, 4]

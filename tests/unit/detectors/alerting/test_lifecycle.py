@@ -47,7 +47,7 @@ def test_fingerprint_is_sha256_of_rule_and_sorted_labels():
 
 def test_fingerprint_is_stable_across_processes():
     code = (
-        "from detectors.alerting.lifecycle import fingerprint; "
+        "from parrotwatch.detectors.alerting.lifecycle import fingerprint; "
         "print(fingerprint('r', {'model': 'm', 'app': 'a'}))"
     )
     outs = {
@@ -56,7 +56,7 @@ def test_fingerprint_is_stable_across_processes():
             capture_output=True,
             text=True,
             check=True,
-            env={"PYTHONHASHSEED": seed, "PYTHONPATH": "."},
+            env={"PYTHONHASHSEED": seed},
         ).stdout.strip()
         for seed in ("1", "2")
     }

@@ -263,8 +263,7 @@ def test_no_default_api_key():
 
 def test_the_api_refuses_to_start_without_keys(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")}
-    env.update(PARROTWATCH_HOME=str(tmp_path), PYTHONPATH=str(REPO_ROOT),
-               PARROTWATCH_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    env.update(PARROTWATCH_HOME=str(tmp_path), PARROTWATCH_KAFKA_BOOTSTRAP="127.0.0.1:1")
     done = subprocess.run([sys.executable, "-m", "parrotwatch.services.api"], env=env, capture_output=True,
                           text=True, timeout=120, cwd=REPO_ROOT)
     assert done.returncode == 2
