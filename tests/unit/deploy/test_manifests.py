@@ -379,3 +379,17 @@ def test_image_files_and_roles_exist():
                  for c in spec.get("initContainers", []) + spec["containers"] if "args" in c}
     assert (compose_roles | k8s_roles) - {"parrotwatch"} <= roles
     assert {"driver", "executor"} <= roles  # Spark on Kubernetes' container contract
+
+
+def test_spark_submit_runs_the_installed_job_module_everywhere():
+    """The image's entrypoint and the SparkApplication submit the same file: the installed
+    parrotwatch/streaming/job.py under the site-packages of the image's Python version."""
+    entry = re.search(r"^job=(\S+)$", (DEPLOY / "docker" / "entrypoint.sh").read_text(), re.M).group(1)
+    app = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "streaming.yaml").read_text())
+               if d and d.get("kind") == "SparkApplication")
+    assert app["spec"]["mainApplicationFile"] == f"local://{entry}"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    version = re.search(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)-", dockerfile, re.M).group(1)
+    assert entry == f"/usr/local/lib/python{version}/site-packages/parrotwatch/streaming/job.py"
+    job = (ROOT / "streaming" / "job.py").read_text().rstrip()
+    assert job.endswith('if __name__ == "__main__":\n    sys.exit(main())')  # runs when submitted as a file
