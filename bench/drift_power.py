@@ -6,7 +6,7 @@ Scenarios, each over seeded trials of --n reference vs --n current texts:
   null         reference and current are disjoint samples of --base (no drift)
   drift f      current = --base sample (disjoint from the reference) with round(f * n) texts
                replaced by --other texts; f = 1.0 is a full topic change
-Methods: ours (detectors.drift) decide by p < --alpha; Evidently's embedding drift methods decide
+Methods: ours (parrotwatch.detectors.drift) decide by p < --alpha; Evidently's embedding drift methods decide
 their own way (see docs/drift.md): "model" is its default (bootstrap, as the reference has < 1000 rows).
 
 Usage: .venv/bin/python bench/drift_power.py [--n 400] [--trials 10] [--null-trials 20]

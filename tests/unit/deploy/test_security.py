@@ -1,7 +1,7 @@
 """deploy/k8s security: Kafka takes SCRAM users only (one per component, ACLs on its own topics,
 credentials from the Secret the Strimzi user operator creates), and NetworkPolicies deny
 everything in the namespace but the flows the components need. The schemas themselves are
-checked by kubeconform in test_deploy_manifests.py; these are the checks no schema knows."""
+checked by kubeconform in test_manifests.py; these are the checks no schema knows."""
 
 from __future__ import annotations
 
