@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parrotwatch.detectors.alerting import Evaluator, load_default_rules  # noqa: E402
 from parrotwatch.detectors.alerting.evaluate import MetricStats, WindowAggregate  # noqa: E402
-from parrotwatch.detectors.request import SCORE_NAMES  # noqa: E402
+from parrotwatch.detectors.metrics import MODEL_FREE_SCORE_NAMES  # noqa: E402
 from parrotwatch.scenario import INCIDENTS, scenario_traffic  # noqa: E402
 from parrotwatch.scoring import parse_inference, score_event  # noqa: E402
 from parrotwatch.streaming.windows import WINDOW, partials  # noqa: E402
@@ -34,7 +34,7 @@ def windows_of(events: list[dict]) -> list[WindowAggregate]:
         s = score_event(parse_inference(encode(e)))
         rows.append({"request_id": s.request_id, "model": s.model, "app": s.app,
                      "event_time": s.timestamp, **s.scores})
-    parts = partials(rows, SCORE_NAMES)
+    parts = partials(rows, MODEL_FREE_SCORE_NAMES)
     segments = sorted({(m, a) for m, a, _ in parts})
     starts = sorted({s for _, _, s in parts})
     out = []

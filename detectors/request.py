@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parrotwatch.detectors.lexical import compression_ratio, distinct_n, repetition_rate, words
+from parrotwatch.detectors.lexical import LexicalScorer
 from parrotwatch.detectors.likelihood import likelihood_scores_many, token_entropy_many
 from parrotwatch.detectors.metrics import MODEL_FREE_SCORE_NAMES
 
-#: The scores :class:`RequestScores` holds: the registry's model-free ones, in column order
-#: (:mod:`parrotwatch.detectors.metrics` declares every score; the model-based ones are
-#: ``MODEL_SCORE_NAMES`` there).
-SCORE_NAMES = MODEL_FREE_SCORE_NAMES
+_LEXICAL = LexicalScorer()
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ class RequestScores:
     regurgitation: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
-        return {k: getattr(self, k) for k in SCORE_NAMES}
+        return {k: getattr(self, k) for k in MODEL_FREE_SCORE_NAMES}
 
 
 def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float | None:
@@ -58,18 +55,16 @@ def score_requests(reqs: Sequence[RequestInput]) -> list[RequestScores]:
     family for all requests at once (:func:`~parrotwatch.detectors.likelihood.likelihood_scores_many`)."""
     liks = likelihood_scores_many([r.logprobs for r in reqs])
     entropies = token_entropy_many([r.top_logprobs for r in reqs])
+    lexical = _LEXICAL.scores([r.response for r in reqs])  # the registered scorer, as its contract tests
     out = []
-    for req, lik, entropy in zip(reqs, liks, entropies, strict=True):
-        response_words = words(req.response)
+    for req, lik, entropy, lex in zip(reqs, liks, entropies, lexical, strict=True):
         out.append(RequestScores(
             surprisal_mean=lik.surprisal_mean if lik else None,
             surprisal_max=lik.surprisal_max if lik else None,
             perplexity=lik.perplexity if lik else None,
             min_k_prob=lik.min_k_prob if lik else None,
             entropy_mean=entropy,
-            distinct_2=distinct_n(response_words, 2),
-            repetition_rate=repetition_rate(response_words, 3),
-            compression_ratio=compression_ratio(req.response),
+            **lex,
             latency_ms=req.latency_ms,
             tokens_per_s=tokens_per_s(req.output_tokens, req.latency_ms),
         ))

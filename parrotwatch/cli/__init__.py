@@ -14,9 +14,8 @@ from typing import Annotated
 import typer
 
 from parrotwatch.cli import alerts, audit, dashboards, demo, index, report, schemas, score, stack, testbed
-from parrotwatch.cli.common import load_settings
 
-__all__ = ["app", "load_settings"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Parrotwatch: LLM observability and memorization audits on Kafka, Spark and PostgreSQL.",

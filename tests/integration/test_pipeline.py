@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 import pytest
 
-from parrotwatch.detectors.request import SCORE_NAMES
+from parrotwatch.detectors.metrics import MODEL_FREE_SCORE_NAMES as SCORE_NAMES
 from parrotwatch.offline import score_file
 from parrotwatch.stack.kafka import produce
 from parrotwatch.traffic import encode, generate_inference_events, keyed, malformed_records

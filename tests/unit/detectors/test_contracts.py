@@ -392,3 +392,11 @@ def test_a_mutating_detector_would_be_caught():
     before = copy.deepcopy(x)
     bad(x)
     assert not same(x, before)
+
+
+def test_the_rule_kinds_and_the_streaming_registry_name_the_same_classes():
+    """Rules build their baselines from ``baselines.BASELINES``; the contracts run over
+    ``REGISTRY["streaming"]``: a baseline added to one must be in the other."""
+    from parrotwatch.detectors.alerting.baselines import BASELINES
+
+    assert set(BASELINES.values()) == set(protocols.registered("streaming").values())
