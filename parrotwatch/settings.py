@@ -142,6 +142,46 @@ class Settings(BaseSettings):
         default=200, ge=10, description="Embeddings kept per segment and window for the drift "
         "tests (uniform reservoir sample).")
 
+    # Human review and calibration (docs/review.md).
+    review_pool_rate: float = Field(
+        default=0.05, ge=0, le=1, description="Share of requests whose text (prompt, response, "
+        "sources) the stream keeps as candidates for review; 0 = no review. Requests near a "
+        "detector's threshold or flagged by one are kept more often (review_pool_near_rate, "
+        "review_pool_flagged_rate).")
+    review_pool_near_rate: float = Field(
+        default=0.25, ge=0, le=1, description="Keep rate of requests whose score lies within "
+        "review_near of a reviewed detector's threshold.")
+    review_pool_flagged_rate: float = Field(
+        default=0.5, ge=0, le=1, description="Keep rate of requests a reviewed detector flags.")
+    review_near: float = Field(
+        default=0.1, ge=0, description="Half-width of the band around a threshold that counts "
+        "as near it.")
+    review_budget: int = Field(
+        default=50, gt=0, description="Expected review items per segment (model, app) and "
+        "period drawn by `parrotwatch review sample`.")
+    review_period_hours: float = Field(
+        default=24.0, gt=0, description="Length of a review period.")
+    review_double_share: float = Field(
+        default=0.2, ge=0, le=1, description="Share of review items given to two reviewers "
+        "(inter-annotator agreement).")
+    review_text_days: float = Field(
+        default=14.0, gt=0, description="Days a review item's text is kept (labels stay); pool "
+        "texts not drawn are deleted when their period is sampled, or after this long.")
+    review_show_scores: bool = Field(
+        default=False, description="Show detector scores to reviewers (off by default: they "
+        "anchor the reviewer's judgement).")
+    review_labels: Path | None = Field(
+        default=None, description="Label schema YAML; unset = parrotwatch/data/review_labels.yaml "
+        "(toxic, hallucinated, off_topic, helpful, comment).")
+    reviewer_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Reviewer name -> API key (JSON object in the "
+        "environment); each label is stored with the reviewer's name.")
+    calibration_target_precision: float = Field(
+        default=0.9, gt=0, lt=1, description="Precision the suggested threshold aims for.")
+    calibration_apply_thresholds: bool = Field(
+        default=False, description="Opt-in: the stream flags with the thresholds applied by "
+        "`parrotwatch calibrate apply` instead of the registry's.")
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 

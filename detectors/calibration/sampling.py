@@ -11,9 +11,20 @@ budget of n expected labels on three parts:
 
 The expected sample size sum_i pi_i equals the budget (or N when the budget exceeds N): the
 part sizes are fixed, then probabilities capped at 1 are redistributed to the others.
+
+The pipeline samples in two phases (Neyman 1938; Särndal, Swensson & Wretman 1992, ch. 9), so that
+only the texts of a small pool are ever stored: the stream keeps request i's text with probability
+p1_i = :func:`pool_probability` (a base rate, raised near a threshold and for flagged requests),
+decided by a hash of its id (:func:`kept_for_review`: a replayed batch decides the same); then
+:func:`second_phase` draws a simple random sample of ``k = min(budget, m)`` of the ``m`` pooled
+requests of a period and segment, p2 = k / m. Request i's inclusion probability is
+pi_i = p1_i * p2, and the Hájek estimators of :mod:`.estimators` reweight by 1 / pi_i.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -79,3 +90,59 @@ def poisson_sample(pi, rng: np.random.Generator) -> np.ndarray:
     """
     pi = np.asarray(pi, dtype=np.float64)
     return np.flatnonzero(rng.random(pi.size) < pi)
+
+
+def pool_probability(scores: Mapping[str, float | None], thresholds: Mapping[str, float], *,
+                     base: float, near_rate: float, flagged_rate: float, near: float,
+                     higher_is_worse: Mapping[str, bool] | None = None) -> float:
+    """First-phase keep probability p1 of one request: ``base``, raised to ``near_rate`` when a
+    score lies within ``near`` of its detector's threshold and to ``flagged_rate`` when a
+    detector flags it (the largest applicable rate). 0 when ``base`` is 0 (review is off).
+
+    >>> t = {"toxicity": 0.5}
+    >>> args = dict(base=0.05, near_rate=0.25, flagged_rate=0.5, near=0.1)
+    >>> [pool_probability({"toxicity": s}, t, **args) for s in (0.1, 0.45, 0.9, None)]
+    [0.05, 0.25, 0.5, 0.05]
+    """
+    if base <= 0:
+        return 0.0
+    p = base
+    for name, threshold in thresholds.items():
+        s = scores.get(name)
+        if s is None or s != s:
+            continue
+        worse = (higher_is_worse or {}).get(name, True)
+        if (s > threshold) if worse else (s < threshold):
+            p = max(p, flagged_rate)
+        if abs(s - threshold) <= near:
+            p = max(p, near_rate)
+    return min(p, 1.0)
+
+
+def uniform_of(key: str, salt: str = "parrotwatch-review") -> float:
+    """A uniform number in [0, 1) fixed by ``key`` (SHA-256), so a decision is reproducible.
+
+    >>> uniform_of("req-1") == uniform_of("req-1"), 0 <= uniform_of("req-1") < 1
+    (True, True)
+    """
+    digest = hashlib.sha256(f"{salt}\0{key}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def kept_for_review(request_id: str, p: float) -> bool:
+    """Whether the stream keeps this request's text: ``uniform_of(request_id) < p``."""
+    return p > 0 and uniform_of(request_id) < p
+
+
+def second_phase(pool_size: int, budget: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A simple random sample without replacement of ``min(budget, pool_size)`` of the
+    ``pool_size`` pooled requests: (their indices, sorted; p2 = k / pool_size).
+
+    >>> idx, p2 = second_phase(10, 4, np.random.default_rng(0))
+    >>> len(idx), p2
+    (4, 0.4)
+    """
+    if pool_size <= 0:
+        return np.zeros(0, dtype=np.int64), 0.0
+    k = min(int(budget), pool_size)
+    return np.sort(rng.choice(pool_size, size=k, replace=False)), k / pool_size
