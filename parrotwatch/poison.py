@@ -127,6 +127,15 @@ _INFERENCE: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
         response="The cat sat on the mat. " * 15_000, sources=["The dog ran. " * 4_000] * 4,
         samples=["A sample answer. " * 1_500] * 4, logprobs=None), "ok"),
     "zero_length_response": (lambda e: e.update(response="", logprobs=[]), "ok"),
+    # texts kept for human review: escapes that inflate JSON six-fold, 4-byte characters, markup
+    "control_characters_everywhere": (lambda e: e.update(
+        prompt="\x1b[31m" * 5_000, response="\x01\x1f\x7f" * 20_000, sources=["\x08" * 5_000],
+        logprobs=None), "ok"),
+    "astral_plane_response": (lambda e: e.update(response="\U0001f99c" * 100_000, logprobs=None),
+                              "ok"),
+    "markup_for_the_review_page": (lambda e: e.update(
+        prompt="<script>alert(1)</script>", response="<img src=x onerror=alert(1)>&lt;",
+        sources=["</textarea><b>x</b>"]), "ok"),
 }
 
 _FEEDBACK: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {

@@ -24,9 +24,10 @@ MODEL_FREE_BATCH_EVENTS = 50_000
 MODEL_BATCH_EVENTS = 2_000
 #: The most one record can weigh once it reaches the stream's driver, counting 4 bytes a character:
 #: a scored row (ids of 200 characters, a 300-character prompt excerpt, two float16 embeddings, a
-#: drill-down of at most 10 spans of 500 characters, 5 tokens of 1,000 and 3 excerpts, ~48 KiB)
-#: or a dead letter (a 16 KiB head of its record and a 2,000-character reason, ~24 KiB).
-ROW_BYTES_BOUND = 64 * 1024
+#: drill-down of at most 10 spans of 500 characters, 5 tokens of 1,000 and 3 excerpts, ~48 KiB,
+#: and a review text of at most 16 KiB) or a dead letter (a 16 KiB head of its record and a
+#: 2,000-character reason, ~24 KiB).
+ROW_BYTES_BOUND = 80 * 1024
 
 
 class Settings(BaseSettings):
@@ -82,9 +83,9 @@ class Settings(BaseSettings):
     )
     max_batch_bytes: int = Field(
         default=4 * 1024**3, ge=ROW_BYTES_BOUND,
-        description="Micro-batches are bounded in bytes too: at most max_batch_bytes / 64 KiB "
-        "events (a row reaching the driver weighs at most 64 KiB, whatever its record weighs), "
-        "so a batch's rows in the driver stay under this bound (65,536 events by default).",
+        description="Micro-batches are bounded in bytes too: at most max_batch_bytes / 80 KiB "
+        "events (a row reaching the driver weighs at most 80 KiB, whatever its record weighs), "
+        "so a batch's rows in the driver stay under this bound (52,428 events by default).",
     )
     max_records_per_task: int = Field(
         default=4_000, gt=0,

@@ -70,3 +70,21 @@ def store_drilldown(conn: psycopg.Connection, tag: str, new_rows: list[dict]) ->
                 "INSERT INTO request_drilldown (request_id, event_time, model, app, "
                 "unsupported_spans, surprising_tokens, nearest_reference, sink_batch) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", values)
+
+
+def store_review_texts(conn: psycopg.Connection, tag: str, new_rows: list[dict]) -> None:
+    """The texts the stream kept for human review (``review_text``, already cleaned and bounded
+    by the workers: see :func:`parrotwatch.streaming.records.review_text`), one row per request."""
+    values = []
+    for r in new_rows:
+        if not r.get("review_text"):
+            continue
+        t = orjson.loads(r["review_text"])
+        values.append((r["request_id"], r["event_time"], r["model"], r["app"], t["p"],
+                       t["prompt"], t["response"], Jsonb(t["sources"]), tag))
+    if values:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO review_texts (request_id, event_time, model, app, pool_probability, "
+                "prompt, response, sources, sink_batch) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING", values)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from parrotwatch.detectors.calibration.sampling import PoolDesign
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.gc_pause import gc_paused
 from parrotwatch.quality import QualityConfig, prompt_text
@@ -66,6 +67,7 @@ INFERENCE_SCHEMA = pa.schema([
     pa.field("prompt_excerpt", pa.string()),  # first 300 characters, for ood drill-down
     pa.field("prompt_embedding", pa.binary()),  # float16, for the driver's drift stage
     pa.field("response_embedding", pa.binary()),
+    pa.field("review_text", pa.binary()),  # JSON, bounded: the text kept for review, if drawn
     *ORIGIN_FIELDS,
 ])
 
@@ -88,7 +90,58 @@ def _finite(x: float | None) -> float | None:
     return x if x is None or (x == x and abs(x) != float("inf")) else None
 
 
-def _row(event, scored: ScoredEvent) -> dict[str, Any]:
+#: A kept review text (prompt, response, sources as UTF-8 JSON) weighs at most this much.
+REVIEW_TEXT_BYTES = 16 * 1024
+_REVIEW_SHARES = {"prompt": 0.3, "response": 0.5, "sources": 0.2}  # of the byte budget
+
+
+def _clean(text: str, max_bytes: int) -> tuple[str, bool]:
+    """``text`` storable in PostgreSQL (NUL -> U+FFFD, a lone surrogate -> '?') and cut to at
+    most ``max_bytes`` of UTF-8 on a character boundary; (text, whether it was cut)."""
+    data = text.replace("\x00", "\ufffd").encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return data.decode("utf-8"), False
+    return data[:max_bytes].decode("utf-8", "ignore") + "\u2026", True
+
+
+def review_text(event, p: float, budget: int = REVIEW_TEXT_BYTES) -> bytes:
+    """The JSON kept for review of a drawn request: its prompt, response and sources, cleaned
+    and cut so that the whole stays under ``budget`` bytes (escapes included); ``p`` is its
+    first-phase keep probability."""
+    while True:
+        prompt, cut_p = _clean(prompt_text(event), int(budget * _REVIEW_SHARES["prompt"]))
+        response, cut_r = _clean(event.response or "", int(budget * _REVIEW_SHARES["response"]))
+        sources, cut_s, room = [], False, int(budget * _REVIEW_SHARES["sources"])
+        for text in event.sources or ():
+            clean, cut = _clean(text, room)
+            sources.append(clean)
+            cut_s |= cut
+            room -= len(clean.encode())
+            if room <= 0:
+                cut_s = True
+                break
+        blob = orjson.dumps({"prompt": prompt, "response": response, "sources": sources,
+                             "p": p, "truncated": bool(cut_p or cut_r or cut_s)})
+        if len(blob) <= REVIEW_TEXT_BYTES:
+            return blob
+        budget //= 2  # escapes (control characters) inflated it: cut harder
+
+
+def _review_column(event, scored: ScoredEvent, pool: PoolDesign | None) -> bytes | None:
+    """The review text when the pool design keeps this request; None otherwise, or when it
+    cannot be built (never at the cost of the request's scores)."""
+    if pool is None or pool.base <= 0:
+        return None
+    try:
+        p = pool.kept(scored.request_id, scored.scores)
+        return review_text(event, p) if p > 0 else None
+    except Exception as exc:  # the review copy is optional: the scores must still be stored
+        log.warning("request %r: its review text was not kept (%s: %s)", scored.request_id,
+                    type(exc).__name__, exc)
+        return None
+
+
+def _row(event, scored: ScoredEvent, pool: PoolDesign | None = None) -> dict[str, Any]:
     usage = event.usage
     q = scored.quality
     return {
@@ -105,6 +158,7 @@ def _row(event, scored: ScoredEvent) -> dict[str, Any]:
         "prompt_excerpt": prompt_text(event)[:EXCERPT_CHARS] if q and q.prompt_embedding else None,
         "prompt_embedding": q.prompt_embedding if q else None,
         "response_embedding": q.response_embedding if q else None,
+        "review_text": _review_column(event, scored, pool),
     }
 
 
@@ -121,13 +175,14 @@ _OK = {"kind": "ok", "reason": None, "stage": None, "payload": None, "payload_by
 
 
 def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | None = None,
-                   quality: QualityConfig | None = None) -> list[dict[str, Any]]:
+                   quality: QualityConfig | None = None,
+                   pool: PoolDesign | None = None) -> list[dict[str, Any]]:
     """One scored row or dead letter per payload, in order.
 
     Valid events are scored together (the model-based detectors batch); a detector failure
     sends only the events it fails on to the dead letters.
     ``index_path``: the training-corpus n-gram index for ``regurgitation`` (loaded once per
-    Python worker process)."""
+    Python worker process); ``pool``: which requests' texts are kept for human review."""
     out: list[dict[str, Any] | None] = [None] * len(raws)
     events, where = [], []
     for i, raw in enumerate(raws):
@@ -144,7 +199,7 @@ def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | N
             out[i] = dead_letter(raws[i], s, "score")
             continue
         try:
-            out[i] = {**_row(event, s), **_OK}
+            out[i] = {**_row(event, s, pool), **_OK}
         except Exception as exc:
             out[i] = dead_letter(raws[i], f"building its row failed: {type(exc).__name__}: {exc}",
                                  "build")

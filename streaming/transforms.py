@@ -7,6 +7,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from parrotwatch.detectors.calibration.sampling import PoolDesign
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import Settings
 from parrotwatch.stack.kafka_auth import spark_options
@@ -45,8 +46,10 @@ def _apply(df: DataFrame, batch_fn: BatchFn, schema, max_bytes: int) -> DataFram
 
 
 def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None,
-                    quality: QualityConfig | None = None) -> DataFrame:
-    """Kafka rows -> one row per record: its scores, or its dead-letter reason.
+                    quality: QualityConfig | None = None,
+                    pool: PoolDesign | None = None) -> DataFrame:
+    """Kafka rows -> one row per record: its scores, or its dead-letter reason; with ``pool``,
+    the texts of the requests it keeps for human review.
 
     With model-based detectors the rows are first spread round-robin over one partition per task slot:
     the Kafka source makes one task per topic partition (3 here), and on 2 slots the third would run
@@ -55,7 +58,7 @@ def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None
     """
     if quality is not None and quality.enabled:
         df = df.repartition(df.sparkSession.sparkContext.defaultParallelism)
-    batch_fn = partial(inference_rows, index_path=index_path, quality=quality)
+    batch_fn = partial(inference_rows, index_path=index_path, quality=quality, pool=pool)
     return _apply(df, batch_fn, INFERENCE_SCHEMA, max_bytes)
 
 

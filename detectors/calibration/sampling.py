@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -146,3 +147,32 @@ def second_phase(pool_size: int, budget: int, rng: np.random.Generator) -> tuple
         return np.zeros(0, dtype=np.int64), 0.0
     k = min(int(budget), pool_size)
     return np.sort(rng.choice(pool_size, size=k, replace=False)), k / pool_size
+
+
+@dataclass(frozen=True)
+class PoolDesign:
+    """The stream's first phase: which requests' texts it keeps as review candidates.
+
+    ``thresholds``: (score name, threshold, higher_is_worse) of each reviewed detector.
+
+    >>> d = PoolDesign(0.05, 0.25, 0.5, 0.1, (("toxicity", 0.5, True),))
+    >>> d.probability({"toxicity": 0.55}), d.kept("any-id", {"toxicity": 0.55}) in (0.0, 0.5)
+    (0.5, True)
+    """
+
+    base: float
+    near_rate: float
+    flagged_rate: float
+    near: float
+    thresholds: tuple[tuple[str, float, bool], ...] = ()
+
+    def probability(self, scores: Mapping[str, float | None]) -> float:
+        return pool_probability(scores, {n: t for n, t, _ in self.thresholds}, base=self.base,
+                                near_rate=self.near_rate, flagged_rate=self.flagged_rate,
+                                near=self.near,
+                                higher_is_worse={n: h for n, _, h in self.thresholds})
+
+    def kept(self, request_id: str, scores: Mapping[str, float | None]) -> float:
+        """The keep probability p1 when this request's text is kept, else 0."""
+        p = self.probability(scores)
+        return p if kept_for_review(request_id, p) else 0.0

@@ -48,7 +48,8 @@ def _counts(namespace) -> tuple[int, int]:
 
 def test_poison_corpus_through_kafka_and_the_api(namespace, stream_job, api):
     job = stream_job(quality_detectors=["drift", "hallucination", "toxicity"],
-                     drift_reference_size=20, max_offsets_per_trigger=200).start()
+                     drift_reference_size=20, max_offsets_per_trigger=200,
+                     review_pool_rate=1.0).start()  # every stored request keeps its review text
     direct = poison_corpus("kafka")
     via_api = poison_corpus("api")
 
@@ -95,6 +96,14 @@ def test_poison_corpus_through_kafka_and_the_api(namespace, stream_job, api):
         if case.request_id:
             assert case.request_id in stored, case.name
     assert _counts(namespace) == (expected_stored, expected_dead)  # nothing twice, nothing more
+
+    # Each stored request kept its review text, bounded and storable, whatever it held.
+    assert namespace.sql("SELECT request_id FROM review_texts EXCEPT "
+                         "SELECT request_id FROM inference_scores") == []
+    assert namespace.scalar("SELECT count(*) FROM review_texts") == namespace.scalar(
+        "SELECT count(*) FROM inference_scores")
+    assert namespace.scalar("SELECT max(octet_length(prompt) + octet_length(response) "
+                            "+ octet_length(sources::text)) FROM review_texts") <= 16 * 1024
 
     # Valid events after the poison: all scored, within two micro-batches.
     valid = generate_inference_events(40, seed=77, id_prefix="after-poison")
