@@ -10,13 +10,14 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from parrotwatch import __version__
+from parrotwatch.contracts.review_labels import LabelSchemaError, load_label_schema
 from parrotwatch.services.api.deps import get_producer
 from parrotwatch.services.api.errors import EventsRejected, events_rejected_handler
 from parrotwatch.services.api.metrics import ApiMetrics
 from parrotwatch.services.api.openapi import install_event_schemas
 from parrotwatch.services.api.producer import KafkaEventProducer
 from parrotwatch.services.api.readiness import KafkaReadiness
-from parrotwatch.services.api.routes import feedback, health, inference
+from parrotwatch.services.api.routes import feedback, health, inference, review
 from parrotwatch.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ Limits (each refusal says which and how to fix it): a request body of at most
 events counts as one; 422) and integers within 64 bits, [-2^63, 2^64 - 1] (422: larger ones
 would silently become floats). A 422 lists the first 50 errors and counts the rest; no answer
 exceeds 64 KB.
+
+Human review (`/v1/review/...`, the page at `/review`) takes reviewer keys
+(`PARROTWATCH_REVIEWER_KEYS`, `X-Reviewer-Key: <key>`), not API keys; it needs the database.
 
 `/healthz` (liveness: never waits on Kafka), `/readyz` (readiness: 503 until Kafka answered a
 recent check; answers within about 0.5 s) and `/metrics` need no key.
@@ -73,6 +77,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(producer.close)
 
 
+def _check_review(settings: Settings) -> None:
+    """Log, at start, what keeps human review from working; ingestion runs regardless."""
+    if not settings.reviewer_keys:
+        return
+    try:
+        load_label_schema(settings.review_labels)
+    except LabelSchemaError as exc:
+        log.error("human review is unavailable until the label schema is fixed: %s", exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new API instance with its own settings, producer (made at start-up) and metrics.
 
@@ -95,7 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.state.readiness = KafkaReadiness()
     app.add_exception_handler(EventsRejected, events_rejected_handler)
-    for module in (inference, feedback, health):
+    for module in (inference, feedback, health, review):
         app.include_router(module.router)
+    _check_review(settings)
     install_event_schemas(app)
     return app
