@@ -13,7 +13,19 @@ from typing import Annotated
 
 import typer
 
-from parrotwatch.cli import alerts, audit, dashboards, demo, index, report, schemas, score, stack, testbed
+from parrotwatch.cli import (
+    alerts,
+    audit,
+    dashboards,
+    demo,
+    index,
+    report,
+    review,
+    schemas,
+    score,
+    stack,
+    testbed,
+)
 
 __all__ = ["app"]
 
@@ -36,6 +48,8 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(audit.app, name="audit")
 app.add_typer(index.index_app, name="index")
 app.add_typer(index.regurgitation_app, name="regurgitation")
+app.add_typer(review.review_app, name="review")
+app.add_typer(review.calibrate_app, name="calibrate")
 app.command("report")(report.report)
 
 
