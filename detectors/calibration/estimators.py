@@ -36,7 +36,8 @@ class Estimate:
     high: float
 
 
-def _interval(value: float, se: float, level: float, lo: float = 0.0, hi: float = 1.0) -> Estimate:
+def interval(value: float, se: float, level: float, lo: float = 0.0, hi: float = 1.0) -> Estimate:
+    """The normal ``level`` interval value +- z se, clipped to [lo, hi]."""
     z = float(norm.ppf(0.5 + level / 2))
     return Estimate(value, se, max(lo, value - z * se), min(hi, value + z * se))
 
@@ -60,7 +61,26 @@ def hajek_ratio(y, z, pi, level: float = 0.95) -> Estimate:
         return Estimate(float("nan"), float("nan"), 0.0, 1.0)
     value = float(np.sum(w * y)) / denominator
     u = (y - value * z) / denominator
-    return _interval(value, float(np.sqrt(np.sum((1 - pi) / pi**2 * u**2))), level)
+    return interval(value, float(np.sqrt(np.sum((1 - pi) / pi**2 * u**2))), level)
+
+
+def hajek_influence(y, z, pi) -> tuple[float, np.ndarray]:
+    """R = sum w y / sum w z and each sampled unit's weighted linearised value
+    e_i = w_i (y_i - R z_i) / sum w z, so that V(R) = sum (1 - pi_i) e_i^2 (the module's formula
+    with w_i folded in). Smooth functions of several Hájek ratios combine their e_i by the chain
+    rule (Woodruff 1971), which :func:`hajek_ratio` alone cannot do.
+
+    >>> r, e = hajek_influence([1, 0], [1, 1], [0.5, 0.5])
+    >>> r, e.tolist()  # V = 2 * 0.5 * 0.25^2 = 0.0625, as hajek_ratio's
+    (0.5, [0.25, -0.25])
+    """
+    y, z, pi = (np.asarray(a, dtype=np.float64) for a in (y, z, pi))
+    w = 1.0 / pi
+    denominator = float(np.sum(w * z))
+    if denominator == 0:
+        return float("nan"), np.full(y.size, np.nan)
+    value = float(np.sum(w * y)) / denominator
+    return value, w * (y - value * z) / denominator
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,7 @@ def rogan_gladen(raw_rate: float, flags, labels, pi, level: float = 0.95) -> Pre
     else:
         p = (raw_rate + sp.value - 1) / youden
         var = (p / youden) ** 2 * se.se**2 + ((1 - p) / youden) ** 2 * sp.se**2
-        corrected = _interval(float(np.clip(p, 0.0, 1.0)), float(np.sqrt(var)), level)
+        corrected = interval(float(np.clip(p, 0.0, 1.0)), float(np.sqrt(var)), level)
     return Prevalence(corrected, float(raw_rate), se, sp, int(y.size))
 
 
