@@ -84,3 +84,30 @@ def build_corpus_index(path) -> None:
     from parrotwatch.detectors.audits.ngram_index import ExactIndex
 
     ExactIndex.from_documents(training_corpus(), n=8).save(path)
+
+
+def scenario_truth(events: list[dict], start: datetime) -> dict[str, dict[str, bool]]:
+    """What a careful reviewer answers for each request of ``scenario_traffic(start,
+    quality=True)``, by request id: ``toxic`` (a toxic incident response), ``hallucinated`` (a
+    response that the hallucination spike or a regurgitated quote put beside sources it does not
+    follow) and ``off_topic`` (an off-domain drift prompt). The demo's simulated reviewers start
+    from this truth and add their known noise."""
+    from parrotwatch.traffic import incident_texts
+
+    texts = incident_texts()
+    toxic, off_domain = set(texts["toxic_responses"]), set(texts["off_domain_prompts"])
+    quotes = texts["training_corpus"]
+    (rule, model, app), (a, b) = next((k, v) for k, v in QUALITY_INCIDENTS.items()
+                                      if k[0] == "hallucination_spike")
+    lo, hi = start + timedelta(minutes=a), start + timedelta(minutes=b)
+    truth = {}
+    for e in events:
+        at = datetime.fromisoformat(e["timestamp"])
+        spiked = e["model"] == model and e["app"] == app and lo <= at < hi
+        quoted = bool(e.get("sources")) and any(e["response"] in q for q in quotes)
+        truth[e["request_id"]] = {
+            "toxic": e["response"] in toxic,
+            "hallucinated": bool(e.get("sources")) and (spiked or quoted),
+            "off_topic": e.get("prompt") in off_domain,
+        }
+    return truth

@@ -9,6 +9,7 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
+from parrotwatch.detectors.flags import FLAGS, Flag
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.streaming.window_store import add_counts, advance_watermark, merge_windows
 from parrotwatch.streaming.windows import partials, window_start
@@ -25,9 +26,18 @@ def count_dead_letters(conn: psycopg.Connection, dead_letters: list[dict]) -> No
     add_counts(conn, "dead_letters", dict(counts))
 
 
+def applied_flags(conn: psycopg.Connection) -> dict[str, Flag]:
+    """The registry's flags, with the thresholds applied from calibration records
+    (``parrotwatch calibrate apply``) in their place; read in the batch's own transaction."""
+    applied = dict(conn.execute(
+        "SELECT detector, threshold FROM calibration_applied WHERE revoked_at IS NULL").fetchall())
+    return {name: Flag(applied[name], flag.direction) if name in applied else flag
+            for name, flag in FLAGS.items()}
+
+
 def inference_after_store(conn: psycopg.Connection, tag: str, new_rows: list[dict],
-                          dead_letters: list[dict]) -> None:
-    merge_windows(conn, partials(new_rows, SCORE_NAMES))
+                          dead_letters: list[dict], flags: dict[str, Flag] = FLAGS) -> None:
+    merge_windows(conn, partials(new_rows, SCORE_NAMES, flags))
     count_dead_letters(conn, dead_letters)
     advance_watermark(conn, "inference", new_rows)
 

@@ -19,15 +19,24 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from parrotwatch.contracts.review_labels import calibration_labels, load_label_schema
 from parrotwatch.db import migrate
 from parrotwatch.detectors.alerting import load_rules
 from parrotwatch.detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
+from parrotwatch.detectors.calibration.sampling import PoolDesign
+from parrotwatch.detectors.flags import FLAGS
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings, load_settings
 from parrotwatch.stack.kafka_auth import client_options
 from parrotwatch.stack.urls import database_url
 from parrotwatch.streaming.alert_stage import AlertStage
-from parrotwatch.streaming.derived import feedback_after_store, inference_after_store, store_drilldown
+from parrotwatch.streaming.derived import (
+    applied_flags,
+    feedback_after_store,
+    inference_after_store,
+    store_drilldown,
+    store_review_texts,
+)
 from parrotwatch.streaming.drift_stage import DriftStage
 from parrotwatch.streaming.session import build_session
 from parrotwatch.streaming.silence import SilenceClock
@@ -44,6 +53,17 @@ def alert_stage(settings: Settings, drift: DriftStage | None = None) -> AlertSta
                       timedelta(seconds=settings.watermark_delay_seconds), drift=drift)
 
 
+def review_pool(settings: Settings) -> PoolDesign | None:
+    """Which requests' texts the stream keeps for human review (docs/review.md); None = none."""
+    if settings.review_pool_rate <= 0:
+        return None
+    detectors = calibration_labels(load_label_schema(settings.review_labels))
+    thresholds = tuple((d, FLAGS[d].threshold, FLAGS[d].direction == "above")
+                       for d in detectors if d in FLAGS)
+    return PoolDesign(settings.review_pool_rate, settings.review_pool_near_rate,
+                      settings.review_pool_flagged_rate, settings.review_near, thresholds)
+
+
 def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, SilenceClock | None]:
     """The two queries (inference first), their sinks, and the inference stream's silence clock
     (None when ``silence_after_seconds`` is 0)."""
@@ -58,7 +78,9 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, S
         if drift is not None:
             drift.after_store(conn, tag, new_rows)
         store_drilldown(conn, tag, new_rows)
-        inference_after_store(conn, tag, new_rows, dead_letters)
+        store_review_texts(conn, tag, new_rows)
+        flags = applied_flags(conn) if settings.calibration_apply_thresholds else FLAGS
+        inference_after_store(conn, tag, new_rows, dead_letters, flags)
         alerts.evaluate(conn, tag)
 
     plans = [
@@ -68,7 +90,7 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, S
          None),
     ]
     index = str(settings.regurgitation_index) if settings.regurgitation_index else None
-    extra_args = {"inference": (index, quality)}
+    extra_args = {"inference": (index, quality, review_pool(settings))}
     before = {"inference": drift.before_store if drift is not None else None}
     forget = {"inference": drift.forget if drift is not None else None}
     for name, topic, step, spec, after_store, extra in plans:

@@ -9,7 +9,7 @@ many micro-batches fed it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from ddsketch.mapping import LogarithmicMapping
 from ddsketch.pb import ddsketch_pb2
 from ddsketch.pb.proto import DDSketchProto
 
-from parrotwatch.detectors.flags import FLAGS
+from parrotwatch.detectors.flags import FLAGS, Flag
 
 WINDOW = timedelta(minutes=1)
 RELATIVE_ACCURACY = 0.01
@@ -53,7 +53,7 @@ class MetricPartial:
     flagged: int = 0
     sketch: DDSketch = field(default_factory=new_sketch)
 
-    def add_all(self, metric: str, values: list[float]) -> None:
+    def add_all(self, metric: str, values: list[float], flags: Mapping[str, Flag] = FLAGS) -> None:
         """Add every value: the sketch gets one weighted update per bucket instead of one
         per value, which leaves its buckets exactly as value-by-value adds would (its in-memory
         sum/min/max, which are not serialised, come from one value per bucket)."""
@@ -74,7 +74,7 @@ class MetricPartial:
                 entry[1] += 1
         for value, count in per_bucket.values():
             self.sketch.add(value, float(count))
-        flag = FLAGS.get(metric)
+        flag = flags.get(metric)
         if flag is not None:
             self.flagged += sum(map(flag.flagged, values))
 
@@ -99,8 +99,10 @@ class WindowPartial:
 SegmentWindow = tuple[str, str, datetime]  # (model, app, window_start)
 
 
-def partials(rows: Iterable[dict], metric_names: Iterable[str]) -> dict[SegmentWindow, WindowPartial]:
-    """Group scored rows (dicts with model, app, event_time, request_id, scores) by window."""
+def partials(rows: Iterable[dict], metric_names: Iterable[str],
+             flags: Mapping[str, Flag] = FLAGS) -> dict[SegmentWindow, WindowPartial]:
+    """Group scored rows (dicts with model, app, event_time, request_id, scores) by window;
+    ``flags``: the thresholds that count a score as flagged (the registry's by default)."""
     names = tuple(metric_names)
     out: dict[SegmentWindow, WindowPartial] = {}
     values: dict[tuple[SegmentWindow, str], list[float]] = {}
@@ -122,5 +124,5 @@ def partials(rows: Iterable[dict], metric_names: Iterable[str]) -> dict[SegmentW
                     bucket.append(value)
     for (key, name), vals in values.items():
         metric = out[key].metrics[name] = MetricPartial()
-        metric.add_all(name, vals)
+        metric.add_all(name, vals, flags)
     return out

@@ -18,7 +18,7 @@ CREATE TABLE review_texts (
     pool_probability double precision NOT NULL CHECK (pool_probability > 0 AND pool_probability <= 1),
     prompt           text NOT NULL,   -- NUL characters replaced (PostgreSQL text cannot hold them)
     response         text NOT NULL,
-    sources          jsonb NOT NULL DEFAULT '[]',   -- [{"id", "text"}] of retrieval sources
+    sources          jsonb NOT NULL DEFAULT '[]',   -- the retrieval sources, a list of texts
     sink_batch       text NOT NULL,
     stored_at        timestamptz NOT NULL DEFAULT clock_timestamp()
 );

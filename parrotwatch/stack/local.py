@@ -56,6 +56,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, list):
             value = json.dumps([v.get_secret_value() if isinstance(v, SecretStr) else v
                                 for v in getattr(settings, name)])
+        elif isinstance(value, dict):  # e.g. reviewer_keys: name -> key
+            value = json.dumps({k: v.get_secret_value() if isinstance(v, SecretStr) else v
+                                for k, v in getattr(settings, name).items()}, default=str)
         elif isinstance(getattr(settings, name), SecretStr):  # model_dump masks it
             value = getattr(settings, name).get_secret_value()
         env[f"PARROTWATCH_{name.upper()}"] = str(value)

@@ -56,3 +56,16 @@ def test_partials_group_rows_by_segment_and_minute():
     even = out[("n", "a", T0)]  # i = 0, 2 -> 0:00, 0:40
     assert even.requests == 2 and even.metrics["repetition_rate"].n == 1
     assert even.metrics["latency_ms"].total == 100.0 + 102.0
+
+
+def test_applied_thresholds_change_what_counts_as_flagged():
+    """``parrotwatch calibrate apply`` thresholds reach the window counts through ``flags``."""
+    from parrotwatch.detectors.flags import Flag
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"model": "m", "app": "a", "event_time": t0, "request_id": f"r{i}",
+             "toxicity": v} for i, v in enumerate((0.1, 0.35, 0.45, 0.6, 0.9))]
+    registry = partials(rows, ["toxicity"])[("m", "a", t0)].metrics["toxicity"]
+    applied = partials(rows, ["toxicity"], {**FLAGS, "toxicity": Flag(0.3, "above")})
+    assert FLAGS["toxicity"].threshold == 0.5 and registry.flagged == 2
+    assert applied[("m", "a", t0)].metrics["toxicity"].flagged == 4
