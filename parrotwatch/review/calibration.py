@@ -5,7 +5,8 @@ every segment, (model, app) and ``*``/``*``, over a period (of the requests' eve
 
 * the labelled review items: ``review_labels -> review_items -> inference_scores``; per item the
   first reviewer's valid yes/no answer (by ``labelled_at``) and the second one's if any; a stored
-  answer that is not true/false (a buggy client) is skipped with its reason logged;
+  answer that is not true/false (a buggy client) is skipped with its reason logged; an item the
+  detector did not score is passed with a NaN score (it counts for the reviewers' agreement);
 * the raw rate: the flagged share of ALL scored requests of the period and segment (the
   ``inference_scores`` column not null), with the threshold in force: the live applied one
   (``calibration_applied``) when ``calibration_apply_thresholds`` is on, else the metric
@@ -176,12 +177,12 @@ def labelled_items(conn: psycopg.Connection, detectors: Mapping[str, str], start
             given = answers.get((d, item_id))
             if not given:
                 continue
-            if score is None or not math.isfinite(score):
-                reasons.counter[f"{d}: request without a {d} score"] += 1
-                continue
+            # an item the detector did not score still counts for agreement between reviewers;
+            # calibrate_detector leaves it (NaN) out of the score-based statistics
+            value = float(score) if score is not None and math.isfinite(score) else float("nan")
             for seg in ((model, app), (ALL, ALL)):
                 s = out[d].setdefault(seg, Segment())
-                s.scores.append(float(score))
+                s.scores.append(value)
                 s.labels.append(given[0])
                 s.second.append(given[1] if len(given) > 1 else float("nan"))
                 s.pi.append(float(pi))
@@ -265,14 +266,16 @@ def calibrate_all(url: str, settings: Settings, *, start: datetime | None = None
                             second_labels=np.asarray(seg.second), target_precision=target_precision,
                             target_recall=target_recall, seed=seed, level=level)
                         columns = record_columns(result.to_record())
-                    except (ValueError, ArithmeticError, FloatingPointError) as exc:
+                    except Exception as exc:  # noqa: BLE001 (one segment's data must not stop the rest)
                         why = f"calibration failed: {type(exc).__name__}: {str(exc)[:300]}"
+                        log.warning("calibration of %s on %s/%s failed", d, model[:80], app[:80],
+                                    exc_info=not isinstance(exc, ValueError))
                 if why is not None:
                     run.skipped.append((d, model, app, why))
                     log.info("calibration of %s on %s/%s not stored: %s", d, model[:80], app[:80], why)
                     continue
                 columns["details"] = {**columns["details"], "threshold_source": threshold.source,
-                                      "scored": scored, "flagged": flagged, "seed": seed,
+                                      "raw_scored": scored, "raw_flagged": flagged, "seed": seed,
                                       "skipped_rows": dict(run.bad_rows)}
                 planned.append({"detector": d, "label": label, "model": model, "app": app,
                                 "period_start": start, "period_end": end, **columns})

@@ -43,5 +43,6 @@ def yes_no(labels: Any, key: str) -> tuple[float | None, str | None]:
 
 
 def _kind(value: Any) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean",
+            type(None): "null"}.get(
         type(value), type(value).__name__)
