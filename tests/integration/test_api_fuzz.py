@@ -1,5 +1,6 @@
-"""Schemathesis against the running API (uvicorn, real broker): authenticated, every check, at least
-1,000 generated cases, and not one server error.
+"""Schemathesis against the running API (uvicorn, real broker, real PostgreSQL for the review
+queue): authenticated as a client and as a reviewer, every check, at least 1,000 generated
+cases, and not one server error.
 
 The schemathesis CLI runs as a subprocess (``--checks all``, positive and negative data, a fixed
 seed, ``--continue-on-failure``) and writes its JSON run report and a HAR of every request; the
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tests.integration.test_api_live import SECRET, start_api
 
@@ -41,6 +43,7 @@ MIN_CASES = 1_000
 SEED = 12
 #: failures that measure the contract against its JSON Schema, not the API (module docstring)
 CONTRACT_GAPS = {"ST201", "ST202"}
+REVIEWER_KEY = "fuzz-reviewer-key"
 _WRAPPER = """
 import sys
 import schemathesis.transport.requests as transport
@@ -60,6 +63,7 @@ def run_schemathesis(url: str, out: Path) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-c", _WRAPPER, "run", f"{url}/openapi.json",
         "--checks", "all", "--mode", "all", "--header", f"X-API-Key: {SECRET}",
+        "--header", f"X-Reviewer-Key: {REVIEWER_KEY}",
         "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED), "--no-shrink",
         "--continue-on-failure", "--request-timeout", "30", "--suppress-health-check", "all",
         "--output-truncate", "true", "--report", "json,har",
@@ -69,7 +73,8 @@ def run_schemathesis(url: str, out: Path) -> subprocess.CompletedProcess:
 
 
 def test_schemathesis_finds_no_server_error(namespace, tmp_path):
-    proc, url = start_api(namespace.settings)
+    proc, url = start_api(namespace.settings,
+                          reviewer_keys={"fuzzer": SecretStr(REVIEWER_KEY)})
     try:
         done = run_schemathesis(url, tmp_path)
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # still serving
