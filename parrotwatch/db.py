@@ -93,6 +93,13 @@ def migrate(url: str) -> list[str]:
     return applied_now
 
 
+def applied_thresholds(conn: psycopg.Connection) -> dict[str, float]:
+    """``{detector: threshold}`` of the thresholds applied from calibration records and not
+    revoked (``parrotwatch calibrate apply``): the review jobs and the stream read them."""
+    return {d: float(t) for d, t in conn.execute(
+        "SELECT detector, threshold FROM calibration_applied WHERE revoked_at IS NULL")}
+
+
 class ReaderRoleError(RuntimeError):
     """The reader role is missing, or cannot be given a login; the message says what to do."""
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
 from tqdm import tqdm
 
-from parrotwatch.scenario import INCIDENTS, QUALITY_INCIDENTS, build_corpus_index, scenario_traffic
+from parrotwatch.report import format_number
+from parrotwatch.scenario import (
+    INCIDENTS,
+    QUALITY_INCIDENTS,
+    build_corpus_index,
+    scenario_traffic,
+    scenario_truth,
+)
 from parrotwatch.settings import FEEDBACK_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka import produce
 from parrotwatch.stack.local import LocalStack
@@ -28,10 +36,19 @@ FROM inference_scores WHERE request_id LIKE %s GROUP BY model ORDER BY model
 """
 
 
+@dataclass
+class Played:
+    events: int
+    feedback: int
+    malformed: int
+    first: datetime  # event time of the first request
+    last: datetime  # and of the last one
+    truth: dict[str, dict[str, bool]]  # what a careful reviewer answers, by request id
+
+
 def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: int,
-         say: Callable[[str], None]) -> tuple[int, int, int, datetime]:
-    """Send the traffic: half through the HTTP API, half straight to Kafka; returns counts and the
-    event time of the last request."""
+         say: Callable[[str], None]) -> Played:
+    """Send the traffic: half through the HTTP API, half straight to Kafka."""
     start = (datetime.now(UTC) - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
     inference = scenario_traffic(start, minutes=minutes, seed=seed, id_prefix=run_id,
                                  quality=bool(settings.quality_detectors))
@@ -53,7 +70,8 @@ def play(settings: Settings, run_id: str, minutes: int, malformed: int, seed: in
         f"events via the API, {len(bad)} malformed records to {topic} "
         f"(feedback topic {settings.topic(FEEDBACK_TOPIC)})")
     last = max(datetime.fromisoformat(e["timestamp"]) for e in inference)
-    return len(inference), len(feedback), len(bad), last
+    truth = scenario_truth(inference, start) if settings.quality_detectors else {}
+    return Played(len(inference), len(feedback), len(bad), start, last, truth)
 
 
 def last_closed_window_end(last_event: datetime, delay_seconds: float) -> datetime:
@@ -108,6 +126,46 @@ def write_report(url: str, settings: Settings, run_id: str, minutes: int) -> str
     return str(path)
 
 
+#: the demo's simulated reviewers and the share of yes/no answers each gets wrong
+SIMULATED_NOISE = {"simulated-alice": 0.05, "simulated-bob": 0.10}
+
+
+def review_round(settings: Settings, url: str, played: Played, seed: int,
+                 say: Callable[[str], None]) -> int:
+    """Human review of the run, simulated: draw the review set of the run's period, have two
+    reviewers of known noise label it through the API (every item, and the second label of the
+    items that need two), calibrate the detectors, print what came out. Returns the records."""
+    from parrotwatch.review.calibration import calibrate_all
+    from parrotwatch.review.sample import sample_period
+    from parrotwatch.review.simulated import SimulatedReviewer, review_queue
+
+    period_end = played.last + timedelta(seconds=1)
+    drawn = sample_period(url, settings, played.first, period_end, seed=seed).drawn
+    labels = 0
+    for name, noise in tqdm(SIMULATED_NOISE.items(), desc="simulated reviewers", unit="reviewer"):
+        key = settings.reviewer_keys[name].get_secret_value()
+        labels += review_queue(settings.api_url, SimulatedReviewer(name, key, noise),
+                               played.truth, seed=seed)
+    run = calibrate_all(url, settings, start=played.first, end=period_end)
+    noise = ", ".join(f"{n:.0%}" for n in SIMULATED_NOISE.values())
+    say(f"\nhuman review (simulated): {drawn} items drawn for review, {labels} labels by "
+        f"{len(SIMULATED_NOISE)} reviewers who answer {noise} of yes/no labels wrongly; "
+        "calibration records:")
+    print(f"  {'detector':14}{'labels':>7}{'AUC':>7}{'kappa':>7}{'alpha':>7}{'flagged':>9}"
+          f"{'corrected rate (95% CI)':>27}")
+    for stored in run.records:
+        c = stored.columns
+        if (c["model"], c["app"]) != ("*", "*"):
+            continue
+        auc, kappa, alpha, raw, rate, low, high = (
+            "-" if c.get(k) is None else format_number(c[k], digits=2)
+            for k in ("auc", "kappa", "alpha", "raw_rate", "corrected_rate", "corrected_low",
+                      "corrected_high"))
+        print(f"  {c['detector']:14}{c['labelled']:>7}{auc:>7}{kappa:>7}{alpha:>7}{raw:>9}"
+              f"{f'{rate} ({low}-{high})':>27}")
+    return len(run.records)
+
+
 def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, timeout: float,
              say: Callable[[str], None] = print) -> dict:
     if settings.quality_detectors and settings.regurgitation_index is None:
@@ -123,7 +181,8 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     url = database_url(settings)
     with psycopg.connect(url, autocommit=True) as conn:
         dlq_before = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
-    n_events, n_feedback, n_bad, last_event = play(settings, run_id, minutes, malformed, seed, say)
+    played = play(settings, run_id, minutes, malformed, seed, say)
+    n_events, n_feedback, n_bad, last_event = played.events, played.feedback, played.malformed, played.last
     started = time.monotonic()
     wait_scored(url, run_id, n_events, timeout)
     # not "now": with the model detectors, scoring the hour takes minutes past its last event
@@ -176,6 +235,7 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     print("\ndead-letter reasons (all runs):")
     for reason, count in reasons:
         print(f"  {count:5}  {reason}")
+    calibration = review_round(settings, url, played, seed, say) if played.truth else None
     report = write_report(url, settings, run_id, minutes)
     print(f"""
 report (every dashboard's panels, for people without Grafana): {report}
@@ -188,4 +248,4 @@ where to look next:
   API docs: {settings.api_url}/docs
   parrotwatch down                   stop the stack (data stays in {settings.home})""")
     return {"run_id": run_id, "events": n_events, "dead_letters": dead, "feedback": fb,
-            "alerts": len(alerts)}
+            "alerts": len(alerts), "calibration_records": calibration}

@@ -9,6 +9,7 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
+from parrotwatch.db import applied_thresholds
 from parrotwatch.detectors.flags import FLAGS, Flag
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.streaming.window_store import add_counts, advance_watermark, merge_windows
@@ -29,8 +30,7 @@ def count_dead_letters(conn: psycopg.Connection, dead_letters: list[dict]) -> No
 def applied_flags(conn: psycopg.Connection) -> dict[str, Flag]:
     """The registry's flags, with the thresholds applied from calibration records
     (``parrotwatch calibrate apply``) in their place; read in the batch's own transaction."""
-    applied = dict(conn.execute(
-        "SELECT detector, threshold FROM calibration_applied WHERE revoked_at IS NULL").fetchall())
+    applied = applied_thresholds(conn)
     return {name: Flag(applied[name], flag.direction) if name in applied else flag
             for name, flag in FLAGS.items()}
 

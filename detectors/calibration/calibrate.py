@@ -42,6 +42,10 @@ from parrotwatch.detectors.calibration.estimators import (
 )
 from parrotwatch.detectors.calibration.mapping import fit_calibration, reliability_diagram
 
+#: doubly-labelled scored items needed before the stored corrected rate also corrects for the
+#: reviewers' own error (see :meth:`DetectorCalibration.corrected`)
+MIN_DOUBLY_LABELLED = 10
+
 
 @dataclass(frozen=True)
 class DetectorCalibration:
@@ -62,24 +66,37 @@ class DetectorCalibration:
     reliability: list[dict]       # [{"bin": i, "mean_score": .., "observed": .., "weight": ..}]
     details: dict = field(default_factory=dict)  # everything else, JSON-able
 
+    def corrected(self) -> tuple[Estimate, str]:
+        """The corrected rate to report, and what it corrects for: detector and reviewer error
+        when at least :data:`MIN_DOUBLY_LABELLED` scored items have two labels (and the
+        correction is defined), else the detector's error only (the rate reviewers call bad)."""
+        noise = self.details.get("reviewer_noise") or {}
+        both = noise.get("corrected") or {}
+        if (noise.get("doubly_labelled_scored", 0) >= MIN_DOUBLY_LABELLED
+                and both.get("value") is not None and math.isfinite(both["value"])):
+            return Estimate(**both), "detector and reviewer error"
+        return self.prevalence.corrected, "detector error only"
+
     def to_record(self) -> dict:
         """The columns of ``calibration_records`` this object fills: plain floats, None for NaN,
-        JSON-able dicts and lists."""
+        JSON-able dicts and lists. ``corrected_*`` is :meth:`corrected`'s estimate; the other
+        one stays in ``details``."""
         prevalence = self.prevalence
+        corrected, corrected_for = self.corrected()
         record = {
             "labelled": self.labelled, "doubly_labelled": self.doubly_labelled,
             "threshold": self.threshold, "auc": self.auc,
             "precision_at": self.precision_at.value, "recall_at": self.recall_at.value,
             "kappa": self.kappa.value, "kappa_low": self.kappa.low, "kappa_high": self.kappa.high,
             "alpha": self.alpha, "raw_rate": prevalence.raw,
-            "corrected_rate": prevalence.corrected.value,
-            "corrected_low": prevalence.corrected.low,
-            "corrected_high": prevalence.corrected.high,
+            "corrected_rate": corrected.value,
+            "corrected_low": corrected.low,
+            "corrected_high": corrected.high,
             "sensitivity": prevalence.sensitivity.value,
             "specificity": prevalence.specificity.value,
             "target": self.target, "suggested_threshold": self.suggested_threshold,
             "calibration_map": self.calibration_map, "reliability": self.reliability,
-            "details": self.details,
+            "details": {**self.details, "corrected_for": corrected_for},
         }
         return {key: plain(value) for key, value in record.items()}
 

@@ -3,8 +3,8 @@
 At most one live row per detector (a partial unique index): applying a record revokes the
 detector's previous live row in the same transaction, so the stream never sees two thresholds
 nor none in between. Every row keeps who applied which record version when, and when it was
-revoked. The stream reads :func:`applied_thresholds` when ``calibration_apply_thresholds`` is
-on.
+revoked, and by whom. The stream reads :func:`parrotwatch.db.applied_thresholds` when
+``calibration_apply_thresholds`` is on.
 """
 
 from __future__ import annotations
@@ -31,12 +31,6 @@ class Applied:
     applied_by: str
     applied_at: datetime
     revoked_at: datetime | None = None
-
-
-def applied_thresholds(conn: psycopg.Connection) -> dict[str, float]:
-    """``{detector: threshold}`` of the live applied rows."""
-    return {d: float(t) for d, t in conn.execute(
-        "SELECT detector, threshold FROM calibration_applied WHERE revoked_at IS NULL")}
 
 
 def _check_name(by: str) -> str:
@@ -68,7 +62,7 @@ def apply_record(conn: psycopg.Connection, version: int, by: str) -> tuple[Appli
             raise ApplyError(f"record {version} ({detector}) has no suggested threshold: no "
                              f"threshold met its target {target or ''} on the labels it had; "
                              "nothing applied (label more items, or lower the target)")
-        previous = _revoke_live(conn, detector)
+        previous = _revoke_live(conn, detector, by)
         new = conn.execute(
             "INSERT INTO calibration_applied (version, detector, threshold, applied_by) "
             "VALUES (%s, %s, %s, %s) RETURNING id, version, detector, threshold, applied_by, "
@@ -76,22 +70,21 @@ def apply_record(conn: psycopg.Connection, version: int, by: str) -> tuple[Appli
     return Applied(*new), previous
 
 
-def _revoke_live(conn: psycopg.Connection, detector: str) -> Applied | None:
+def _revoke_live(conn: psycopg.Connection, detector: str, by: str) -> Applied | None:
     row = conn.execute(
-        "UPDATE calibration_applied SET revoked_at = clock_timestamp() WHERE detector = %s AND "
-        "revoked_at IS NULL RETURNING id, version, detector, threshold, applied_by, applied_at, "
-        "revoked_at", (detector,)).fetchone()
+        "UPDATE calibration_applied SET revoked_at = clock_timestamp(), revoked_by = %s "
+        "WHERE detector = %s AND revoked_at IS NULL RETURNING id, version, detector, threshold, "
+        "applied_by, applied_at, revoked_at", (by, detector)).fetchone()
     return Applied(*row) if row else None
 
 
 def revoke(conn: psycopg.Connection, detector: str, by: str) -> Applied:
     """Revoke ``detector``'s live threshold (the stream goes back to the registry's); returns
-    the revoked row. ``by`` is required for the audit trail; the table has no column for it
-    yet, so it is returned to the caller, who logs it."""
-    _check_name(by)
+    the revoked row. ``by`` is stored with it (``revoked_by``), for the audit trail."""
+    by = _check_name(by)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        revoked = _revoke_live(conn, detector)
+        revoked = _revoke_live(conn, detector, by)
     if revoked is None:
         raise ApplyError(f"{detector} has no applied threshold to revoke; "
                          "`parrotwatch calibrate show` lists the applied ones")

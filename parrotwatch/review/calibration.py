@@ -36,11 +36,11 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from parrotwatch.db import applied_thresholds
 from parrotwatch.detectors.alerting.lifecycle import plain
 from parrotwatch.detectors.flags import FLAGS
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.review import alerts as calibration_alerts
-from parrotwatch.review.applied import applied_thresholds
 from parrotwatch.review.corrections import CorrectionOutcome, score_corrections
 from parrotwatch.review.labels import calibrated_labels, yes_no
 from parrotwatch.review.sample import connect_utc

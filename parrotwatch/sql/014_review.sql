@@ -116,7 +116,8 @@ CREATE TABLE calibration_applied (
     threshold   double precision NOT NULL,
     applied_by  text NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    revoked_at  timestamptz
+    revoked_at  timestamptz,
+    revoked_by  text              -- who revoked it, or who applied the version that replaced it
 );
 CREATE UNIQUE INDEX calibration_applied_one_live ON calibration_applied (detector)
     WHERE revoked_at IS NULL;

@@ -24,6 +24,9 @@ from parrotwatch.stack.urls import database_url, redact_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY_FILE = "api-key"
+REVIEWER_KEYS_FILE = "reviewer-keys.json"
+#: the local stack's reviewers: you, on the review page, and the demo's two simulated reviewers
+LOCAL_REVIEWERS = ("reviewer", "simulated-alice", "simulated-bob")
 
 
 def local_api_key(home: Path) -> tuple[str, Path]:
@@ -45,6 +48,31 @@ def local_api_key(home: Path) -> tuple[str, Path]:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(key + "\n")
     return key, path
+
+
+def local_reviewer_keys(home: Path) -> tuple[dict[str, str], Path]:
+    """The local stack's reviewer keys (name -> key, :data:`LOCAL_REVIEWERS`) and their file,
+    ``home/reviewer-keys.json``: created on first use (random, mode 0600), then reused."""
+    path = home / REVIEWER_KEYS_FILE
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
+        try:
+            keys = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            keys = None
+        if not isinstance(keys, dict) or not keys or not all(
+                isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()):
+            raise StackError(f"{path} is not a JSON object of reviewer name -> key; delete it and "
+                             "run `parrotwatch up` again to generate new keys") from None
+        return keys, path
+    keys = {name: secrets.token_urlsafe(32) for name in LOCAL_REVIEWERS}
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(keys, out, indent=1)
+    return keys, path
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -149,8 +177,20 @@ class LocalStack:
         self.say(f"api: no PARROTWATCH_API_KEYS set; using the local stack's key in {path} "
                  "(mode 0600): send it as X-API-Key")
 
+    def use_local_reviewer_keys(self) -> None:
+        """With no ``PARROTWATCH_REVIEWER_KEYS``, the local stack's reviewers (see
+        :func:`local_reviewer_keys`); say where the keys are, never what."""
+        if self.settings.reviewer_keys:
+            return
+        keys, path = local_reviewer_keys(self.settings.home)
+        self.settings = self.settings.model_copy(
+            update={"reviewer_keys": {k: SecretStr(v) for k, v in keys.items()}})
+        self.say(f"api: review page {self.settings.api_url}/review; reviewer keys in {path} "
+                 "(mode 0600)")
+
     def start_api(self, timeout: float = 60.0) -> None:
         self.use_local_api_key()
+        self.use_local_reviewer_keys()
         s = self.settings
         if not self.api.alive():
             if port_in_use(s.api_port, s.api_host):

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from parrotwatch.db import migrate
-from parrotwatch.review.applied import ApplyError, applied_thresholds, apply_record, revoke
+from parrotwatch.db import applied_thresholds, migrate
+from parrotwatch.review.applied import ApplyError, apply_record, revoke
 from parrotwatch.review.calibration import calibrate_all
 from parrotwatch.review.sample import purge, sample_due, sample_period
 
@@ -272,9 +272,9 @@ def test_apply_and_revoke_are_audited_with_one_live_threshold(namespace):
         assert revoked.id == new2.id and applied_thresholds(conn) == {}
         with pytest.raises(ApplyError, match="no applied threshold"):
             revoke(conn, "toxicity", "carol")
-        trail = conn.execute("SELECT version, applied_by, revoked_at IS NOT NULL FROM calibration_applied "
-                             "ORDER BY id").fetchall()
-        assert trail == [(v1, "alice", True), (v2, "bob", True)]
+        trail = conn.execute("SELECT version, applied_by, revoked_at IS NOT NULL, revoked_by "
+                             "FROM calibration_applied ORDER BY id").fetchall()
+        assert trail == [(v1, "alice", True, "bob"), (v2, "bob", True, "carol")]
 
 
 def test_the_applied_threshold_is_in_force_when_opted_in(namespace):

@@ -170,3 +170,20 @@ def test_bad_input_says_what_to_fix(bad_input, message):
     args.update(bad_input)
     with pytest.raises(ValueError, match=message):
         calibrate_detector(args.pop("scores"), args.pop("labels"), args.pop("pi"), **args)
+
+
+def test_the_stored_rate_corrects_for_reviewer_error_once_enough_items_have_two_labels():
+    scores, bad, pi, second = _labelled(7)
+    few = second.copy()
+    few[np.flatnonzero(~np.isnan(few))[5:]] = np.nan  # 5 doubly-labelled items: too few
+    for seconds, corrected_for in ((second, "detector and reviewer error"),
+                                   (few, "detector error only"), (None, "detector error only")):
+        c = calibrate_detector(scores, bad, pi, threshold=0.8, raw_rate=0.3, second_labels=seconds)
+        record = c.to_record()
+        assert record["details"]["corrected_for"] == corrected_for
+        expected = (c.details["reviewer_noise"]["corrected"]["value"] if seconds is second
+                    else c.prevalence.corrected.value)
+        assert record["corrected_rate"] == pytest.approx(expected)
+    noisy = calibrate_detector(scores, bad, pi, threshold=0.8, raw_rate=0.3, second_labels=second)
+    # the second reviewer disagrees on ~10% of items: the reviewer-corrected rate differs
+    assert noisy.to_record()["corrected_rate"] != pytest.approx(noisy.prevalence.corrected.value)

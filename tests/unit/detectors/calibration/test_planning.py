@@ -72,3 +72,17 @@ def test_the_table_lists_every_count(capsys):
 def test_a_detector_no_better_than_chance_is_refused():
     with pytest.raises(ValueError, match="beat chance"):
         variances(Scenario(0.1, 0.5, 0.5), 100)
+
+
+def test_the_docs_show_the_table_this_module_prints():
+    """docs/review.md's "how many labels" table is this module's output, not a stale copy."""
+    import re
+    from pathlib import Path
+
+    from parrotwatch.detectors.calibration.planning import markdown_table
+
+    text = (Path(__file__).resolve().parents[4] / "docs" / "review.md").read_text()
+    shown = re.search(r"<!-- planning-table:start -->\n(.*?)\n<!-- planning-table:end -->", text, re.S)
+    assert shown, "docs/review.md has lost its planning-table markers"
+    assert shown.group(1).strip() == markdown_table().strip(), (
+        "regenerate the table: python -m parrotwatch.detectors.calibration.planning")
