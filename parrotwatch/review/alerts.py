@@ -185,3 +185,27 @@ def publish(settings: Settings, events: list[AlertEventV1], timeout_s: float = 1
     finally:
         producer.close(timeout=timeout_s)
     return len(events)
+
+
+def pending(conn: psycopg.Connection) -> dict[str, list[AlertEventV1]]:
+    """The stored calibration alerts Kafka has not acknowledged yet, by run tag, oldest first."""
+    out: dict[str, list[AlertEventV1]] = {}
+    for tag, event in conn.execute(
+            "SELECT a.sink_batch, a.event FROM alerts a WHERE a.sink_batch LIKE 'calibration:%%' "
+            "AND NOT EXISTS (SELECT 1 FROM calibration_alert_publications p "
+            "WHERE p.sink_batch = a.sink_batch) ORDER BY a.id"):
+        out.setdefault(tag, []).append(AlertEventV1.model_validate(event))
+    return out
+
+
+def publish_pending(conn: psycopg.Connection, settings: Settings, timeout_s: float = 10.0) -> int:
+    """Publish every run's unacknowledged calibration alerts (this run's, and those of earlier
+    runs that found Kafka down), marking each run once Kafka acknowledged all of its alerts;
+    returns how many were published. Raises when the broker cannot be reached: the alerts stay
+    pending for the next run."""
+    published = 0
+    for tag, events in pending(conn).items():
+        published += publish(settings, events, timeout_s)
+        conn.execute("INSERT INTO calibration_alert_publications (sink_batch, alerts) "
+                     "VALUES (%s, %s) ON CONFLICT DO NOTHING", (tag, len(events)))
+    return published

@@ -16,7 +16,8 @@ every segment, (model, app) and ``*``/``*``, over a period (of the requests' eve
 
 A segment with fewer than ``min_labels`` labelled items is logged and not stored. The records
 of one run and the calibration alerts they cause (:mod:`.alerts`) are written in one
-transaction; the alerts are then published to Kafka for the dispatcher. Corrections are scored
+transaction; the alerts are then published to Kafka for the dispatcher (those Kafka did not
+acknowledge, by a later run). Corrections are scored
 first (:mod:`.corrections`).
 """
 
@@ -287,13 +288,14 @@ def calibrate_all(url: str, settings: Settings, *, start: datetime | None = None
                                                  kappa_level=kappa_level)
     if run.bad_rows:
         log.warning("calibration: rows skipped: %s", dict(run.bad_rows))
-    if publish and run.alerts:
+    if publish:  # this run's alerts, and any an earlier run could not publish
         try:
-            run.published = calibration_alerts.publish(settings, run.alerts)
-        except Exception as exc:  # noqa: BLE001 (stored alerts stay; Kafka may be down)
-            log.error("calibration: %d alert(s) stored (sink_batch %s) but not published to Kafka "
-                      "(%s: %s); the dispatcher will not deliver them", len(run.alerts), run.tag,
-                      type(exc).__name__, exc)
+            with connect_utc(url) as conn:
+                conn.autocommit = True
+                run.published = calibration_alerts.publish_pending(conn, settings)
+        except Exception as exc:  # noqa: BLE001 (stored alerts stay pending; Kafka may be down)
+            log.error("calibration: alerts stored but not published to Kafka (%s: %s); the next "
+                      "calibration publishes them again", type(exc).__name__, exc)
     return run
 
 

@@ -122,6 +122,15 @@ CREATE TABLE calibration_applied (
 CREATE UNIQUE INDEX calibration_applied_one_live ON calibration_applied (detector)
     WHERE revoked_at IS NULL;
 
+-- Calibration alerts (alerts.sink_batch 'calibration:<run>') acknowledged by Kafka: a run whose
+-- alerts are not here yet is published again by the next calibration (the dispatcher's
+-- idempotency key drops a second copy).
+CREATE TABLE calibration_alert_publications (
+    sink_batch   text PRIMARY KEY,
+    alerts       integer NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
 -- Task metrics of a response against a user's correction (feedback.correction), computed by the
 -- calibration job where the response's text was kept for review.
 CREATE TABLE correction_scores (

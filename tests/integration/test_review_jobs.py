@@ -312,6 +312,25 @@ def test_calibration_alerts_fire_resolve_and_reach_the_alerts_topic(namespace):
     assert {(e.rule, e.status) for e in good.alerts} == {("calibration_agreement_low", "resolved")}
 
 
+def test_alerts_kafka_missed_are_published_by_the_next_run(namespace):
+    settings = _settings(namespace)
+    with _db(namespace) as conn:
+        _labelled_items(conn, 30, agree=False)
+    down = settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})  # nothing listens
+    missed = calibrate_all(namespace.database_url, down, **_period(), calibrate=StandInCalibrate())
+    assert missed.alerts and missed.published == 0
+    assert namespace.scalar("SELECT count(*) FROM calibration_alert_publications") == 0
+    later = calibrate_all(namespace.database_url, settings, **_period(), calibrate=StandInCalibrate())
+    assert later.alerts == [] and later.published == len(missed.alerts)  # no new transition
+    published = namespace.read_topic("llm.alerts.v1", len(missed.alerts))
+    assert sorted(orjson.loads(r.value)["alert_id"] for r in published) == sorted(
+        e.alert_id for e in missed.alerts)
+    assert namespace.sql("SELECT sink_batch, alerts FROM calibration_alert_publications") == [
+        (missed.tag, len(missed.alerts))]
+    again = calibrate_all(namespace.database_url, settings, **_period(), calibrate=StandInCalibrate())
+    assert again.published == 0  # nothing twice
+
+
 def test_correction_scores_are_stored_for_kept_responses(namespace):
     from parrotwatch.detectors.task_metrics import task_metrics
 
