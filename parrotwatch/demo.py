@@ -126,8 +126,9 @@ def write_report(url: str, settings: Settings, run_id: str, minutes: int) -> str
     return str(path)
 
 
-#: the demo's simulated reviewers and the share of yes/no answers each gets wrong
-SIMULATED_NOISE = {"simulated-alice": 0.05, "simulated-bob": 0.10}
+#: the demo's simulated reviewers and the share of yes/no answers each gets wrong (one rate for
+#: both, on good and bad answers alike: what the reviewer-error correction assumes)
+SIMULATED_NOISE = {"simulated-alice": 0.05, "simulated-bob": 0.05}
 
 
 def review_round(settings: Settings, url: str, played: Played, seed: int,
@@ -147,10 +148,10 @@ def review_round(settings: Settings, url: str, played: Played, seed: int,
         labels += review_queue(settings.api_url, SimulatedReviewer(name, key, noise),
                                played.truth, seed=seed)
     run = calibrate_all(url, settings, start=played.first, end=period_end)
-    noise = ", ".join(f"{n:.0%}" for n in SIMULATED_NOISE.values())
+    noise = max(SIMULATED_NOISE.values())
     say(f"\nhuman review (simulated): {drawn} items drawn for review, {labels} labels by "
-        f"{len(SIMULATED_NOISE)} reviewers who answer {noise} of yes/no labels wrongly; "
-        "calibration records:")
+        f"{len(SIMULATED_NOISE)} reviewers who each answer {noise:.0%} of yes/no labels wrongly; "
+        "calibration records over every segment (rates: share of answers):")
     print(f"  {'detector':14}{'labels':>7}{'AUC':>7}{'kappa':>7}{'alpha':>7}{'flagged':>9}"
           f"{'corrected rate (95% CI)':>27}")
     for stored in run.records:
