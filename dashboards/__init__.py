@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from parrotwatch.dashboards.alerts import ALERTS
+from parrotwatch.dashboards.calibration import CALIBRATION
 from parrotwatch.dashboards.drift import DRIFT
 from parrotwatch.dashboards.feedback import FEEDBACK
 from parrotwatch.dashboards.grafana import (
@@ -24,7 +25,7 @@ from parrotwatch.dashboards.pipeline import PIPELINE
 from parrotwatch.dashboards.quality import DRILLDOWN, QUALITY
 
 DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, QUALITY, DRILLDOWN, DRIFT, ALERTS, FEEDBACK,
-                                     MEMORIZATION, PIPELINE)
+                                     MEMORIZATION, PIPELINE, CALIBRATION)
 
 
 def build_all() -> dict[str, dict[str, Any]]:

@@ -4,8 +4,10 @@ For people without Grafana: every panel of every dashboard (dashboards/) runs it
 Grafana's macros and variables expanded by dashboards.macros (model and app = All), for one
 time range. Time series become matplotlib PNGs (inlined as base64) with the alerts shaded as
 regions, tables become HTML tables, stats become numbers; the worst requests get their
-drill-down. Each plot is a ``<figure class="plot" data-points="N" data-series="K">`` so that
-tools (and tests) can check it has data. The page loads nothing from the network.
+drill-down. The Calibration dashboard's reliability table is drawn as a reliability diagram too
+(dashboards.calibration.XY_PLOTS: observed share of bad answers against the mean score per bin).
+Each plot is a ``<figure class="plot" data-points="N" data-series="K">`` so that tools (and
+tests) can check it has data. The page loads nothing from the network.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import psycopg
 
 from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.calibration import XY_PLOTS, XYPlot
 from parrotwatch.dashboards.grafana import Dashboard, Panel
 from parrotwatch.dashboards.macros import TimeRange, auto_interval, render
 from parrotwatch.dashboards.quality import DRILLDOWN
@@ -33,6 +36,7 @@ from parrotwatch.dashboards.quality import DRILLDOWN
 log = logging.getLogger(__name__)
 MAX_TABLE_ROWS = 50
 DRILLDOWNS = 5  # worst requests that get their drill-down section
+XY = {p.panel.title: p for p in XY_PLOTS}  # table panels also drawn as x-y plots
 WORST_PANEL = "Worst requests by $worst_by"
 
 
@@ -156,14 +160,29 @@ def _plot(panel: Panel, series: dict[str, list[tuple[datetime, float]]],
 
     fig = Figure(figsize=(7.2, 2.8))
     ax = fig.subplots()
+    bands = ci_bands(list(series))
+    in_band = {n for pair in bands.values() for n in pair}
+    colors: dict[str, Any] = {}
     for name, points in sorted(series.items()):
+        if name in in_band:
+            continue
         xs, ys = zip(*sorted(points), strict=True)
         if panel.draw == "points":
-            ax.plot(xs, ys, "o", ms=3, label=name)
+            (line,) = ax.plot(xs, ys, "o", ms=3, label=name)
         elif panel.draw == "bars":
-            ax.bar(xs, ys, width=0.0004, label=name, alpha=0.8)
+            line = ax.bar(xs, ys, width=0.0004, label=name, alpha=0.8).patches[0]
         else:
-            ax.plot(xs, ys, lw=1.2, marker="." if len(xs) < 20 else None, label=name)
+            (line,) = ax.plot(xs, ys, lw=1.2, marker="." if len(xs) < 20 else None, label=name)
+        colors[name] = line.get_facecolor() if panel.draw == "bars" else line.get_color()
+    for prefix, (low_name, high_name) in sorted(bands.items()):
+        low, high = dict(series[low_name]), dict(series[high_name])
+        times = sorted(set(low) & set(high))
+        color = colors.get(prefix) or next(
+            (c for n, c in sorted(colors.items()) if n.startswith(prefix + " ")), "grey")
+        ax.fill_between(times, [low[t] for t in times], [high[t] for t in times], color=color,
+                        alpha=0.15, lw=0)
+        if len(times) == 1:  # a band of one point is a vertical bar
+            ax.vlines(times, [low[times[0]]], [high[times[0]]], color=color, alpha=0.4)
     for start, end, _text in regions:
         ax.axvspan(max(start, tr.start), min(end, tr.end), color="red", alpha=0.08, lw=0)
     locator = AutoDateLocator()
@@ -173,6 +192,58 @@ def _plot(panel: Panel, series: dict[str, list[tuple[datetime, float]]],
     if panel.unit:
         ax.set_ylabel({"percentunit": "share", "reqps": "req/s", "rowsps": "rows/s"}.get(
             panel.unit, panel.unit))
+    ax.grid(alpha=0.3)
+    if len(series) - len(in_band) <= 12:
+        ax.legend(fontsize=7, loc="upper left", framealpha=0.6)
+    return _png(fig)
+
+
+def ci_bands(names: list[str]) -> dict[str, tuple[str, str]]:
+    """``{prefix: (low series, high series)}`` for the series pairs ``<prefix> CI low`` and
+    ``<prefix> CI high``, which the plots shade as a band around the ``<prefix>`` series (or
+    the one series named ``<prefix> <column>``) instead of drawing two more lines.
+
+    >>> ci_bands(["tox kappa", "tox kappa CI low", "tox kappa CI high", "m CI low"])
+    {'tox kappa': ('tox kappa CI low', 'tox kappa CI high')}
+    """
+    return {n.removesuffix(" CI low"): (n, n.removesuffix(" CI low") + " CI high")
+            for n in names if n.endswith(" CI low")
+            and n.removesuffix(" CI low") + " CI high" in names}
+
+
+def xy_series(xy: XYPlot, columns: list[str],
+              rows: list[tuple]) -> dict[str, list[tuple[float, float]]]:
+    """``{series: [(x, y), ...]}`` of an x-y panel's rows, a series named by its ``xy.series``
+    values without the ``*`` (every model or app) ones; rows without x or y are left out.
+
+    >>> xy = XYPlot(XY_PLOTS[0].panel, "mean_score", "observed", ("detector", "model", "app"))
+    >>> xy_series(xy, ["detector", "model", "app", "mean_score", "observed"],
+    ...           [("toxicity", "*", "*", 0.1, 0.05), ("toxicity", "m", "a", 0.2, None),
+    ...            ("toxicity", "*", "*", 0.6, 0.7)])
+    {'toxicity': [(0.1, 0.05), (0.6, 0.7)]}
+    """
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        record = dict(zip(columns, row, strict=True))
+        if record[xy.x] is None or record[xy.y] is None:
+            continue
+        name = " / ".join(str(record[c]) for c in xy.series if record[c] != "*")
+        out.setdefault(name, []).append((float(record[xy.x]), float(record[xy.y])))
+    return out
+
+
+def _xy_plot(xy: XYPlot, series: dict[str, list[tuple[float, float]]]) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.2, 3.6))
+    ax = fig.subplots()
+    if xy.diagonal:
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="y = x")
+    for name, points in sorted(series.items()):
+        xs, ys = zip(*sorted(points), strict=True)
+        ax.plot(xs, ys, marker="o", ms=4, lw=1.2, label=name)
+    ax.set_xlabel(xy.x.replace("_", " "))
+    ax.set_ylabel(xy.y.replace("_", " "))
     ax.grid(alpha=0.3)
     if len(series) <= 12:
         ax.legend(fontsize=7, loc="upper left", framealpha=0.6)
@@ -246,6 +317,13 @@ def _panel(ctx: _Context, d: Dashboard, panel: Panel, values, multi, regions,
     else:
         content = "".join(_table(ctx, c, r) for c, r in results)
         ctx.stats.tables += 1
+        if panel.title in XY:
+            xy = XY[panel.title]
+            series = xy_series(xy, *results[0])
+            points = sum(len(p) for p in series.values())
+            content = _figure(panel, points, len(series),
+                              _xy_plot(xy, series) if points else None) + content
+            ctx.stats.plots += 1
     description = f'<p class="desc">{html.escape(panel.description)}</p>' if panel.description else ""
     return (f'<section class="panel {panel.kind}"><h4>{html.escape(title)}</h4>{description}'
             f"{content}</section>")

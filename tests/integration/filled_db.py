@@ -13,7 +13,9 @@ last, one real memorization audit run (``parrotwatch.audits.runner.execute``, as
 audit run``) on the tiny testbed, as tests/integration/test_audits.py runs it: canary exposure,
 membership (loss), extraction and a regurgitation scan of the pipeline's responses plus a few
 training members, recorded in ``audit_runs``/``audit_metrics``/``audit_samples`` (one torch
-thread). Everything the dashboards read ends up filled.
+thread); then a simulated human review of the scored requests and the calibration records computed
+from it, four runs per detector and segment, one applied threshold and the ROUGE-L/BLEU of the
+corrections (tests/integration/filled_review.py). Everything the dashboards read ends up filled.
 
 The rates are chosen for build time on 2 cores: every closed window with 20+ sampled requests of
 a segment costs the driver two 200-permutation drift tests (MMD and a domain classifier, ~10 s
@@ -52,6 +54,7 @@ from parrotwatch.traffic import (
     malformed_records,
 )
 from tests.integration.conftest import StreamJob, wait_for
+from tests.integration.filled_review import fill_review
 
 MALFORMED = 14
 # (model, app, first event at seconds, events per second, events, incident)
@@ -202,6 +205,7 @@ def _fill(stack, base_settings: Settings, workdir: Path) -> FilledDb:
     finally:
         hook.close()
     _audit(url, events, workdir)
+    fill_review(url, feedback, events)
     done = datetime.now(UTC)
     filled = FilledDb(url, settings, TimeRange(start - timedelta(minutes=2), done + timedelta(minutes=15)),
                       len(events), len(feedback), time.monotonic() - began)

@@ -21,6 +21,7 @@ import pytest
 from psycopg import errors
 
 from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query
 from parrotwatch.dashboards.macros import auto_interval, render
 from parrotwatch.dashboards.overview import OVERVIEW
@@ -171,3 +172,46 @@ def test_the_reader_cannot_read_what_no_panel_shows(filled, reader):
         .replace("left(reason, 120)", "left(encode(payload, 'escape'), 120)"), "table"),))
     with pytest.raises(errors.InsufficientPrivilege):
         test_panel_queries_return_rows_on_pipeline_output(filled, reader, [], OVERVIEW, raw)
+
+
+def _calibration_rows(reader: str, filled: FilledDb, panel: Panel, model: list[str] | None = None):
+    """``panel``'s rows as the reader, for every model and app or for the models ``model``."""
+    tr = filled.time_range
+    with psycopg.connect(reader, autocommit=True) as conn:
+        values, multi, _label, _all = next(variable_selections(conn, CALIBRATION, filled, []))
+        if model is not None:
+            values = {**values, "model": model}
+        return run(conn, render(panel.queries[0].sql, tr, auto_interval(tr), values, multi))
+
+
+def test_the_reliability_diagram_is_the_newest_record_of_each_detector_and_segment(filled, reader):
+    columns, rows = _calibration_rows(reader, filled, RELIABILITY)
+    shown = {(r[columns.index("detector")], r[columns.index("model")], r[columns.index("app")]):
+             r[columns.index("version")] for r in rows}
+    newest: dict[tuple, tuple] = {}
+    for version, detector, model, app, at, bins in filled.sql(
+            "SELECT version, detector, model, app, computed_at, jsonb_array_length(reliability) "
+            "FROM calibration_records"):
+        key = (detector, model, app)
+        if key not in newest or (at, version) > newest[key][:2]:
+            newest[key] = (at, version, bins)
+    assert shown == {k: v for k, (_at, v, _b) in newest.items()}
+    assert {d for d, _m, _a in shown} == {"toxicity", "hallucination", "ood_score"}
+    for key, (_at, _version, bins) in newest.items():  # every bin of it, none of older records
+        assert sum(1 for r in rows if tuple(r[:3]) == key) == bins
+
+
+def test_calibration_series_keep_the_overall_records_when_one_model_is_selected(filled, reader):
+    kappa = next(p for p in CALIBRATION.panels() if p.title.startswith("Cohen's kappa"))
+    (model,) = filled.sql("SELECT model FROM calibration_records WHERE model <> '*' "
+                          "ORDER BY model LIMIT 1")[0]
+    columns, rows = _calibration_rows(reader, filled, kappa, model=[model])
+    series = {r[columns.index("metric")] for r in rows}
+    assert {"toxicity", "hallucination", "ood_score"} & series  # the '*' records
+    others = {m for (m,) in filled.sql("SELECT DISTINCT model FROM calibration_records "
+                                       "WHERE model NOT IN ('*', %s)", model)}
+    assert others and not any(o in s for s in series for o in others)
+    assert any(model in s for s in series)
+    for r in rows:  # the CI brackets its kappa
+        low, value, high = (r[columns.index(c)] for c in ("kappa CI low", "kappa", "kappa CI high"))
+        assert low is None or low - 1e-9 <= value <= high + 1e-9, r

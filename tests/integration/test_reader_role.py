@@ -70,11 +70,20 @@ def test_the_reader_cannot_write_nor_read_payloads_or_state(namespace, reader):
             "SELECT * FROM alert_evaluator_state", "SELECT excerpt FROM drift_reference",
             "SELECT * FROM drift_samples", "SELECT * FROM schema_migrations",
             "COPY dead_letters TO STDOUT", "DROP VIEW dead_letter_reasons",
-            "CREATE TABLE mine (x int)"]
+            "CREATE TABLE mine (x int)",
+            # review (014): the texts, the labels and who gave them, the scores shown to nobody
+            "SELECT prompt FROM review_texts", "SELECT * FROM review_texts",
+            "SELECT labels FROM review_labels", "SELECT reviewer FROM review_labels",
+            "SELECT comment FROM review_labels", "SELECT scores FROM review_items",
+            "SELECT request_id FROM review_items", "SELECT * FROM review_skips",
+            "INSERT INTO calibration_applied (version, detector, threshold, applied_by) "
+            "VALUES (1, 'toxicity', 0.5, 'me')"]
         for sql in denied:
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(sql)
         assert conn.execute("SELECT count(*) FROM drift_reference").fetchone() == (0,)
+        assert conn.execute("SELECT count(item_id), count(labelled_at) FROM review_labels"
+                            ).fetchone() == (0, 0)  # what the review-progress panels count
         settings = dict(conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', "
             "'standard_conforming_strings', 'lock_timeout')").fetchall())

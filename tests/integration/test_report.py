@@ -1,7 +1,8 @@
 """``parrotwatch report`` on the database the real pipeline filled (tests/integration/filled_db.py),
 checked in headless Chromium (Debian's package, scripts/install_chromium.sh) through the DevTools
 protocol: the page loads without console errors or exceptions, every plot carries data points
-and its image decodes, the alert and worst-request tables have rows, the drill-downs are linked."""
+and its image decodes, the alert and worst-request tables have rows, the drill-downs are linked,
+the Calibration section draws its reliability diagram, agreement and rates from the records."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typer.testing import CliRunner
 
 from parrotwatch.cli.report import report
 from parrotwatch.dashboards import DASHBOARDS
+from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, XY_PLOTS
 from parrotwatch.stack.local import REPO_ROOT
 from tests.integration.filled_db import FilledDb, filled_database
 
@@ -145,20 +147,23 @@ def test_report_renders_every_panel_with_data(filled, chromium, tmp_path, monkey
     assert result.exit_code == 0, result.output
     print(f"report rendered in {time.monotonic() - started:.1f} s, {out.stat().st_size} bytes")
     assert "0 panels without data" in result.output, result.output
-    assert "[8/7]" not in result.output and "[7/7] Parrotwatch / Pipeline health" in result.output
+    expected = [d for d in DASHBOARDS if d.uid != "parrotwatch-drilldown"]
+    n = len(expected)
+    assert f"[{n + 1}/" not in result.output and f"[{n}/{n}] {expected[-1].title}" in result.output
 
     dom, problems = load_in_chromium(chromium, out)
     assert problems == []
     assert dom["failed"] == 0
-    expected = [d for d in DASHBOARDS if d.uid != "parrotwatch-drilldown"]
     assert dom["dashboards"][:len(expected)] == [d.uid for d in expected]
     plots = [p for d in expected for p in d.panels() if p.kind in ("timeseries", "piechart")]
+    plots += [xy.panel for xy in XY_PLOTS]
     assert len(dom["plots"]) == len(plots) > 20
     for plot in dom["plots"]:
         assert plot["points"] > 0 and plot["series"] > 0, plot
         assert plot["images"] and all(ok and width > 0 for ok, width in plot["images"]), plot
     tables = {t["panel"]: t["rows"] for t in dom["tables"]}
     assert tables["Alerts"] > 0 and tables["Worst requests by toxicity"] > 0
+    check_calibration_section(dom, tables)
     drill = sorted(set(dom["drilldown_links"]))
     assert len(drill) == 5
     assert {f"#{d}" for d in dom["dashboards"] if d.startswith("req-")} == set(drill)
@@ -167,6 +172,21 @@ def test_report_renders_every_panel_with_data(filled, chromium, tmp_path, monkey
     significant = [len(d.replace(".", "").lstrip("0")) for d in decimals]
     raw = [d for d, n in zip(decimals, significant, strict=True) if n > 4]
     assert decimals and not raw, raw[:5]  # numbers come to 4 significant digits, not raw floats
+
+
+def check_calibration_section(dom: dict, tables: dict[str, int]) -> None:
+    """The Calibration section: one reliability curve per detector over every segment (and per
+    model/app), agreement and corrected-vs-raw rates per detector, applied thresholds listed."""
+    assert CALIBRATION.uid in dom["dashboards"]
+    plots = {p["panel"]: p for p in dom["plots"]}
+    detectors = 3
+    assert plots[RELIABILITY.title]["series"] >= detectors
+    assert tables[RELIABILITY.title] >= detectors * 2  # several bins per curve
+    for title in ("Cohen's kappa: detector vs reviewers", "Corrected vs raw rate"):
+        assert plots[title]["series"] >= detectors * 2, plots[title]  # values and their CI
+    assert plots["Krippendorff's alpha between reviewers"]["points"] > 0
+    assert tables["Applied thresholds"] == 2  # the revoked one and the live one
+    assert tables["Latest calibration per detector and segment"] >= detectors
 
 
 def test_report_help_and_bad_range():

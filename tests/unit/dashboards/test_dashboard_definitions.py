@@ -20,12 +20,26 @@ def migrated_tables() -> set[str]:
             for m in re.findall(r"CREATE (?:TABLE|(?:OR REPLACE )?VIEW) (\w+)", sql)}
 
 
+GRANT = re.compile(r"^GRANT SELECT\s+(?:\(([^)]*)\)\s+)?ON\s+([\w,\s]+?)\s+TO parrotwatch_reader;",
+                   re.M)
+
+
+def reader_column_grants() -> dict[str, set[str] | None]:
+    """``{relation: granted columns, or None for the whole relation}`` of the dashboards' reader
+    role over every migration (012 creates the role; later ones grant their own tables)."""
+    out: dict[str, set[str] | None] = {}
+    for _v, sql in migrations():
+        for columns, relations in GRANT.findall(sql):
+            for t in relations.split(","):
+                cols = {c.strip() for c in columns.split(",")} if columns else None
+                previous = out.get(t.strip(), set())
+                out[t.strip()] = None if cols is None or previous is None else previous | cols
+    return out
+
+
 def reader_grants() -> set[str]:
-    """Relations migration 012 lets the dashboards' reader role SELECT (whole or some columns)."""
-    (sql,) = [sql for v, sql in migrations() if v.startswith("012_")]
-    grants = re.findall(r"^GRANT SELECT (?:\([^)]*\) )?ON ([\w,\s]+?)\s+TO parrotwatch_reader;",
-                        sql, flags=re.M)
-    return {t.strip() for g in grants for t in g.split(",")}
+    """Relations the migrations let the dashboards' reader role SELECT (whole or some columns)."""
+    return set(reader_column_grants())
 
 
 def test_panels_name_exactly_the_tables_they_read_and_those_exist():
@@ -40,7 +54,7 @@ def test_panels_name_exactly_the_tables_they_read_and_those_exist():
 
 def test_uids_ids_and_titles_are_unique_and_the_layout_fits_the_grid():
     models = build_all()
-    assert len(models) == len(DASHBOARDS) == 8
+    assert len(models) == len(DASHBOARDS) == 9
     assert len({m["title"] for m in models.values()}) == len(models)
     for m in models.values():
         ids = [p["id"] for p in m["panels"]]
@@ -100,3 +114,11 @@ def test_the_reader_role_may_read_what_the_dashboards_read_and_no_payloads():
              for t in TABLE_REF.findall(sql)}
     assert read == reader_grants()
     assert "dead_letters" not in read and "dead_letter_reasons" in read
+    assert "review_texts" not in read and "review_skips" not in read
+
+
+def test_the_grants_parser_reads_whole_and_column_grants():
+    grants = reader_column_grants()
+    assert grants["inference_scores"] is None and grants["calibration_records"] is None
+    assert grants["review_labels"] == {"item_id", "labelled_at"}
+    assert "reviewer" not in grants["review_labels"] and "labels" not in grants["review_labels"]
