@@ -128,7 +128,8 @@ def pod_specs(doc: dict) -> list[tuple[str, dict]]:
 def test_compose_config_is_valid_and_wired(compose_config):
     services = compose_config["services"]
     assert set(services) == {"kafka", "postgres", "topic-init", "spark-master", "spark-worker",
-                             "stream", "api", "alertmanager", "dispatcher", "dashboards", "grafana"}
+                             "stream", "api", "alertmanager", "dispatcher", "review-scheduler",
+                             "dashboards", "grafana"}
     for name, svc in services.items():
         for dep, how in (svc.get("depends_on") or {}).items():
             if how["condition"] == "service_healthy":
@@ -142,7 +143,11 @@ def test_compose_config_is_valid_and_wired(compose_config):
     assert services["stream"]["environment"]["PARROTWATCH_SPARK_MASTER"] == "spark://spark-master:7077"
     apps = {n for n, s in services.items() if APP_IMAGE.match(s["image"])}
     assert apps == {"topic-init", "spark-master", "spark-worker", "stream", "api", "dispatcher",
-                    "dashboards"}
+                    "review-scheduler", "dashboards"}
+    scheduler = services["review-scheduler"]["depends_on"]
+    assert {dep: how["condition"] for dep, how in scheduler.items()} == {
+        "kafka": "service_healthy", "postgres": "service_healthy",
+        "topic-init": "service_completed_successfully"}
 
 
 def test_compose_refuses_to_start_without_secrets(tools, tmp_path):
@@ -170,15 +175,61 @@ def test_compose_settings_are_real_and_parse(compose_config, monkeypatch):
         seen |= set(env)
         if env:
             _settings_from(env, monkeypatch)
-    for name in ("topic-init", "stream", "api", "dispatcher"):  # what talks to Kafka / PostgreSQL
+    for name in ("topic-init", "stream", "api", "dispatcher", "review-scheduler"):  # Kafka / PostgreSQL
         settings = _settings_from(compose_config["services"][name]["environment"], monkeypatch)
         assert settings.bootstrap == "kafka:9092", f"{name} would start its own broker"
-        if name in ("stream", "dispatcher"):
+        if name in ("stream", "api", "dispatcher", "review-scheduler"):
             assert settings.database_url.endswith("@postgres:5432/parrotwatch"), name
     api = _settings_from(compose_config["services"]["api"]["environment"], monkeypatch)
     assert (api.api_host, api.api_port, api.bootstrap) == ("0.0.0.0", 8088, "kafka:9092")
     assert [k.get_secret_value() for k in api.api_keys] == ["change-me-api-key"]
+    example = dict(line.split("=", 1) for line in (DEPLOY / "compose" / ".env.example").read_text()
+                   .splitlines() if line.strip() and not line.startswith("#"))
+    reviewers = {name: key.get_secret_value() for name, key in api.reviewer_keys.items()}
+    assert reviewers == json.loads(example["PW_REVIEWER_KEYS"]) and reviewers
     assert {"PARROTWATCH_KAFKA_BOOTSTRAP", "PARROTWATCH_DATABASE_URL"} <= seen
+
+
+def test_compose_reviewer_keys_are_optional(tools, tmp_path, monkeypatch):
+    """Without PW_REVIEWER_KEYS the stack still starts, with human review off (no reviewer)."""
+    env = tmp_path / "no-reviewers.env"
+    example = (DEPLOY / "compose" / ".env.example").read_text()
+    env.write_text("\n".join(line for line in example.splitlines()
+                             if not line.startswith("PW_REVIEWER_KEYS=")))
+    assert "PW_REVIEWER_KEYS=" in example  # the example sets them (checked above)
+    out = compose(tools, "config", "--format", "json", env_file=env)
+    assert out.returncode == 0, out.stderr
+    api = _settings_from(json.loads(out.stdout)["services"]["api"]["environment"], monkeypatch)
+    assert api.reviewer_keys == {} and api.api_keys
+
+
+def _review_schedule_params(args: list[str]) -> dict:
+    """The options ``parrotwatch review schedule ARGS`` parses to (typed, range-checked by click),
+    without running it."""
+    import click
+    from typer.main import get_command
+
+    from parrotwatch.cli import app
+
+    assert args[:3] == ["parrotwatch", "review", "schedule"], args
+    root = get_command(app)
+    with click.Context(root) as ctx:
+        group = root.get_command(ctx, "review")
+        command = group.get_command(ctx, "schedule")
+        return command.make_context("schedule", list(args[3:]), parent=ctx).params
+
+
+def test_review_scheduler_runs_a_real_command_everywhere(compose_config):
+    """compose and Kubernetes start `parrotwatch review schedule` with options it accepts, and the
+    same schedule, which is a valid cron."""
+    from parrotwatch.review.scheduler import check_cron
+
+    (k8s,) = [c["args"] for d in k8s_docs() for w, spec in pod_specs(d)
+              if w == "Deployment/review-scheduler" for c in spec["containers"]]
+    compose_args = compose_config["services"]["review-scheduler"]["command"]
+    params = [_review_schedule_params(args) for args in (compose_args, k8s)]
+    assert params[0] == params[1]
+    assert check_cron(params[0]["cron"]) and params[0]["days"] > 0
 
 
 def test_k8s_settings_are_real_and_parse(monkeypatch):
@@ -189,8 +240,7 @@ def test_k8s_settings_are_real_and_parse(monkeypatch):
     for doc in docs:
         for where, spec in pod_specs(doc):
             for container in spec.get("initContainers", []) + spec["containers"]:
-                env = {e["name"]: e.get("value", "from-a-secret" if "valueFrom" in e else "")
-                       for e in container.get("env", [])}
+                env = {e["name"]: _env_value(e, data) for e in container.get("env", [])}
                 if doc["kind"] == "SparkApplication" and where.endswith("driver"):
                     env |= doc["spec"]["driver"].get("envVars", {})
                 for source in container.get("envFrom", []):
@@ -208,10 +258,47 @@ def test_k8s_settings_are_real_and_parse(monkeypatch):
                     if where.endswith(".driver"):  # build_session must leave the master to Spark
                         assert settings.spark_master.startswith("k8s://"), where
                     checked.add(where)
-    assert checked == {"Deployment/api", "Deployment/dispatcher", "SparkApplication/scoring.driver"}
+    assert checked == {"Deployment/api", "Deployment/dispatcher", "Deployment/review-scheduler",
+                       "SparkApplication/scoring.driver"}
     for key in [k for d in docs if d["kind"] == "SparkApplication"
                 for k in d["spec"].get("sparkConf", {}) if "PARROTWATCH_" in k]:
         assert key.rsplit(".", 1)[-1] in VALID_ENV, key
+
+
+def _env_value(entry: dict, data: dict) -> str:
+    """An env entry's value; a secretKeyRef's from secrets.example.yaml where it shows the key
+    (so that its example must parse), else a placeholder."""
+    if "valueFrom" not in entry:
+        return entry.get("value", "")
+    ref = entry["valueFrom"].get("secretKeyRef", {})
+    return data.get(("Secret", ref.get("name")), {}).get(ref.get("key"), "from-a-secret")
+
+
+def test_k8s_review_settings_are_shared_and_reviewer_keys_reach_the_api_only(monkeypatch):
+    """The review and calibration settings sit in the shared ConfigMap (stream, scheduler and API
+    must agree on the design), and the reviewers' keys come from their own optional Secret that
+    only the API reads: without it the API starts with review off."""
+    docs = k8s_docs()
+    config = next(d for d in docs if d["metadata"]["name"] == "parrotwatch-config")["data"]
+    shown = {k for k in config if k.startswith(("PARROTWATCH_REVIEW_", "PARROTWATCH_CALIBRATION_"))}
+    assert {"PARROTWATCH_REVIEW_POOL_RATE", "PARROTWATCH_REVIEW_BUDGET",
+            "PARROTWATCH_REVIEW_PERIOD_HOURS", "PARROTWATCH_CALIBRATION_APPLY_THRESHOLDS"} <= shown
+    settings = _settings_from({k: config[k] for k in shown}, monkeypatch)
+    assert all(getattr(settings, k.removeprefix("PARROTWATCH_").lower()) is not None for k in shown)
+    readers = {}
+    for doc in docs:
+        for where, spec in pod_specs(doc):
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                for e in container.get("env", []):
+                    ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                    if e["name"] == "PARROTWATCH_REVIEWER_KEYS" or ref.get("name") == "parrotwatch-reviewers":
+                        readers[where] = (e["name"], ref)
+    assert readers == {"Deployment/api": ("PARROTWATCH_REVIEWER_KEYS", {
+        "name": "parrotwatch-reviewers", "key": "PARROTWATCH_REVIEWER_KEYS", "optional": True})}
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in docs if d["kind"] == "Secret"}
+    assert "PARROTWATCH_REVIEWER_KEYS" not in secrets["parrotwatch-secrets"]  # envFrom of all pods
+    assert _settings_from(secrets["parrotwatch-reviewers"], monkeypatch).reviewer_keys
+    assert "PARROTWATCH_DATABASE_URL" in secrets["parrotwatch-secrets"]  # the API's review queue
 
 
 def test_every_parrotwatch_variable_named_in_deploy_is_a_setting():

@@ -10,7 +10,7 @@ import pytest
 from tests.unit.deploy.test_manifests import k8s_docs, pod_specs
 
 COMPONENTS = {"api": "Deployment/api", "streaming": "SparkApplication/scoring.driver",
-              "dispatcher": "Deployment/dispatcher"}
+              "dispatcher": "Deployment/dispatcher", "review-scheduler": "Deployment/review-scheduler"}
 # (operation kind, topic) each component's user may touch: Read or Write, nothing else
 TOPIC_ACCESS = {
     "api": {("Write", "llm.inference.v1"), ("Write", "llm.feedback.v1")},
@@ -18,18 +18,21 @@ TOPIC_ACCESS = {
                   ("Read", "parrotwatch.sink-markers"), ("Write", "llm.scores.v1"),
                   ("Write", "llm.dlq.v1"), ("Write", "llm.alerts.v1")},
     "dispatcher": {("Read", "llm.alerts.v1")},
+    "review-scheduler": {("Write", "llm.alerts.v1")},  # calibration alerts
 }
 DNS = {("dns", 53)}
 KAFKA = {("kafka", 9092), ("kafka", 9093)}
 EGRESS = {
-    "api": DNS | KAFKA,
+    "api": DNS | KAFKA | {("any", 5432)},  # the review queue reads and writes PostgreSQL
     "dispatcher": DNS | KAFKA | {("any", 5432), ("any", 443), ("monitoring", 9093)},
     "grafana": DNS | {("any", 5432)},
+    "review-scheduler": DNS | KAFKA | {("any", 5432)},
     "scoring-executor": DNS | KAFKA | {("any", 5432), ("scoring", "any")},
     "scoring-driver": DNS | KAFKA | {("any", 5432), ("scoring", "any"), ("any", 443),
                                      ("any", 6443)},
 }
 INGRESS = {"api": {("any", 8088)}, "grafana": {("any", 3000)}, "dispatcher": set(),
+           "review-scheduler": set(),
            "scoring-executor": {("scoring", "any")}, "scoring-driver": {("scoring", "any")}}
 
 
@@ -48,7 +51,7 @@ def test_every_kafka_listener_authenticates_and_acls_are_enforced(docs):
     for lst in listeners:  # Strimzi's generated broker policy admits the components only
         (peer,) = lst["networkPolicyPeers"]
         (expr,) = peer["podSelector"]["matchExpressions"]
-        assert sorted(expr["values"]) == ["api", "dispatcher", "scoring"]
+        assert sorted(expr["values"]) == ["api", "dispatcher", "review-scheduler", "scoring"]
     assert "userOperator" in kafka["entityOperator"]
 
 
@@ -128,10 +131,10 @@ def _flows(policies: list[dict], labels: dict[str, str], direction: str) -> set:
 
 def _pod_labels(docs) -> dict[str, dict[str, str]]:
     app = docs[("SparkApplication", "scoring")]["spec"]
+    deployments = ("api", "dispatcher", "grafana", "review-scheduler")
     return {
-        "api": docs[("Deployment", "api")]["spec"]["template"]["metadata"]["labels"],
-        "dispatcher": docs[("Deployment", "dispatcher")]["spec"]["template"]["metadata"]["labels"],
-        "grafana": docs[("Deployment", "grafana")]["spec"]["template"]["metadata"]["labels"],
+        **{name: docs[("Deployment", name)]["spec"]["template"]["metadata"]["labels"]
+           for name in deployments},
         # Spark adds spark-role to the labels it is given
         "scoring-driver": {**app["driver"]["labels"], "spark-role": "driver"},
         "scoring-executor": {**app["executor"]["labels"], "spark-role": "executor"},
@@ -164,3 +167,50 @@ def test_only_the_components_reach_the_brokers(docs):
                        for r in rules for peer in r.get("from", []))
         assert admitted == (pod != "grafana"), pod
     assert all(r.get("from") for r in rules), "no broker port is open to anywhere"
+
+
+# Deployments that run the Parrotwatch image: each pod hardened the same way (Pod Security
+# "restricted" and more: read-only root file system, resources, no service account token).
+PARROTWATCH_DEPLOYMENTS = ["api", "dispatcher", "review-scheduler"]
+
+
+def test_the_parrotwatch_deployments_are_those_hardened_here(docs):
+    names = sorted(name for (kind, name), d in docs.items() if kind == "Deployment"
+                   and d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name")
+                   == "parrotwatch")
+    assert names == PARROTWATCH_DEPLOYMENTS
+
+
+@pytest.mark.parametrize("name", PARROTWATCH_DEPLOYMENTS)
+def test_each_deployment_is_hardened(docs, name):
+    spec = docs[("Deployment", name)]["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    pod = spec["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    writable = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        ctx = container["securityContext"]
+        assert ctx["allowPrivilegeEscalation"] is False and ctx["readOnlyRootFilesystem"] is True
+        assert ctx["capabilities"] == {"drop": ["ALL"]} and not ctx.get("privileged")
+        assert container["image"].startswith("parrotwatch:")
+    for container in spec["containers"]:
+        resources = container["resources"]
+        assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert mounts.get("/tmp") in writable, f"{name}: /tmp must be a writable emptyDir"
+
+
+def test_the_review_scheduler_runs_once_without_a_port(docs):
+    """One replica (two would be safe but calibrate twice), replaced with Recreate; it serves no
+    port, so no HTTP probe, and no Service selects it."""
+    deployment = docs[("Deployment", "review-scheduler")]["spec"]
+    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+    (container,) = deployment["template"]["spec"]["containers"]
+    assert container["args"][:3] == ["parrotwatch", "review", "schedule"]
+    assert "ports" not in container
+    assert not any("httpGet" in container.get(p, {}) for p in
+                   ("startupProbe", "readinessProbe", "livenessProbe"))
+    labels = deployment["template"]["metadata"]["labels"]
+    services = [d for d in docs.values() if d["kind"] == "Service"]
+    assert not any(_selects({"matchLabels": s["spec"]["selector"]}, labels) for s in services)
