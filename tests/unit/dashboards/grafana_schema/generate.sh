@@ -4,6 +4,8 @@
 #   @grafana/schema@11.6.16 (Apache-2.0, Grafana Labs): the TypeScript types that Grafana
 #   generates from its CUE kinds: the dashboard kind (raw/dashboard/x/dashboard_types.gen.d.ts)
 #   and each panel plugin's options and field config (raw/composable/<panel>/panelcfg/x/).
+#   xychart is the 11.x XY chart (series mapping auto/manual; raw/composable/xychart, not the
+#   pre-11 "xychart2" preview).
 #   ts-json-schema-generator@2.4.0 turns them into JSON Schema draft-07 (closed objects, as the
 #   CUE definitions are closed).
 # The schemas are checked in so that the tests need no node; run this to refresh them.
@@ -21,7 +23,7 @@ gen() {  # gen FILE TYPE OUT
 }
 raw=node_modules/@grafana/schema/dist/esm/raw
 gen "$raw/dashboard/x/dashboard_types.gen.d.ts" Dashboard dashboard.schema.json
-for panel in timeseries table stat piechart; do
+for panel in timeseries table stat piechart xychart; do
   file=$(ls "$raw/composable/$panel/panelcfg/x/"*_types.gen.d.ts)
   gen "$file" Options "$panel.options.schema.json"
   if grep -q "interface FieldConfig" "$file"; then
