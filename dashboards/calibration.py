@@ -26,10 +26,8 @@ the headline numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from parrotwatch.dashboards.common import ALERTS_ANNOTATION, SEGMENT, SEGMENT_VARIABLES
-from parrotwatch.dashboards.grafana import Dashboard, Panel, Query, Row
+from parrotwatch.dashboards.grafana import XY, Dashboard, Panel, Query, Row
 
 RECORDS = ("calibration_records",)
 # the selected segments, plus the records over every model and/or app
@@ -90,38 +88,37 @@ RATES = Row("Corrected vs raw rate of bad answers", (
                   unit="percentunit", max_value=1.0, width=8),
 ))
 
-RELIABILITY = Panel("Reliability diagram (newest record per detector)", "table", (Query(f"""
+_BINS = f"""FROM {_NEWEST}
+  CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(r.reliability) = 'array'
+                                          THEN r.reliability ELSE '[]'::jsonb END) AS b"""
+DIAGONAL = "calibrated (y = x)"  # the reference series of the reliability diagram
+
+RELIABILITY = Panel("Reliability diagram (newest record per detector)", "xychart", (Query(f"""
+SELECT series, mean_score, observed FROM (
+  SELECT 0 AS reference, {SERIES} AS series,
+         (b->>'mean_score')::float8 AS mean_score, (b->>'observed')::float8 AS observed
+  {_BINS}
+  UNION ALL
+  SELECT 1, '{DIAGONAL}', d.p, d.p FROM (VALUES (0.0::float8), (1.0::float8)) AS d(p)
+) bins
+WHERE mean_score IS NOT NULL AND observed IS NOT NULL
+ORDER BY reference, series, mean_score""", "table"),), RECORDS,
+    "Newest record of each detector and segment: per bin of the P(bad) its calibration map "
+    "predicts, the observed weighted share of bad answers (y) against the mean prediction (x). "
+    f"On the dashed diagonal ({DIAGONAL}) the map is calibrated; above it, it under-predicts. "
+    "Exact numbers: the table below.", width=24, height=10, min_interval=None,
+    xy=XY("mean_score", "observed", "series", reference=DIAGONAL))
+
+RELIABILITY_BINS = Panel("Reliability bins (newest record per detector)", "table", (Query(f"""
 SELECT r.detector, r.model, r.app, r.version, b->>'bin' AS bin,
        (b->>'mean_score')::float8 AS mean_score, (b->>'observed')::float8 AS observed,
        (b->>'observed')::float8 - (b->>'mean_score')::float8 AS "observed - mean",
        (b->>'weight')::float8 AS weight
-FROM {_NEWEST}
-  CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(r.reliability) = 'array'
-                                          THEN r.reliability ELSE '[]'::jsonb END) AS b
+{_BINS}
 ORDER BY r.detector, r.model, r.app, mean_score""", "table"),), RECORDS,
-    "Newest record of each detector and segment, per bin of the P(bad) its calibration map "
-    "predicts: the mean prediction (mean_score) against the observed weighted share of bad "
-    "answers. On the diagonal (observed = mean) the map is calibrated; `parrotwatch report` "
-    "draws it.", width=24, height=10,
-    min_interval=None)
-
-
-
-@dataclass(frozen=True)
-class XYPlot:
-    """A table panel that ``parrotwatch report`` also draws as an x-y plot (Grafana 11.6 shows
-    the table: the dashboards here use no XY chart): ``y`` against ``x``, one line per distinct
-    ``series`` values, with the diagonal y = x when ``diagonal``."""
-
-    panel: Panel
-    x: str
-    y: str
-    series: tuple[str, ...]
-    diagonal: bool = False
-
-
-XY_PLOTS = (XYPlot(RELIABILITY, "mean_score", "observed", ("detector", "model", "app"),
-                   diagonal=True),)
+    "The reliability diagram's bins: mean prediction (mean_score), observed weighted share of "
+    "bad answers, their difference (0 = calibrated) and the bin's weight.", width=24,
+    height=8, min_interval=None)
 
 THRESHOLDS = Row("Thresholds", (
     record_series("Precision and recall at the threshold in force",
@@ -211,5 +208,6 @@ CALIBRATION = Dashboard(
     "parrotwatch-calibration", "Parrotwatch / Calibration",
     "Human review against the detectors: agreement, corrected vs raw rates, reliability, "
     "thresholds, review progress and task metrics from users' corrections.",
-    (AGREEMENT, RATES, Row("Reliability", (RELIABILITY,)), THRESHOLDS, REVIEW, CORRECTIONS),
+    (AGREEMENT, RATES, Row("Reliability", (RELIABILITY, RELIABILITY_BINS)), THRESHOLDS, REVIEW,
+     CORRECTIONS),
     SEGMENT_VARIABLES, (ALERTS_ANNOTATION,), time_from="now-30d")

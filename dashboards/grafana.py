@@ -25,7 +25,7 @@ SCHEMA_VERSION = 41  # Grafana 11.6
 GRAFANA_VERSION = "11.6"
 GRID_WIDTH = 24
 
-PanelKind = Literal["timeseries", "table", "stat", "piechart"]
+PanelKind = Literal["timeseries", "table", "stat", "piechart", "xychart"]
 Format = Literal["time_series", "table"]
 
 
@@ -52,6 +52,25 @@ class Link:
 
 
 @dataclass(frozen=True)
+class XY:
+    """How an ``xychart`` panel reads its one table query: ``y`` against ``x`` (numeric
+    columns), one series per distinct value of the text column ``series``.
+
+    The query returns exactly ``series, x, y`` in that order, ordered by series then x. Grafana's
+    "Partition by values" transformation splits the frame into one frame per ``series`` value
+    (the column itself dropped), and the XY chart in auto mapping draws, per frame, the second
+    numeric field (y) against the first (x): no field matcher to go stale. ``reference``: the
+    ``series`` value of rows the query adds as a reference line (e.g. the diagonal y = x), drawn
+    dashed and grey.
+    """
+
+    x: str
+    y: str
+    series: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class Panel:
     """A panel: its title, visualisation, SQL targets and display hints.
 
@@ -72,10 +91,15 @@ class Panel:
     decimals: int | None = None
     max_value: float | None = None
     draw: Literal["line", "bars", "points"] = "line"
+    xy: XY | None = None  # the columns of an ``xychart`` panel
 
     def __post_init__(self) -> None:
         if not self.queries:
             raise ValueError(f"panel {self.title!r} has no query")
+        if (self.kind == "xychart") != (self.xy is not None):
+            raise ValueError(f"panel {self.title!r}: an xychart panel, and only one, needs xy=XY(...)")
+        if self.kind == "xychart" and [q.format for q in self.queries] != ["table"]:
+            raise ValueError(f"xychart panel {self.title!r} needs exactly one table query")
         if self.kind == "timeseries" and any(q.format != "time_series" for q in self.queries):
             raise ValueError(f"time series panel {self.title!r} needs time_series queries")
 
@@ -171,6 +195,12 @@ _TIMESERIES_CUSTOM = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "s
                       "gradientMode": "none", "stacking": {"group": "A", "mode": "none"},
                       "scaleDistribution": {"type": "linear"}, "thresholdsStyle": {"mode": "off"},
                       "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
+# points joined by lines; the axes are probabilities here but stay Grafana's auto range
+_XYCHART_CUSTOM = {"show": "points+lines", "pointSize": {"fixed": 6}, "pointShape": "circle",
+                   "pointStrokeWidth": 1, "fillOpacity": 50, "lineWidth": 2,
+                   "lineStyle": {"fill": "solid"}, "axisPlacement": "auto",
+                   "axisBorderShow": False, "scaleDistribution": {"type": "linear"},
+                   "hideFrom": {"legend": False, "tooltip": False, "viz": False}}
 _REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
 _OPTIONS: dict[str, dict[str, Any]] = {
     "timeseries": {"legend": {"calcs": ["mean", "max"], "displayMode": "table",
@@ -186,6 +216,12 @@ _OPTIONS: dict[str, dict[str, Any]] = {
                             "showLegend": True, "values": ["value", "percent"]},
                  "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": True},
                  "tooltip": {"mode": "single", "sort": "none"}},
+    # auto mapping, one default series config: per frame, x = the first numeric field and a
+    # series for each other one (Grafana 11.6's xychart prepSeries)
+    "xychart": {"mapping": "auto", "series": [{}],
+                "legend": {"calcs": [], "displayMode": "list", "placement": "bottom",
+                           "showLegend": True},
+                "tooltip": {"mode": "single", "sort": "none"}},
 }
 
 
@@ -197,12 +233,16 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         defaults["custom"] = _TIMESERIES_CUSTOM | {"drawStyle": panel.draw}
     elif panel.kind == "table":
         defaults["custom"] = {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}
+    elif panel.kind == "xychart":
+        defaults["custom"] = _XYCHART_CUSTOM
     for key, value in (("unit", panel.unit), ("decimals", panel.decimals), ("max", panel.max_value)):
         if value is not None:
             defaults[key] = value
     overrides = [{"matcher": {"id": "byName", "options": link.column},
                   "properties": [{"id": "links", "value": [{"title": link.title, "url": link.url}]}]}
                  for link in panel.links]
+    if panel.xy is not None and panel.xy.reference:
+        overrides.append(_reference_line(panel.xy.reference))
     out: dict[str, Any] = {
         "id": panel_id, "type": panel.kind, "title": panel.title, "description": panel.description,
         "datasource": dict(DATASOURCE),
@@ -213,7 +253,29 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     }
     if panel.min_interval:
         out["interval"] = panel.min_interval
+    if panel.xy is not None:
+        # Without a pluginVersion Grafana runs the xychart's pre-10.4 option migration, which
+        # turns these options into an empty manual mapping.
+        out["pluginVersion"] = "11.6.0"
+        out["transformations"] = [{"id": "partitionByValues", "options": {
+            "fields": [panel.xy.series], "keepFields": False, "naming": {"asLabels": True}}}]
     return out
+
+
+def _reference_line(series: str) -> dict[str, Any]:
+    r"""Override drawing the rows of the ``series`` value ``series`` as a dashed grey line without
+    points. After the partition their y field carries the label ``series``, so its display name
+    ends with that value; ``byRegexp`` tests display names, a ``/.../`` pattern unanchored.
+
+    >>> _reference_line("y = x (a/b)")["matcher"]["options"]
+    '/y = x \\(a\\/b\\)$/'
+    """
+    pattern = "/" + "".join("\\" + c if c in "\\.^$|?*+()[]{}/" else c for c in series) + "$/"
+    return {"matcher": {"id": "byRegexp", "options": pattern},
+            "properties": [{"id": "custom.show", "value": "lines"},
+                           {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                           {"id": "custom.lineWidth", "value": 1},
+                           {"id": "color", "value": {"mode": "fixed", "fixedColor": "gray"}}]}
 
 
 def dashboard(d: Dashboard) -> dict[str, Any]:

@@ -4,8 +4,8 @@ For people without Grafana: every panel of every dashboard (dashboards/) runs it
 Grafana's macros and variables expanded by dashboards.macros (model and app = All), for one
 time range. Time series become matplotlib PNGs (inlined as base64) with the alerts shaded as
 regions, tables become HTML tables, stats become numbers; the worst requests get their
-drill-down. The Calibration dashboard's reliability table is drawn as a reliability diagram too
-(dashboards.calibration.XY_PLOTS: observed share of bad answers against the mean score per bin).
+drill-down. XY charts (Grafana's ``xychart``, e.g. the Calibration dashboard's reliability diagram:
+observed share of bad answers against the mean score per bin) become x-y plots of ``panel.xy``.
 Each plot is a ``<figure class="plot" data-points="N" data-series="K">`` so that tools (and
 tests) can check it has data. The page loads nothing from the network.
 """
@@ -28,15 +28,13 @@ from typing import Any
 import psycopg
 
 from parrotwatch.dashboards import DASHBOARDS
-from parrotwatch.dashboards.calibration import XY_PLOTS, XYPlot
-from parrotwatch.dashboards.grafana import Dashboard, Panel
+from parrotwatch.dashboards.grafana import XY, Dashboard, Panel
 from parrotwatch.dashboards.macros import TimeRange, auto_interval, render
 from parrotwatch.dashboards.quality import DRILLDOWN
 
 log = logging.getLogger(__name__)
 MAX_TABLE_ROWS = 50
 DRILLDOWNS = 5  # worst requests that get their drill-down section
-XY = {p.panel.title: p for p in XY_PLOTS}  # table panels also drawn as x-y plots
 WORST_PANEL = "Worst requests by $worst_by"
 
 
@@ -211,37 +209,40 @@ def ci_bands(names: list[str]) -> dict[str, tuple[str, str]]:
             and n.removesuffix(" CI low") + " CI high" in names}
 
 
-def xy_series(xy: XYPlot, columns: list[str],
+def xy_series(xy: XY, columns: list[str],
               rows: list[tuple]) -> dict[str, list[tuple[float, float]]]:
-    """``{series: [(x, y), ...]}`` of an x-y panel's rows, a series named by its ``xy.series``
-    values without the ``*`` (every model or app) ones; rows without x or y are left out.
+    """``{series: [(x, y), ...]}`` of an xychart panel's rows, one series per value of its
+    ``xy.series`` column; rows without x or y are left out.
 
-    >>> xy = XYPlot(XY_PLOTS[0].panel, "mean_score", "observed", ("detector", "model", "app"))
-    >>> xy_series(xy, ["detector", "model", "app", "mean_score", "observed"],
-    ...           [("toxicity", "*", "*", 0.1, 0.05), ("toxicity", "m", "a", 0.2, None),
-    ...            ("toxicity", "*", "*", 0.6, 0.7)])
-    {'toxicity': [(0.1, 0.05), (0.6, 0.7)]}
+    >>> xy = XY("mean_score", "observed", "series", reference="y = x")
+    >>> xy_series(xy, ["series", "mean_score", "observed"],
+    ...           [("toxicity", 0.1, 0.05), ("toxicity m/a", 0.2, None), ("toxicity", 0.6, 0.7),
+    ...            ("y = x", 0.0, 0.0), ("y = x", 1.0, 1.0)])
+    {'toxicity': [(0.1, 0.05), (0.6, 0.7)], 'y = x': [(0.0, 0.0), (1.0, 1.0)]}
     """
     out: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
         record = dict(zip(columns, row, strict=True))
         if record[xy.x] is None or record[xy.y] is None:
             continue
-        name = " / ".join(str(record[c]) for c in xy.series if record[c] != "*")
-        out.setdefault(name, []).append((float(record[xy.x]), float(record[xy.y])))
+        out.setdefault(str(record[xy.series]), []).append((float(record[xy.x]),
+                                                           float(record[xy.y])))
     return out
 
 
-def _xy_plot(xy: XYPlot, series: dict[str, list[tuple[float, float]]]) -> str:
+def _xy_plot(xy: XY, series: dict[str, list[tuple[float, float]]]) -> str:
+    """Each series as points joined by lines, the ``xy.reference`` one as a dashed grey line
+    (as the Grafana panel draws them)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.2, 3.6))
     ax = fig.subplots()
-    if xy.diagonal:
-        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="y = x")
-    for name, points in sorted(series.items()):
+    for name, points in sorted(series.items(), key=lambda s: s[0] != xy.reference):
         xs, ys = zip(*sorted(points), strict=True)
-        ax.plot(xs, ys, marker="o", ms=4, lw=1.2, label=name)
+        if name == xy.reference:
+            ax.plot(xs, ys, ls="--", color="grey", lw=1, label=name)
+        else:
+            ax.plot(xs, ys, marker="o", ms=4, lw=1.2, label=name)
     ax.set_xlabel(xy.x.replace("_", " "))
     ax.set_ylabel(xy.y.replace("_", " "))
     ax.grid(alpha=0.3)
@@ -314,16 +315,17 @@ def _panel(ctx: _Context, d: Dashboard, panel: Panel, values, multi, regions,
                         for c, v in zip(columns, data[0] if data else [None] * len(columns),
                                         strict=True))
         content, ctx.stats.stats = cells, ctx.stats.stats + 1
+    elif panel.kind == "xychart" and panel.xy is not None:
+        series = xy_series(panel.xy, *results[0])
+        data = {n: p for n, p in series.items() if n != panel.xy.reference}
+        if not data and rows and not drilldown:  # only the reference line: no data
+            ctx.stats.empty.append(f"{d.title} / {title}")
+        points = sum(len(p) for p in data.values())
+        content = _figure(panel, points, len(data), _xy_plot(panel.xy, series) if points else None)
+        ctx.stats.plots += 1
     else:
         content = "".join(_table(ctx, c, r) for c, r in results)
         ctx.stats.tables += 1
-        if panel.title in XY:
-            xy = XY[panel.title]
-            series = xy_series(xy, *results[0])
-            points = sum(len(p) for p in series.values())
-            content = _figure(panel, points, len(series),
-                              _xy_plot(xy, series) if points else None) + content
-            ctx.stats.plots += 1
     description = f'<p class="desc">{html.escape(panel.description)}</p>' if panel.description else ""
     return (f'<section class="panel {panel.kind}"><h4>{html.escape(title)}</h4>{description}'
             f"{content}</section>")

@@ -21,7 +21,7 @@ import pytest
 from psycopg import errors
 
 from parrotwatch.dashboards import DASHBOARDS
-from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY
+from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, RELIABILITY_BINS
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query
 from parrotwatch.dashboards.macros import auto_interval, render
 from parrotwatch.dashboards.overview import OVERVIEW
@@ -104,6 +104,16 @@ def check_result(panel: Panel, query: Query, columns: list[str], rows: list[tupl
     assert "?column?" not in columns, f"unnamed column in {columns}"
     for link in panel.links:
         assert link.column in columns
+    if panel.xy is not None:  # the XY chart's auto mapping: series, x, y; each series by x
+        assert columns == [panel.xy.series, panel.xy.x, panel.xy.y], columns
+        assert all(isinstance(r[0], str) and all(isinstance(v, numbers.Number) for v in r[1:])
+                   for r in rows), rows[:3]
+        names = [name for i, (name, *_xy) in enumerate(rows) if i == 0 or rows[i - 1][0] != name]
+        assert len(names) == len(set(names)), f"series must come one after the other: {names}"
+        assert names[-1] == panel.xy.reference, "the reference line comes last"
+        for name in names:
+            xs = [r[1] for r in rows if r[0] == name]
+            assert xs == sorted(xs), f"series {name!r} must come ordered by x"
     if panel.kind == "stat":
         assert len(rows) == 1 and all(isinstance(v, numbers.Number) for v in rows[0]), rows
     if query.format == "time_series":
@@ -185,7 +195,7 @@ def _calibration_rows(reader: str, filled: FilledDb, panel: Panel, model: list[s
 
 
 def test_the_reliability_diagram_is_the_newest_record_of_each_detector_and_segment(filled, reader):
-    columns, rows = _calibration_rows(reader, filled, RELIABILITY)
+    columns, rows = _calibration_rows(reader, filled, RELIABILITY_BINS)
     shown = {(r[columns.index("detector")], r[columns.index("model")], r[columns.index("app")]):
              r[columns.index("version")] for r in rows}
     newest: dict[tuple, tuple] = {}
@@ -199,6 +209,17 @@ def test_the_reliability_diagram_is_the_newest_record_of_each_detector_and_segme
     assert {d for d, _m, _a in shown} == {"toxicity", "hallucination", "ood_score"}
     for key, (_at, _version, bins) in newest.items():  # every bin of it, none of older records
         assert sum(1 for r in rows if tuple(r[:3]) == key) == bins
+    # the XY chart: the same bins, one series per detector and segment, plus the diagonal
+    xy_columns, xy_rows = _calibration_rows(reader, filled, RELIABILITY)
+    detector, model, app, x, y = (columns.index(c) for c in (
+        "detector", "model", "app", "mean_score", "observed"))
+    bins = {(r[detector] if (r[model], r[app]) == ("*", "*")
+             else f"{r[detector]} {r[model]}/{r[app]}", r[x], r[y])
+            for r in rows if r[x] is not None and r[y] is not None}
+    assert xy_columns == ["series", "mean_score", "observed"]
+    reference = RELIABILITY.xy.reference
+    assert {tuple(r) for r in xy_rows if r[0] != reference} == bins
+    assert [tuple(r[1:]) for r in xy_rows if r[0] == reference] == [(0.0, 0.0), (1.0, 1.0)]
 
 
 def test_calibration_series_keep_the_overall_records_when_one_model_is_selected(filled, reader):

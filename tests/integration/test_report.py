@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from parrotwatch.cli.report import report
 from parrotwatch.dashboards import DASHBOARDS
-from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, XY_PLOTS
+from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, RELIABILITY_BINS
 from parrotwatch.stack.local import REPO_ROOT
 from tests.integration.filled_db import FilledDb, filled_database
 
@@ -155,8 +155,8 @@ def test_report_renders_every_panel_with_data(filled, chromium, tmp_path, monkey
     assert problems == []
     assert dom["failed"] == 0
     assert dom["dashboards"][:len(expected)] == [d.uid for d in expected]
-    plots = [p for d in expected for p in d.panels() if p.kind in ("timeseries", "piechart")]
-    plots += [xy.panel for xy in XY_PLOTS]
+    plots = [p for d in expected for p in d.panels()
+             if p.kind in ("timeseries", "piechart", "xychart")]
     assert len(dom["plots"]) == len(plots) > 20
     for plot in dom["plots"]:
         assert plot["points"] > 0 and plot["series"] > 0, plot
@@ -181,7 +181,8 @@ def check_calibration_section(dom: dict, tables: dict[str, int]) -> None:
     plots = {p["panel"]: p for p in dom["plots"]}
     detectors = 3
     assert plots[RELIABILITY.title]["series"] >= detectors
-    assert tables[RELIABILITY.title] >= detectors * 2  # several bins per curve
+    assert plots[RELIABILITY.title]["points"] >= detectors * 2  # several bins per curve
+    assert tables[RELIABILITY_BINS.title] >= plots[RELIABILITY.title]["points"]
     for title in ("Cohen's kappa: detector vs reviewers", "Corrected vs raw rate"):
         assert plots[title]["series"] >= detectors * 2, plots[title]  # values and their CI
     assert plots["Krippendorff's alpha between reviewers"]["points"] > 0

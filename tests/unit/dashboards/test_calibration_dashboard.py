@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from parrotwatch.dashboards import DASHBOARDS
-from parrotwatch.dashboards.calibration import CALIBRATION, RECORD_SEGMENT, RELIABILITY, XY_PLOTS
+from parrotwatch.dashboards.calibration import (
+    CALIBRATION,
+    DIAGONAL,
+    RECORD_SEGMENT,
+    RELIABILITY,
+    RELIABILITY_BINS,
+)
+from parrotwatch.dashboards.grafana import dashboard
 from parrotwatch.dashboards.macros import TimeRange, render
 from parrotwatch.db import migrations
 from tests.unit.dashboards.test_dashboard_definitions import reader_column_grants
@@ -90,10 +97,19 @@ def test_review_panels_name_only_the_columns_the_reader_is_granted():
     assert ungranted_columns('SELECT count(*) AS "labels" FROM review_labels') == set()
 
 
-def test_the_report_plots_columns_the_reliability_query_returns():
-    (xy,) = XY_PLOTS
-    assert xy.panel is RELIABILITY and xy.panel in CALIBRATION.panels()
-    sql = RELIABILITY.queries[0].sql
-    select = sql[:sql.index("\nFROM")]
-    for column in (xy.x, xy.y, *xy.series):
-        assert re.search(rf"(\bAS {column}|\br\.{column})\b", select), column
+def test_the_reliability_diagram_is_an_xy_chart_of_the_columns_its_query_returns():
+    assert RELIABILITY.kind == "xychart" and RELIABILITY_BINS.kind == "table"
+    assert {RELIABILITY, RELIABILITY_BINS} <= set(CALIBRATION.panels())
+    xy, sql = RELIABILITY.xy, RELIABILITY.queries[0].sql
+    # auto mapping: exactly the series column, then x, then y, each series ordered by x
+    outer = re.match(r"\s*SELECT (.*?) FROM", sql).group(1)
+    assert [c.strip() for c in outer.split(",")] == [xy.series, xy.x, xy.y]
+    assert sql.rstrip().endswith(f"ORDER BY reference, {xy.series}, {xy.x}")
+    assert xy.reference == DIAGONAL and f"'{DIAGONAL}', d.p, d.p" in sql  # the y = x line
+    (model,) = [p for p in dashboard(CALIBRATION)["panels"] if p["title"] == RELIABILITY.title]
+    assert model["type"] == "xychart" and model["options"]["mapping"] == "auto"
+    assert model["transformations"][0]["options"]["fields"] == [xy.series]
+    assert model["pluginVersion"]  # without it Grafana migrates the options to an empty chart
+    (reference,) = model["fieldConfig"]["overrides"]
+    assert re.search(reference["matcher"]["options"].strip("/"), f"{xy.y} {DIAGONAL}")
+    assert not re.search(reference["matcher"]["options"].strip("/"), f"{xy.y} toxicity")

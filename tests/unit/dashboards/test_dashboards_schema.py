@@ -74,3 +74,13 @@ def test_the_schema_rejects_broken_dashboards():
     options = json.loads((SCHEMAS / "table.options.schema.json").read_text())
     assert errors(options, {"showHeader": True, "frameIndex": 0, "footer": {"show": False,
                                                                         "reducer": [], "fields": ""}})
+    xy = json.loads((SCHEMAS / "xychart.options.schema.json").read_text())
+    good_xy = next(p for p in good_calibration()["panels"] if p["type"] == "xychart")["options"]
+    assert errors(xy, good_xy) == []
+    for broken in ({**good_xy, "mapping": "table"}, {**good_xy, "series": [{"x": "mean_score"}]},
+                   {k: v for k, v in good_xy.items() if k != "series"}):
+        assert errors(xy, broken), "the xychart schema accepted broken options"
+
+
+def good_calibration() -> dict:
+    return build_all()["parrotwatch-calibration"]
