@@ -128,7 +128,7 @@ def write_report(url: str, settings: Settings, run_id: str, minutes: int) -> str
 
 #: the demo's simulated reviewers and the share of yes/no answers each gets wrong (one rate for
 #: both, on good and bad answers alike: what the reviewer-error correction assumes)
-SIMULATED_NOISE = {"simulated-alice": 0.05, "simulated-bob": 0.05}
+SIMULATED_NOISE = {"simulated-alice": 0.02, "simulated-bob": 0.02}
 
 
 def review_round(settings: Settings, url: str, played: Played, seed: int,

@@ -44,7 +44,10 @@ def doubly_labelled(first, second) -> np.ndarray:
 def krippendorff_alpha(first, second, level: str = "nominal") -> float | None:
     """Krippendorff's alpha between two reviewers, ``first[i]`` and ``second[i]`` labelling item
     i (NaN where a reviewer did not). None when fewer than 2 items have both labels, or when every
-    label has the same value (alpha is then undefined: D_e = 0).
+    pairable label has the same value (alpha is then undefined: D_e = 0).
+
+    >>> krippendorff_alpha([1, 1, 0], [1, 1, float("nan")]) is None  # 0 only on an unpaired item
+    True
 
     >>> round(krippendorff_alpha([1, 1, 0, 0, 1], [1, 1, 0, 1, float("nan")]), 4)  # 1 - 7*2/30
     0.5333
@@ -58,7 +61,9 @@ def krippendorff_alpha(first, second, level: str = "nominal") -> float | None:
         return None
     if np.unique(data[~np.isnan(data)]).size < 2:
         return None
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+    with np.errstate(invalid="ignore", divide="ignore"):  # D_e = 0 among the pairable values
+        alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+    return alpha if np.isfinite(alpha) else None
 
 
 def kappa_interval(a, b, weights=None, *, seed: int = 0, level: float = 0.95,
