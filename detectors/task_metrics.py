@@ -55,7 +55,8 @@ def _rouge():
     try:
         from rouge_score import rouge_scorer
     except ImportError as exc:
-        raise ImportError("ROUGE-L needs rouge-score: pip install -e '.[models]'") from exc
+        raise ImportError("ROUGE-L needs rouge-score (a parrotwatch dependency): "
+                          "pip install rouge-score") from exc
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
@@ -63,7 +64,8 @@ def _sacrebleu():
     try:
         import sacrebleu
     except ImportError as exc:
-        raise ImportError("BLEU and chrF need sacrebleu: pip install -e '.[models]'") from exc
+        raise ImportError("BLEU and chrF need sacrebleu (a parrotwatch dependency): "
+                          "pip install sacrebleu") from exc
     return sacrebleu
 
 

@@ -100,6 +100,21 @@ def applied_thresholds(conn: psycopg.Connection) -> dict[str, float]:
         "SELECT detector, threshold FROM calibration_applied WHERE revoked_at IS NULL")}
 
 
+def delete_expired_review_texts(conn: psycopg.Connection, text_days: float) -> tuple[int, int]:
+    """Enforce the review texts' retention (docs/review.md): delete the texts of review items
+    past ``expires_at`` and pool texts kept over ``text_days`` without being drawn; returns
+    (expired item texts, old pool texts). Labels, items and statistics stay. The review jobs
+    (``parrotwatch review purge``) and the stream (so that retention holds without them) call it."""
+    expired = conn.execute(
+        "DELETE FROM review_texts t USING review_items i WHERE i.request_id = t.request_id "
+        "AND i.expires_at <= clock_timestamp()").rowcount
+    old = conn.execute(
+        "DELETE FROM review_texts t WHERE stored_at < clock_timestamp() - "
+        "make_interval(secs => %s::float8) AND NOT EXISTS (SELECT 1 FROM review_items i "
+        "WHERE i.request_id = t.request_id)", (text_days * 86400.0,)).rowcount
+    return expired, old
+
+
 class ReaderRoleError(RuntimeError):
     """The reader role is missing, or cannot be given a login; the message says what to do."""
 

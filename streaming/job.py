@@ -19,8 +19,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from parrotwatch.contracts.review_labels import calibration_labels, load_label_schema
-from parrotwatch.db import migrate
+from parrotwatch.contracts.review_labels import LabelSchemaError, calibration_labels, load_label_schema
+from parrotwatch.db import connect, delete_expired_review_texts, migrate
 from parrotwatch.detectors.alerting import load_rules
 from parrotwatch.detectors.alerting.rules import DEFAULT_RULES_PATH as DEFAULT_RULES
 from parrotwatch.detectors.calibration.sampling import PoolDesign
@@ -54,10 +54,15 @@ def alert_stage(settings: Settings, drift: DriftStage | None = None) -> AlertSta
 
 
 def review_pool(settings: Settings) -> PoolDesign | None:
-    """Which requests' texts the stream keeps for human review (docs/review.md); None = none."""
+    """Which requests' texts the stream keeps for human review (docs/review.md); None = none,
+    also when the label schema cannot be read (scoring goes on; the error is logged)."""
     if settings.review_pool_rate <= 0:
         return None
-    detectors = calibration_labels(load_label_schema(settings.review_labels))
+    try:
+        detectors = calibration_labels(load_label_schema(settings.review_labels))
+    except LabelSchemaError as exc:
+        log.error("no review texts are kept: the label schema is broken (%s)", exc)
+        return None
     thresholds = tuple((d, FLAGS[d].threshold, FLAGS[d].direction == "above")
                        for d in detectors if d in FLAGS)
     return PoolDesign(settings.review_pool_rate, settings.review_pool_near_rate,
@@ -146,10 +151,33 @@ def log_progress(queries: list, logged: dict[str, int]) -> None:
                  " ".join(f"{k}={v}" for k, v in sorted(progress.get("durationMs", {}).items())))
 
 
+class ReviewRetention:
+    """Deletes expired review texts every ``every`` seconds, on its own connection (never in a
+    sink's transaction), so that their retention holds even where no review job runs."""
+
+    def __init__(self, settings: Settings, db_url: str, every: float = 600.0) -> None:
+        self.settings, self.db_url, self.every = settings, db_url, every
+        self.next_at = time.monotonic()
+
+    def tick(self) -> None:
+        if self.settings.review_pool_rate <= 0 or time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + self.every
+        try:
+            with connect(self.db_url, autocommit=True) as conn:
+                expired, old = delete_expired_review_texts(conn, self.settings.review_text_days)
+            if expired or old:
+                log.info("review retention: %d expired item texts, %d old pool texts deleted",
+                         expired, old)
+        except Exception:  # database away: the next tick tries again
+            log.warning("review retention failed; trying again later", exc_info=True)
+
+
 def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[bool]) -> int:
     """Run the queries; when one fails (broker or database away), restart all from their
     checkpoints with exponential backoff. Returns the exit code once asked to stop."""
     backoff = 2.0
+    retention = ReviewRetention(settings, db_url)
     while not stopping:
         started = time.monotonic()
         queries, sinks, silence = start_queries(spark, settings, db_url)
@@ -166,6 +194,7 @@ def run_until_stopped(spark, settings: Settings, db_url: str, stopping: list[boo
                     silence.tick(queries[0])
                 except Exception:  # database or broker away: the queries restart on their own
                     log.warning("silence check failed; trying again later", exc_info=True)
+            retention.tick()
             time.sleep(1.0)
         for q in queries:
             if q.isActive:

@@ -53,8 +53,8 @@ def metrics_of(response: str, correction: str) -> tuple[float | None, float | No
 
     try:
         scores = task_metrics(response, correction)
-    except ImportError:
-        raise
+    except ImportError as exc:  # a slimmed install: say what is missing, do not stop the job
+        return None, None, f"task metrics need rouge-score and sacrebleu ({exc})"
     except Exception as exc:  # noqa: BLE001 (one odd text must not stop the job)
         return None, None, f"{type(exc).__name__}: {str(exc)[:200]}"
     return scores["rouge_l_f"], scores["bleu"], None

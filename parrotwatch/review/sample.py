@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.types.json import Jsonb
 
-from parrotwatch.db import connect
+from parrotwatch.db import connect, delete_expired_review_texts
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.review.corrections import score_corrections
 from parrotwatch.review.draw import draw_review_set, segment_rng
@@ -245,13 +245,7 @@ def purge(url: str, settings: Settings) -> PurgeOutcome:
     scored first."""
     with connect_utc(url) as conn, conn.transaction():
         score_corrections(conn)
-        expired = conn.execute(
-            "DELETE FROM review_texts t USING review_items i WHERE i.request_id = t.request_id "
-            "AND i.expires_at <= clock_timestamp()").rowcount
-        old = conn.execute(
-            "DELETE FROM review_texts t WHERE stored_at < clock_timestamp() - "
-            "make_interval(secs => %s::float8) AND NOT EXISTS (SELECT 1 FROM review_items i "
-            "WHERE i.request_id = t.request_id)", (settings.review_text_days * 86400.0,)).rowcount
+        expired, old = delete_expired_review_texts(conn, settings.review_text_days)
         late = conn.execute(
             "DELETE FROM review_texts t USING review_samples s WHERE s.model = t.model AND "
             "s.app = t.app AND t.event_time >= s.period_start AND t.event_time < s.period_end "

@@ -146,6 +146,27 @@ def test_purge_deletes_expired_and_old_texts_only(namespace):
         assert conn.execute("SELECT count(*) FROM review_items").fetchone()[0] == 20  # items stay
 
 
+def test_the_stream_enforces_retention_without_the_review_jobs(namespace):
+    from parrotwatch.streaming.job import ReviewRetention
+
+    settings = _settings(namespace)
+    with _db(namespace) as conn:
+        _fill_period(conn, CLOSED, n_scored=30, n_pool=30)
+        sample_due(namespace.database_url, settings, seed=3)
+        conn.execute("UPDATE review_items SET expires_at = clock_timestamp() - interval '1 s' "
+                     "WHERE item_id IN (SELECT item_id FROM review_items ORDER BY item_id LIMIT 4)")
+        _text(conn, "old-pool", TODAY, 0.1, stored_at=datetime.now(UTC) - 15 * DAY)
+        _text(conn, "fresh-pool", TODAY, 0.1)
+        before = conn.execute("SELECT count(*) FROM review_texts").fetchone()[0]
+        retention = ReviewRetention(settings, namespace.database_url, every=3600)
+        retention.tick()
+        left = {r for (r,) in conn.execute("SELECT request_id FROM review_texts")}
+        assert len(left) == before - 5 and "fresh-pool" in left and "old-pool" not in left
+        _text(conn, "old-pool-2", TODAY, 0.1, stored_at=datetime.now(UTC) - 15 * DAY)
+        retention.tick()  # within its period: nothing more is deleted yet
+        assert "old-pool-2" in {r for (r,) in conn.execute("SELECT request_id FROM review_texts")}
+
+
 # -- calibration ---------------------------------------------------------------------------------
 
 @dataclass

@@ -97,3 +97,15 @@ def test_the_budget_holds_when_escapes_inflate_the_json(budget):
     parsed = records.parse_inference(encode(event), 1 << 20)
     blob = records.review_text(parsed, 0.5, budget=budget * 16)
     assert len(blob) <= REVIEW_TEXT_BYTES and orjson.loads(blob)["truncated"] is True
+
+
+def test_a_broken_label_schema_keeps_no_texts_and_scoring_goes_on(tmp_path, caplog):
+    from parrotwatch.settings import Settings
+    from parrotwatch.streaming.job import review_pool
+
+    broken = tmp_path / "labels.yaml"
+    broken.write_text("labels: [{key: Toxic!, kind: boolean}]\n")
+    assert review_pool(Settings(review_labels=broken)) is None
+    assert "label schema is broken" in caplog.text
+    assert review_pool(Settings()) is not None  # the shipped schema
+    assert review_pool(Settings(review_pool_rate=0)) is None
