@@ -140,6 +140,11 @@ def review_round(settings: Settings, url: str, played: Played, seed: int,
     from parrotwatch.review.sample import sample_period
     from parrotwatch.review.simulated import SimulatedReviewer, review_queue
 
+    missing = [n for n in SIMULATED_NOISE if n not in settings.reviewer_keys]
+    if missing:
+        say(f"\nhuman review: skipped, PARROTWATCH_REVIEWER_KEYS has no key for the simulated "
+            f"reviewers {missing} (unset it to let the local stack make them)")
+        return 0
     period_end = played.last + timedelta(seconds=1)
     drawn = sample_period(url, settings, played.first, period_end, seed=seed).drawn
     labels = 0

@@ -108,6 +108,7 @@ def review_text(event, p: float, budget: int = REVIEW_TEXT_BYTES) -> bytes:
     """The JSON kept for review of a drawn request: its prompt, response and sources, cleaned
     and cut so that the whole stays under ``budget`` bytes (escapes included); ``p`` is its
     first-phase keep probability."""
+    limit = budget
     while True:
         prompt, cut_p = _clean(prompt_text(event), int(budget * _REVIEW_SHARES["prompt"]))
         response, cut_r = _clean(event.response or "", int(budget * _REVIEW_SHARES["response"]))
@@ -122,8 +123,10 @@ def review_text(event, p: float, budget: int = REVIEW_TEXT_BYTES) -> bytes:
                 break
         blob = orjson.dumps({"prompt": prompt, "response": response, "sources": sources,
                              "p": p, "truncated": bool(cut_p or cut_r or cut_s)})
-        if len(blob) <= REVIEW_TEXT_BYTES:
+        if len(blob) <= limit:
             return blob
+        if budget <= 1:  # the JSON's own keys do not fit: never loop forever
+            raise ValueError(f"a review text cannot fit in {limit} bytes")
         budget //= 2  # escapes (control characters) inflated it: cut harder
 
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from parrotwatch.detectors.alerting.lifecycle import plain
 from parrotwatch.detectors.calibration.agreement import (
     kappa_interval,
     krippendorff_alpha,
@@ -99,23 +100,6 @@ class DetectorCalibration:
             "details": {**self.details, "corrected_for": corrected_for},
         }
         return {key: plain(value) for key, value in record.items()}
-
-
-def plain(value):
-    """``value`` with numpy scalars made Python ones and NaN or infinity made None, recursively.
-
-    >>> plain({"a": float("nan"), "b": [np.float64(1.5), np.int64(2)]})
-    {'a': None, 'b': [1.5, 2]}
-    """
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def suggest_threshold(scores, labels, weights, *, higher_is_worse: bool = True,

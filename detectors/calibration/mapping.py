@@ -82,11 +82,13 @@ class CalibrationMap:
 
 
 def fit_platt(scores, labels, weights) -> CalibrationMap:
-    """Platt scaling with smoothed targets (see the module)."""
+    """Platt scaling with smoothed targets (see the module). The targets' counts are of labelled
+    items, not weighted ones: weights of 1/pi are population-sized, and would remove the
+    smoothing and make the fit depend on the scale of the weights."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
     w = np.asarray(weights, dtype=np.float64)
-    n_bad, n_good = float(w[y].sum()), float(w[~y].sum())
+    n_bad, n_good = float(y.sum()), float((~y).sum())
     target = np.where(y, (n_bad + 1) / (n_bad + 2), 1 / (n_good + 2))
     x = np.concatenate([s, s])[:, None]
     model = LogisticRegression(C=np.inf, max_iter=1000)  # C = inf: no penalty, as Platt

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from parrotwatch.cli.common import fail, load_settings
+from parrotwatch.cli.common import fail, load_settings, migrated_database
 
 app = typer.Typer(help="Memorization audits (canary exposure, membership inference, extraction, "
                        "regurgitation) from a spec YAML; results in PostgreSQL and an HTML report. "
@@ -23,19 +23,7 @@ Threads = Annotated[int | None, typer.Option(min=1, help="torch CPU threads (def
 
 
 def _database(settings) -> str:
-    """The database URL in force, migrated; a clear error when the server cannot be reached."""
-    import psycopg
-
-    from parrotwatch.db import migrate
-    from parrotwatch.stack.urls import database_url
-
-    url = database_url(settings)
-    try:
-        migrate(url)
-    except psycopg.OperationalError as exc:
-        fail(f"cannot reach PostgreSQL at {url}: {str(exc).strip()}; start the stack (`parrotwatch up`) or "
-              "set PARROTWATCH_DATABASE_URL (or use `audit run --no-store`)")
-    return url
+    return migrated_database(settings, ' (or use `audit run --no-store`)')
 
 
 def _load(paths: list[Path]):

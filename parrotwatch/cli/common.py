@@ -29,3 +29,20 @@ def load_settings() -> Settings:
         return _load_settings()
     except ValueError as exc:
         fail(exc)
+
+
+def migrated_database(settings: Settings, hint: str = "") -> str:
+    """The database URL in force, migrated; a clear error (password hidden) when the server
+    cannot be reached. ``hint``: another way out, added to the message."""
+    import psycopg
+
+    from parrotwatch.db import migrate
+    from parrotwatch.stack.urls import database_url, redact_url
+
+    url = database_url(settings)
+    try:
+        migrate(url)
+    except psycopg.OperationalError as exc:
+        fail(f"cannot reach PostgreSQL at {redact_url(url)}: {str(exc).strip()}; start the stack "
+             f"(`parrotwatch up`) or set PARROTWATCH_DATABASE_URL{hint}")
+    return url

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from parrotwatch.cli.common import fail, load_settings, say
+from parrotwatch.cli.common import fail, load_settings, migrated_database, say
 
 review_app = typer.Typer(help="Human review jobs: draw the review sample of each closed period, "
                               "purge expired review texts, run them on a schedule. See docs/review.md.",
@@ -33,19 +33,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _database(settings) -> str:
-    """The database URL in force, migrated; a clear error when the server cannot be reached."""
-    import psycopg
-
-    from parrotwatch.db import migrate
-    from parrotwatch.stack.urls import database_url, redact_url
-
-    url = database_url(settings)
-    try:
-        migrate(url)
-    except psycopg.OperationalError as exc:
-        fail(f"cannot reach PostgreSQL at {redact_url(url)}: {str(exc).strip()}; start the stack "
-             "(`parrotwatch up`) or set PARROTWATCH_DATABASE_URL")
-    return url
+    return migrated_database(settings)
 
 
 def _verbose_logs() -> None:

@@ -107,8 +107,10 @@ class _Reasons:
     def __init__(self, counter: Counter) -> None:
         self.counter, self.logged = counter, 0
 
-    def skip(self, reason: str, where: str) -> None:
-        self.counter[reason.split(":")[0] if len(reason) > 80 else reason] += 1
+    def skip(self, reason: str, where: str, category: str) -> None:
+        """Count ``category`` (stored in a record's details, which the dashboards' reader may
+        read: no label value in it) and log the full ``reason`` (with the value) a few times."""
+        self.counter[category] += 1
         if self.logged < MAX_LOGGED_REASONS:
             log.warning("calibration: %s skipped: %s", where, reason)
             self.logged += 1
@@ -169,7 +171,8 @@ def labelled_items(conn: psycopg.Connection, detectors: Mapping[str, str], start
         for d, key in detectors.items():
             value, reason = yes_no(labels, key)
             if reason:
-                reasons.skip(reason, f"label of item {item_id} by {str(reviewer)[:40]!r} for {d}")
+                reasons.skip(reason, f"label of item {item_id} by {str(reviewer)[:40]!r} for {d}",
+                             f"unreadable {key} label")
             elif value is not None:
                 answers.setdefault((d, item_id), []).append(value)
     out: dict[str, dict[tuple[str, str], Segment]] = {d: {} for d in names}

@@ -4,6 +4,7 @@ Rows are written with SQL, as the stream and the review API would store them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -399,6 +400,11 @@ def test_poison_rows_are_skipped_with_a_reason_never_a_crash(namespace, caplog):
     assert record.columns["labelled"] == 16
     assert "label 'toxic' is 'yes', not true or false" in caplog.text
     assert "labels are a list, not an object" in caplog.text
+    # the record (readable by the dashboards' role) counts the unreadable labels, no values
+    skipped = record.columns["details"]["skipped_rows"]
+    assert skipped == {"unreadable toxic label": 6,  # 3 odd values, 3 labels not an object
+                       "unreadable hallucinated label": 3, "unreadable off_topic label": 3}
+    assert "yes" not in json.dumps(record.columns["details"])
     scores = dict(namespace.sql("SELECT feedback_id, rouge_l_f FROM correction_scores"))
     assert scores["fh"] is None and scores["fc"] is not None
     assert "over the 20000-character limit" in caplog.text

@@ -96,7 +96,7 @@ def test_the_budget_holds_when_escapes_inflate_the_json(budget):
     event.update(response="\x01" * 30_000, prompt="\x1f" * 30_000, sources=["\x02" * 5_000])
     parsed = records.parse_inference(encode(event), 1 << 20)
     blob = records.review_text(parsed, 0.5, budget=budget * 16)
-    assert len(blob) <= REVIEW_TEXT_BYTES and orjson.loads(blob)["truncated"] is True
+    assert len(blob) <= budget * 16 and orjson.loads(blob)["truncated"] is True
 
 
 def test_a_broken_label_schema_keeps_no_texts_and_scoring_goes_on(tmp_path, caplog):

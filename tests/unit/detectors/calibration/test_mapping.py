@@ -126,3 +126,16 @@ def test_a_calibrated_map_is_reliable():
     for row in reliability_diagram(fitted.predictions, y):
         if row["count"] > 500:
             assert row["observed"] == pytest.approx(row["mean_score"], abs=0.04), row
+
+
+def test_platt_does_not_depend_on_the_scale_of_the_weights():
+    """Weights of 1/pi are population-sized; multiplying them all by a constant is the same
+    sample, so the same map."""
+    from parrotwatch.detectors.calibration.mapping import fit_platt
+
+    s = np.array([0.1, 0.2, 0.4, 0.6, 0.8, 0.9])
+    y = np.array([0, 0, 1, 0, 1, 1])
+    maps = [fit_platt(s, y, np.full(6, scale)).to_json() for scale in (1.0, 100.0, 10_000.0)]
+    for m in maps[1:]:
+        assert m["a"] == pytest.approx(maps[0]["a"], rel=1e-4)
+        assert m["b"] == pytest.approx(maps[0]["b"], rel=1e-4, abs=1e-6)
