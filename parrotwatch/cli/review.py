@@ -179,6 +179,9 @@ def calibrate(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
     publish: Annotated[bool, typer.Option("--publish/--no-publish", help="Publish calibration "
                                           "alerts to Kafka for the dispatcher.")] = True,
+    alert: Annotated[bool | None, typer.Option(
+        "--alerts/--no-alerts", help="Let the records fire or resolve calibration alerts "
+        "(default: only when the window ends about now, not for a backfill).")] = None,
 ) -> None:
     """Calibrate each detector a label checks, per segment, against the review labels.
 
@@ -198,7 +201,7 @@ def calibrate(
     try:
         run = calibrate_all(url, settings, start=_utc(since), end=_utc(until),
                             target_precision=target_precision, target_recall=target_recall,
-                            min_labels=min_labels, seed=seed, publish=publish)
+                            min_labels=min_labels, seed=seed, publish=publish, alert=alert)
     except (ValueError, ImportError) as exc:
         fail(exc)
     title = f"Calibration {run.period_start:%Y-%m-%d %H:%M} .. {run.period_end:%Y-%m-%d %H:%M} UTC"

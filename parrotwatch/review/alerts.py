@@ -104,6 +104,10 @@ def check_record(record: Mapping[str, Any], *, kappa_level: float = KAPPA_LEVEL,
     return [agreement, divergence]
 
 
+#: Advisory lock of calibration-alert transitions ("PWCL").
+EMIT_LOCK = 0x5057434C
+
+
 def _last_transitions(conn: psycopg.Connection, alert_ids: list[str]) -> dict[str, tuple[str, datetime]]:
     """The latest stored (status, starts_at) of each alert id."""
     return {a: (s, t) for a, s, t in conn.execute(
@@ -116,6 +120,9 @@ def emit(conn: psycopg.Connection, records: Iterable[Mapping[str, Any]], tag: st
     """The alert transitions the ``records`` cause, inserted into ``alerts`` under ``tag`` (the
     caller's transaction); returns them. Each record needs detector, label, model, app, version,
     period_start, period_end and the statistics columns."""
+    # one emitter at a time (the scheduler and a manual run): each reads the last transitions
+    # and writes the next ones under this lock, so no transition is written twice
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (EMIT_LOCK,))
     planned = []
     for record in records:
         labels = {"model": str(record["model"]), "app": str(record["app"]),

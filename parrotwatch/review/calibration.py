@@ -101,6 +101,10 @@ class CalibrationRun:
     bad_rows: Counter = field(default_factory=Counter)
 
 
+#: a calibration window that ends within this of now is live: its records may alert
+LIVE_WINDOW = timedelta(hours=1)
+
+
 class _Reasons:
     """Per-row skip reasons: the first few logged, all counted."""
 
@@ -228,11 +232,15 @@ def _insert(conn: psycopg.Connection, columns: dict[str, Any]) -> int:
 def calibrate_all(url: str, settings: Settings, *, start: datetime | None = None,
                   end: datetime | None = None, target_precision: float | None = None,
                   target_recall: float | None = None, min_labels: int = MIN_LABELS, seed: int = 0,
-                  level: float = 0.95, publish: bool = True,
+                  level: float = 0.95, publish: bool = True, alert: bool | None = None,
                   kappa_level: float = calibration_alerts.KAPPA_LEVEL,
                   calibrate: Calibrate | None = None) -> CalibrationRun:
     """Calibrate every calibrated detector and segment over [start, end) (default: the last
-    :data:`DEFAULT_DAYS` days, by the database clock) and store the records and alerts."""
+    :data:`DEFAULT_DAYS` days, by the database clock) and store the records and alerts.
+
+    ``alert``: whether the records may fire or resolve calibration alerts; by default only a
+    run over a window that ends about now (within :data:`LIVE_WINDOW`) does, so that a backfill
+    over last month neither fires nor resolves the live alerts."""
     calibrate = calibrate or default_calibrate()
     if target_precision is None and target_recall is None:
         target_precision = settings.calibration_target_precision
@@ -287,8 +295,11 @@ def calibrate_all(url: str, settings: Settings, *, start: datetime | None = None
             for columns in planned:
                 version = _insert(conn, columns)
                 run.records.append(StoredRecord(version, {"version": version, **columns}))
-            run.alerts = calibration_alerts.emit(conn, [r.columns for r in run.records], run.tag, now,
-                                                 kappa_level=kappa_level)
+            if alert is None:
+                alert = end >= now - LIVE_WINDOW
+            if alert:
+                run.alerts = calibration_alerts.emit(conn, [r.columns for r in run.records], run.tag,
+                                                     now, kappa_level=kappa_level)
     if run.bad_rows:
         log.warning("calibration: rows skipped: %s", dict(run.bad_rows))
     if publish:  # this run's alerts, and any an earlier run could not publish

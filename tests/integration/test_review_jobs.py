@@ -315,7 +315,8 @@ def test_calibration_alerts_fire_resolve_and_reach_the_alerts_topic(namespace):
     settings = _settings(namespace)
     with _db(namespace) as conn:
         _labelled_items(conn, 30, agree=False)  # the detector says the opposite of the reviewers
-    bad = calibrate_all(namespace.database_url, settings, **_period(), calibrate=StandInCalibrate())
+    bad = calibrate_all(namespace.database_url, settings, **_period(),
+        calibrate=StandInCalibrate(), alert=True)
     firing = {(e.rule, e.labels["model"], e.status, e.severity) for e in bad.alerts}
     assert ("calibration_agreement_low", "*", "firing", "critical") in firing
     assert ("calibration_rate_diverges", "m1", "firing", "warning") in firing
@@ -327,11 +328,21 @@ def test_calibration_alerts_fire_resolve_and_reach_the_alerts_topic(namespace):
         (r, m, s) for r, m, s, _ in firing}
     # the same condition again: still firing, no new transition
     assert calibrate_all(namespace.database_url, settings, **_period(),
-                         calibrate=StandInCalibrate(), publish=False).alerts == []
+                         calibrate=StandInCalibrate(), publish=False, alert=True).alerts == []
     # agreement back (the stand-in adds 2 to kappa): the agreement alerts resolve
     good = calibrate_all(namespace.database_url, settings, **_period(),
-                         calibrate=StandInCalibrate(kappa_shift=2.0), publish=False)
+                         calibrate=StandInCalibrate(kappa_shift=2.0), publish=False, alert=True)
     assert {(e.rule, e.status) for e in good.alerts} == {("calibration_agreement_low", "resolved")}
+
+
+def test_a_backfill_neither_fires_nor_resolves_calibration_alerts(namespace):
+    settings = _settings(namespace)
+    with _db(namespace) as conn:
+        _labelled_items(conn, 30, agree=False)  # bad agreement: a live run would fire
+    backfill = calibrate_all(namespace.database_url, settings, **_period(),
+                             calibrate=StandInCalibrate(), publish=False)  # a window long past
+    assert backfill.records and backfill.alerts == []
+    assert namespace.scalar("SELECT count(*) FROM alerts") == 0
 
 
 def test_alerts_kafka_missed_are_published_by_the_next_run(namespace):
@@ -339,17 +350,20 @@ def test_alerts_kafka_missed_are_published_by_the_next_run(namespace):
     with _db(namespace) as conn:
         _labelled_items(conn, 30, agree=False)
     down = settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})  # nothing listens
-    missed = calibrate_all(namespace.database_url, down, **_period(), calibrate=StandInCalibrate())
+    missed = calibrate_all(namespace.database_url, down, **_period(),
+        calibrate=StandInCalibrate(), alert=True)
     assert missed.alerts and missed.published == 0
     assert namespace.scalar("SELECT count(*) FROM calibration_alert_publications") == 0
-    later = calibrate_all(namespace.database_url, settings, **_period(), calibrate=StandInCalibrate())
+    later = calibrate_all(namespace.database_url, settings, **_period(),
+        calibrate=StandInCalibrate(), alert=True)
     assert later.alerts == [] and later.published == len(missed.alerts)  # no new transition
     published = namespace.read_topic("llm.alerts.v1", len(missed.alerts))
     assert sorted(orjson.loads(r.value)["alert_id"] for r in published) == sorted(
         e.alert_id for e in missed.alerts)
     assert namespace.sql("SELECT sink_batch, alerts FROM calibration_alert_publications") == [
         (missed.tag, len(missed.alerts))]
-    again = calibrate_all(namespace.database_url, settings, **_period(), calibrate=StandInCalibrate())
+    again = calibrate_all(namespace.database_url, settings, **_period(),
+        calibrate=StandInCalibrate(), alert=True)
     assert again.published == 0  # nothing twice
 
 
