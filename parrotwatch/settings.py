@@ -7,10 +7,11 @@ tests override it).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INFERENCE_TOPIC = "llm.inference.v1"
@@ -28,12 +29,18 @@ MODEL_BATCH_EVENTS = 2_000
 #: and a review text of at most 16 KiB) or a dead letter (a 16 KiB head of its record and a
 #: 2,000-character reason, ~24 KiB).
 ROW_BYTES_BOUND = 80 * 1024
+#: a reviewer's name as stored with each label (reviewer_keys)
+REVIEWER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: the shortest reviewer key accepted (``secrets.token_urlsafe(32)`` makes 43 characters)
+REVIEWER_KEY_MIN_CHARS = 16
 
 
 class Settings(BaseSettings):
     """Runtime configuration. Every field maps to ``PARROTWATCH_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="PARROTWATCH_", extra="forbid")
+    # hide_input_in_errors: a refused value may be a secret (API or reviewer keys, passwords)
+    model_config = SettingsConfigDict(env_prefix="PARROTWATCH_", extra="forbid",
+                                      hide_input_in_errors=True)
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".parrotwatch",
@@ -176,12 +183,41 @@ class Settings(BaseSettings):
         "(toxic, hallucinated, off_topic, helpful, comment).")
     reviewer_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Reviewer name -> API key (JSON object in the "
-        "environment); each label is stored with the reviewer's name.")
+        "environment); each label is stored with the reviewer's name. Names: letters, digits, "
+        "_ . - (at most 64); keys: at least 16 characters, one per reviewer.")
     calibration_target_precision: float = Field(
         default=0.9, gt=0, lt=1, description="Precision the suggested threshold aims for.")
     calibration_apply_thresholds: bool = Field(
         default=False, description="Opt-in: the stream flags with the thresholds applied by "
         "`parrotwatch calibrate apply` instead of the registry's.")
+
+    @field_validator("reviewer_keys")
+    @classmethod
+    def _reviewer_keys_sound(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """Names that can be stored and shown as they are; keys that are hard to guess, and one
+        per reviewer (a shared key would file one reviewer's labels under another's name).
+        The messages name the reviewers, never the keys."""
+        make = "make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        bad_names = [name for name in keys if not REVIEWER_NAME.fullmatch(name)]
+        if bad_names:
+            raise ValueError(f"reviewer names {[n[:80] for n in bad_names]} are not valid: use "
+                             "1 to 64 letters, digits, '_', '.' or '-'")
+        short = [name for name, key in keys.items()
+                 if len(key.get_secret_value()) < REVIEWER_KEY_MIN_CHARS]
+        if short:
+            raise ValueError(f"the keys of reviewers {short} are shorter than "
+                             f"{REVIEWER_KEY_MIN_CHARS} characters: {make}")
+        with_nul = [name for name, key in keys.items() if "\x00" in key.get_secret_value()]
+        if with_nul:
+            raise ValueError(f"the keys of reviewers {with_nul} contain a NUL character: {make}")
+        by_key: dict[str, list[str]] = {}
+        for name, key in keys.items():
+            by_key.setdefault(key.get_secret_value(), []).append(name)
+        shared = " and ".join(str(names) for names in by_key.values() if len(names) > 1)
+        if shared:
+            raise ValueError(f"reviewers {shared} share a key, so their labels could not be told "
+                             f"apart: give each reviewer its own key ({make})")
+        return keys
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -21,13 +21,13 @@ from parrotwatch.review.sample import sample_period
 from parrotwatch.review.simulated import SimulatedReviewer, review_queue
 from parrotwatch.scenario import quality_scenario_traffic, scenario_truth
 from parrotwatch.traffic import generate_feedback_events
+from tests.integration.chromium import browser, chromium_fixture  # noqa: F401 (the chromium fixture)
 from tests.integration.conftest import wait_for
 from tests.integration.test_api_live import start_api
-from tests.integration.test_review_page import browser, chromium  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-KEYS = {"alice": "alice-e2e-key", "bob": "bob-e2e-key", "carol": "carol-e2e-key"}
+KEYS = {name: f"{name}-e2e-review-key" for name in ("alice", "bob", "carol")}  # 16+ characters
 MINUTES = 22  # the quality scenario up to the end of its toxicity burst (minutes 15-21)
 NOISE = 0.03  # share of yes/no answers each simulated reviewer gets wrong
 
@@ -36,7 +36,7 @@ def _scored(namespace, ids: list[str]) -> int:
     return namespace.scalar("SELECT count(*) FROM inference_scores WHERE request_id = ANY(%s)", ids)
 
 
-def _label_one_in_the_page(chromium: str, url: str) -> int:  # noqa: F811 (the fixture's value)
+def _label_one_in_the_page(chromium: str, url: str) -> int:
     """carol labels the first item of her queue on the review page: keyboard only."""
     with browser(chromium) as open_page:
         page = open_page(f"{url}/review")
@@ -56,7 +56,7 @@ def _label_one_in_the_page(chromium: str, url: str) -> int:  # noqa: F811 (the f
     return item
 
 
-def test_traffic_to_labels_to_calibration_records_to_dashboard(namespace, stream_job, chromium):  # noqa: F811
+def test_traffic_to_labels_to_calibration_records_to_dashboard(namespace, stream_job, chromium):
     settings = namespace.settings.model_copy(update={
         "quality_detectors": ["toxicity"], "review_pool_rate": 0.2, "review_budget": 60,
         "review_double_share": 0.3, "calibration_apply_thresholds": True,

@@ -1,6 +1,10 @@
-"""The micro-batch cap: explicit, or the default for the detectors that run, also from the environment."""
+"""The micro-batch cap: explicit, or the default for the detectors that run, also from the
+environment; reviewer keys that are checked before the API serves a label."""
 
 from __future__ import annotations
+
+import json
+import secrets
 
 import pydantic
 import pytest
@@ -57,3 +61,55 @@ def test_no_row_reaching_the_driver_weighs_more_than_the_bound():
         [c.raw for c in poison_corpus() if c.topic == "feedback"], 1 << 20)
     assert max(weight(r) for r in rows) <= ROW_BYTES_BOUND
     assert [r.get("review_text") is not None for r in scored] == [r["kind"] == "ok" for r in scored]
+
+
+GOOD_KEY = "k" * 16
+
+
+@pytest.mark.parametrize("name", ["alice", "a", "Bob_2", "carol.d-e", "x" * 64])
+def test_reviewer_names_of_letters_digits_and_punctuation_pass(name):
+    assert list(Settings(reviewer_keys={name: GOOD_KEY}).reviewer_keys) == [name]
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "al ice", "alice\n", "<b>", "bob@example.com", "é"])
+def test_other_reviewer_names_are_refused_naming_the_rule(name):
+    with pytest.raises(pydantic.ValidationError, match="1 to 64 letters, digits"):
+        Settings(reviewer_keys={name: GOOD_KEY})
+
+
+@pytest.mark.parametrize("key", ["", "k" * 15, "alice-key"])
+def test_short_reviewer_keys_are_refused_with_how_to_make_one(key):
+    with pytest.raises(pydantic.ValidationError, match=r"\['alice'\] are shorter than 16.*token_urlsafe"):
+        Settings(reviewer_keys={"alice": key})
+
+
+def test_a_key_of_sixteen_characters_passes():
+    assert Settings(reviewer_keys={"alice": "k" * 16}).reviewer_keys["alice"].get_secret_value() == "k" * 16
+
+
+def test_a_reviewer_key_with_a_nul_is_refused():
+    with pytest.raises(pydantic.ValidationError, match="NUL"):
+        Settings(reviewer_keys={"alice": GOOD_KEY + "\x00"})
+
+
+def test_two_reviewers_with_one_key_are_refused_naming_both():
+    key = secrets.token_urlsafe(32)
+    with pytest.raises(pydantic.ValidationError, match=r"\['alice', 'carol'\] share a key") as error:
+        Settings(reviewer_keys={"alice": key, "bob": secrets.token_urlsafe(32), "carol": key})
+    assert key not in str(error.value)  # the message names reviewers, never their keys
+
+
+def test_refused_reviewer_keys_never_appear_in_the_message():
+    key = "secret-but-short"[:15]
+    with pytest.raises(pydantic.ValidationError) as error:
+        Settings(reviewer_keys={"alice": key})
+    assert key not in str(error.value)  # what a log shows
+
+
+def test_reviewer_keys_are_checked_from_the_environment_too(monkeypatch):
+    monkeypatch.setenv("PARROTWATCH_REVIEWER_KEYS", json.dumps({"alice": "too-short"}))
+    with pytest.raises(pydantic.ValidationError, match="shorter than 16"):
+        Settings()
+    good = {"alice": secrets.token_urlsafe(32), "bob": secrets.token_urlsafe(32)}
+    monkeypatch.setenv("PARROTWATCH_REVIEWER_KEYS", json.dumps(good))
+    assert {n: k.get_secret_value() for n, k in Settings().reviewer_keys.items()} == good

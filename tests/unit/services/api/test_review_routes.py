@@ -15,7 +15,7 @@ from parrotwatch.services.api import create_app, review_store
 from parrotwatch.services.api.deps import get_database_url, get_producer
 from parrotwatch.settings import Settings
 
-REVIEWER = {"X-Reviewer-Key": "alice-key"}
+REVIEWER = {"X-Reviewer-Key": "alice-review-key-of-tests"}
 GOOD = {"labels": {"toxic": False, "hallucinated": True, "off_topic": False, "helpful": 2}}
 
 
@@ -34,7 +34,8 @@ class Idle:
 
 def _client(tmp_path, database=None, **settings) -> TestClient:
     base = {"home": tmp_path, "api_keys": [SecretStr("ingest-key")],
-            "reviewer_keys": {"alice": SecretStr("alice-key"), "bob": SecretStr("bob-key")}}
+            "reviewer_keys": {"alice": SecretStr("alice-review-key-of-tests"),
+                              "bob": SecretStr("bob-review-key-of-tests")}}
     app = create_app(Settings(**(base | settings)))
     app.dependency_overrides[get_producer] = Idle
     app.dependency_overrides[get_database_url] = database or (lambda: "postgresql://unused/x")
@@ -75,7 +76,7 @@ def test_review_needs_a_reviewer_key_and_an_ingestion_key_is_not_one(client, db_
 
 
 def test_a_bearer_reviewer_key_works(client):
-    answer = client.get("/v1/review/schema", headers={"Authorization": "Bearer bob-key"})
+    answer = client.get("/v1/review/schema", headers={"Authorization": "Bearer bob-review-key-of-tests"})
     assert answer.status_code == 200
     assert [label["key"] for label in answer.json()["labels"]][:2] == ["toxic", "hallucinated"]
 
