@@ -55,6 +55,9 @@ CREATE TABLE review_items (
     created_at            timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX review_items_queue ON review_items (created_at, item_id);
+-- The live items (expires_at in the future) by a range scan, however many expired ones pile up:
+-- the queue (services/api/review_store.py) reads these only, then orders them by created_at.
+CREATE INDEX review_items_live ON review_items (expires_at);
 CREATE INDEX review_items_segment ON review_items (model, app, event_time);
 
 CREATE TABLE review_labels (
@@ -66,6 +69,7 @@ CREATE TABLE review_labels (
     PRIMARY KEY (item_id, reviewer)
 );
 CREATE INDEX review_labels_time ON review_labels (labelled_at);
+CREATE INDEX review_labels_reviewer ON review_labels (reviewer);  -- a reviewer's progress
 
 CREATE TABLE review_skips (
     item_id    bigint NOT NULL REFERENCES review_items (item_id) ON DELETE CASCADE,

@@ -22,14 +22,28 @@ from parrotwatch.db import connect
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 10_000
 
+#: The items in the queue, found through the index ``review_items_live (expires_at)``: a range
+#: scan over the live items only, however many expired ones pile up behind them (walking
+#: ``created_at`` order instead, or merge-joining every item with review_texts, reads them all).
+#: MATERIALIZED keeps the planner from folding the range into one of those plans.
+_LIVE = """
+    WITH live AS MATERIALIZED (
+        SELECT item_id, request_id, model, app, event_time, scores, reviewers_needed, created_at
+        FROM review_items WHERE expires_at > now())"""
+#: ...of which those open to a reviewer: texts kept, labels missing, not labelled nor skipped by
+#: them.
 _OPEN_FOR = """
-    FROM review_items i JOIN review_texts t ON t.request_id = i.request_id
-    WHERE i.expires_at > now()
-      AND (SELECT count(*) FROM review_labels l WHERE l.item_id = i.item_id) < i.reviewers_needed
+    FROM live i JOIN review_texts t ON t.request_id = i.request_id
+    WHERE (SELECT count(*) FROM review_labels l WHERE l.item_id = i.item_id) < i.reviewers_needed
       AND NOT EXISTS (SELECT 1 FROM review_labels l
                       WHERE l.item_id = i.item_id AND l.reviewer = %(reviewer)s)
       AND NOT EXISTS (SELECT 1 FROM review_skips s
                       WHERE s.item_id = i.item_id AND s.reviewer = %(reviewer)s)"""
+NEXT_ITEM = (_LIVE + """
+    SELECT i.item_id, i.request_id, i.model, i.app, i.event_time, i.scores,
+           t.prompt, t.response, t.sources""" + _OPEN_FOR + """
+    ORDER BY i.created_at, i.item_id LIMIT 1""")
+REMAINING = _LIVE + "\n    SELECT count(*) AS n" + _OPEN_FOR
 
 
 class NotInQueue(LookupError):
@@ -49,14 +63,10 @@ def next_item(url: str, reviewer: str, *, show_scores: bool) -> dict[str, Any] |
     """The reviewer's next item with its text and the reviewer's progress; ``None`` when the
     queue holds nothing more for them. ``scores`` only when ``show_scores``."""
     with _connect(url) as conn:
-        row = conn.execute(
-            "SELECT i.item_id, i.request_id, i.model, i.app, i.event_time, i.scores, "
-            "t.prompt, t.response, t.sources" + _OPEN_FOR +
-            " ORDER BY i.created_at, i.item_id LIMIT 1", {"reviewer": reviewer}).fetchone()
+        row = conn.execute(NEXT_ITEM, {"reviewer": reviewer}).fetchone()
         if row is None:
             return None
-        remaining = conn.execute("SELECT count(*) AS n" + _OPEN_FOR,
-                                 {"reviewer": reviewer}).fetchone()["n"]
+        remaining = conn.execute(REMAINING, {"reviewer": reviewer}).fetchone()["n"]
         labelled = conn.execute("SELECT count(*) AS n FROM review_labels WHERE reviewer = %s",
                                 (reviewer,)).fetchone()["n"]
     scores = row.pop("scores")

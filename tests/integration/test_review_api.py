@@ -22,8 +22,13 @@ LABELS = {"toxic": False, "hallucinated": True, "off_topic": False, "helpful": 2
 SCORES = {"toxicity": 0.91, "hallucination": 0.12, "ood_score": None}
 
 
+def reviewer_key(name: str) -> str:
+    """The reviewer's key in these tests (16 characters or more, as the settings demand)."""
+    return f"{name}-review-key-of-tests"
+
+
 def key(name: str) -> dict[str, str]:
-    return {"X-Reviewer-Key": f"{name}-key"}
+    return {"X-Reviewer-Key": reviewer_key(name)}
 
 
 class Queue:
@@ -48,7 +53,7 @@ class Queue:
                 " prompt, response, sources, sink_batch) VALUES (%s, '2026-01-01T10:00:00Z',"
                 " 'm', 'a', 0.5, %s, %s, %s, 'b1')",
                 request_id, f"prompt {self.n} <script>x()</script>", f"response {self.n}",
-                json.dumps([{"id": "doc-1", "text": f"source of {self.n}"}]))
+                json.dumps([f"source of {self.n}"]))  # a list of texts, as the stream keeps them
         return self.ns.scalar(
             "INSERT INTO review_items (sample_id, request_id, event_time, model, app,"
             " inclusion_probability, reviewers_needed, scores, expires_at, created_at)"
@@ -69,7 +74,7 @@ class Queue:
 def make_client(namespace, **settings) -> TestClient:
     config = namespace.settings.model_copy(update={
         "api_keys": [SecretStr("ingest-key")],
-        "reviewer_keys": {name: SecretStr(f"{name}-key") for name in REVIEWERS}, **settings})
+        "reviewer_keys": {name: SecretStr(reviewer_key(name)) for name in REVIEWERS}, **settings})
     app = create_app(config)
     app.dependency_overrides[get_producer] = lambda: None
     return TestClient(app)
@@ -99,7 +104,7 @@ def test_next_label_and_skip_walk_the_queue_oldest_first(api, queue):
     assert item["item_id"] == first
     assert item["prompt"] == "prompt 1 <script>x()</script>"
     assert item["response"] == "response 1"
-    assert item["sources"] == [{"id": "doc-1", "text": "source of 1"}]
+    assert item["sources"] == ["source of 1"]
     assert (item["model"], item["app"], item["request_id"]) == ("m", "a", "req-1")
     assert item["event_time"].startswith("2026-01-01T10:00:00")
     assert item["progress"] == {"labelled_by_you": 0, "remaining_for_you": 3}
@@ -199,3 +204,50 @@ def test_expired_or_deleted_texts_are_not_served_nor_labelled(api, queue):
         refused = label(api, gone, "alice")
         assert refused.status_code == 404 and "text expired" in refused.json()["detail"]
     assert queue.labels() == []
+
+
+def _plan_nodes(plan: dict) -> Iterator[dict]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def test_the_queue_reads_live_items_only_however_many_expired(api, queue, namespace):
+    """200,000 expired items (texts deleted, each labelled twice) behind 1,000 live ones: the next
+    item and the count of remaining ones reach review_items by the expires_at index alone, and
+    read a number of pages of the order of the live items, not of the history."""
+    live = [queue.add() for _ in range(3)]
+    queue.execute(
+        "INSERT INTO review_items (sample_id, request_id, event_time, model, app,"
+        " inclusion_probability, reviewers_needed, scores, expires_at, created_at)"
+        " SELECT %s, 'old-' || g, now(), 'm', 'a', 0.5, 1, '{}',"
+        " now() - interval '1 day', now() - interval '60 days' + g * interval '1 second'"
+        " FROM generate_series(1, 200000) g", queue.sample_id)
+    queue.execute("INSERT INTO review_labels (item_id, reviewer, labels) SELECT item_id, r, '{}'"
+                  " FROM review_items, unnest(array['alice', 'bob']) r"
+                  " WHERE request_id LIKE 'old-%%'")
+    queue.execute("INSERT INTO review_texts (request_id, event_time, model, app, pool_probability,"
+                  " prompt, response, sink_batch) SELECT 'live-' || g, now(), 'm', 'a', 0.5, 'p',"
+                  " 'r', 'b' FROM generate_series(1, 997) g")
+    queue.execute(
+        "INSERT INTO review_items (sample_id, request_id, event_time, model, app,"
+        " inclusion_probability, reviewers_needed, scores, expires_at, created_at)"
+        " SELECT %s, 'live-' || g, now(), 'm', 'a', 0.5, 2, '{}', now() + interval '1 day',"
+        " now() + interval '1 hour' + g * interval '1 second' FROM generate_series(1, 997) g",
+        queue.sample_id)
+    queue.execute("ANALYZE")
+
+    item = api.get("/v1/review/next", headers=key("carol")).json()
+    assert item["item_id"] == live[0]
+    assert item["progress"] == {"labelled_by_you": 0, "remaining_for_you": 1000}
+    with psycopg.connect(namespace.database_url) as conn:
+        for query in (review_store.NEXT_ITEM, review_store.REMAINING):
+            (plan,), = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query,
+                                    {"reviewer": "carol"}).fetchone()
+            nodes = list(_plan_nodes(plan["Plan"]))
+            items = [n for n in nodes if n.get("Relation Name") == "review_items"]
+            assert [(n["Node Type"], n["Index Name"]) for n in items] == [
+                ("Index Scan", "review_items_live")], items
+            assert items[0]["Actual Rows"] == 1000
+            pages = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+            assert pages < 6 * 1000  # its labels, skips and text: a few index pages per live item
