@@ -6,26 +6,19 @@ the Calibration section draws its reliability diagram, agreement and rates from 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import typer
-import websocket
 from typer.testing import CliRunner
 
 from parrotwatch.cli.report import report
 from parrotwatch.dashboards import DASHBOARDS
 from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, RELIABILITY_BINS
-from parrotwatch.stack.local import REPO_ROOT
+from tests.integration.chromium import browser, chromium_fixture  # noqa: F401 (the chromium fixture)
 from tests.integration.filled_db import FilledDb, filled_database
 
 pytestmark = pytest.mark.integration
@@ -46,80 +39,14 @@ def filled(stack, base_settings, tmp_path_factory) -> FilledDb:
     return filled_database(stack, base_settings, tmp_path_factory.mktemp("filled"))
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    done = subprocess.run(["bash", str(REPO_ROOT / "scripts/install_chromium.sh")],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
-
-
 def load_in_chromium(chromium: str, page: Path, timeout: float = 60) -> tuple[dict, list[str]]:
     """Open ``page`` in headless Chromium; the DOM summary (INSPECT) and every console error,
     uncaught exception and error log entry."""
-    # Chromium's helper processes can still write to the profile while it is removed: scratch data,
-    # so a cleanup error is not the test's failure
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
-        log = Path(profile) / "chromium.log"  # a file, not a pipe: Chromium never blocks on it
-        with log.open("w") as err:
-            proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
-                                     "--no-first-run", "--remote-debugging-port=0",
-                                     f"--user-data-dir={profile}/data", "about:blank"], stderr=err,
-                                    start_new_session=True)  # its own process group: stopped whole
-        try:
-            deadline, port = time.monotonic() + timeout, None
-            while port is None:
-                found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", log.read_text())
-                port = int(found.group(1)) if found else None
-                assert proc.poll() is None, f"Chromium exited: {log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
-                time.sleep(0.1)
-            target = next(t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json()
-                          if t["type"] == "page")
-            ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout)
-            problems, ids = [], iter(range(1, 10**6))
-
-            def call(method: str, **params) -> dict:
-                msg_id = next(ids)
-                ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-                while True:
-                    msg = json.loads(ws.recv())
-                    if msg.get("id") == msg_id:
-                        assert "error" not in msg, msg
-                        return msg["result"]
-                    collect(msg)
-
-            def collect(msg: dict) -> None:
-                method, params = msg.get("method"), msg.get("params", {})
-                if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-                    problems.append(f"console.{params['type']}: {params['args']}")
-                elif method == "Runtime.exceptionThrown":
-                    problems.append(f"exception: {params['exceptionDetails']}")
-                elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-                    problems.append(f"log: {params['entry']['text']}")
-                elif method == "Page.loadEventFired":
-                    loaded.append(True)
-
-            loaded: list[bool] = []
-            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
-                call(domain)
-            call("Page.navigate", url=page.resolve().as_uri())
-            while not loaded:
-                collect(json.loads(ws.recv()))
-            time.sleep(0.5)  # late console messages, if any
-            ws.settimeout(0.5)
-            try:
-                while True:
-                    collect(json.loads(ws.recv()))
-            except websocket.WebSocketTimeoutException:
-                ws.settimeout(timeout)
-            result = call("Runtime.evaluate", expression=INSPECT, returnByValue=True)
-            ws.close()
-            return json.loads(result["result"]["value"]), problems
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
+    with browser(chromium, timeout=timeout) as open_page:
+        tab = open_page(page.resolve().as_uri())
+        tab.wait_loaded()
+        tab.settle(0.5)  # late console messages, if any
+        return json.loads(tab.js(INSPECT)), tab.problems
 
 
 def test_the_checker_sees_console_errors_and_broken_plots(chromium, tmp_path):
