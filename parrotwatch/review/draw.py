@@ -61,7 +61,10 @@ def draw_review_set(pool: Sequence[tuple[str, float]], budget: int, double_share
     indices, p2 = second_phase(len(pool), budget, rng)
     k = len(indices)
     doubles = set(rng.choice(k, size=int(round(double_share * k)), replace=False).tolist()) if k else set()
-    items = tuple(DrawnItem(pool[i][0], float(pool[i][1]) * p2, 2 if j in doubles else 1)
-                  for j, i in enumerate(indices.tolist()))
+    items = [DrawnItem(pool[i][0], float(pool[i][1]) * p2, 2 if j in doubles else 1)
+             for j, i in enumerate(indices.tolist())]
+    # in random order: items are queued in insertion order, and request ids often follow time,
+    # so a queue labelled part way must not be a biased (say, the earliest) part of the sample
+    items = tuple(items[j] for j in rng.permutation(k).tolist())
     drawn = set(indices.tolist())
     return Draw(items, p2, tuple(r for i, (r, _) in enumerate(pool) if i not in drawn))

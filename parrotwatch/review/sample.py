@@ -201,16 +201,28 @@ def _run(url: str, settings: Settings, segments_of, seed: int | None) -> SampleR
     return run
 
 
+def stream_time(conn: psycopg.Connection, clock: datetime) -> datetime:
+    """How far the stream has got: ``clock``, or the inference stream's watermark (its event
+    time, or the wall clock its silence detection closed windows up to) when that is behind. A
+    period is drawn only once the stream is past it, so that texts still on their way through a
+    lagging stream are not left out of the draw (their inclusion probability would be 0)."""
+    row = conn.execute("SELECT greatest(max_event_time, evaluated_until) FROM stream_watermarks "
+                       "WHERE sink = 'inference'").fetchone()
+    return min(clock, row[0]) if row and row[0] is not None else clock
+
+
 def sample_due(url: str, settings: Settings, *, seed: int | None = None,
                grace: timedelta | None = None, now: datetime | None = None) -> SampleRun:
     """Draw every closed period not drawn yet (the scheduler's job). ``now``: the database
-    clock by default; ``grace``: :func:`grace_of` by default."""
+    clock by default; ``grace``: :func:`grace_of` by default. A stream that lags (a backlog, an
+    outage) holds periods open: see :func:`stream_time`."""
     grace = grace_of(settings) if grace is None else grace
 
     def segments(conn):
         clock = now or conn.execute("SELECT clock_timestamp()").fetchone()[0]
         return due_segments(conn, settings.review_period_hours,
-                            last_closed_end(clock, settings.review_period_hours, grace))
+                            last_closed_end(stream_time(conn, clock), settings.review_period_hours,
+                                            grace))
     return _run(url, settings, segments, seed)
 
 

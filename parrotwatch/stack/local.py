@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from parrotwatch.db import migrate
 from parrotwatch.settings import Settings
@@ -183,8 +183,12 @@ class LocalStack:
         if self.settings.reviewer_keys:
             return
         keys, path = local_reviewer_keys(self.settings.home)
-        self.settings = self.settings.model_copy(
-            update={"reviewer_keys": {k: SecretStr(v) for k, v in keys.items()}})
+        try:  # the same checks as PARROTWATCH_REVIEWER_KEYS (a hand-edited file may break them)
+            checked = Settings.model_validate({**self.settings.model_dump(), "reviewer_keys": keys})
+        except ValidationError as exc:
+            raise StackError(f"{path}: {exc.errors()[0]['msg']}; fix it, or delete it and run "
+                             "`parrotwatch up` again to generate new keys") from None
+        self.settings = self.settings.model_copy(update={"reviewer_keys": checked.reviewer_keys})
         self.say(f"api: review page {self.settings.api_url}/review; reviewer keys in {path} "
                  "(mode 0600)")
 

@@ -130,6 +130,19 @@ def test_an_explicit_period_is_drawn_even_when_open(namespace):
     assert namespace.scalar("SELECT min(inclusion_probability) FROM review_items") == pytest.approx(20 / 30)
 
 
+def test_a_lagging_stream_holds_its_periods_open(namespace):
+    settings = _settings(namespace)
+    with _db(namespace) as conn:
+        _fill_period(conn, CLOSED, n_scored=30, n_pool=30)
+        lagging = CLOSED + DAY - timedelta(hours=2)  # the stream is still inside that period
+        conn.execute("INSERT INTO stream_watermarks (sink, max_event_time, evaluated_until) "
+                     "VALUES ('inference', %s, %s)", (lagging, lagging - timedelta(minutes=1)))
+        assert sample_due(namespace.database_url, settings, seed=3).drawn == 0
+        caught_up = datetime.now(UTC)
+        conn.execute("UPDATE stream_watermarks SET max_event_time = %s", (caught_up,))
+        assert sample_due(namespace.database_url, settings, seed=3).drawn == 20
+
+
 def test_purge_deletes_expired_and_old_texts_only(namespace):
     settings = _settings(namespace)
     with _db(namespace) as conn:

@@ -36,3 +36,10 @@ def test_the_api_process_gets_the_keys_as_a_json_object(tmp_path):
     assert json.loads(env["PARROTWATCH_REVIEWER_KEYS"]) == keys
     assert Settings.model_validate_json(json.dumps({"reviewer_keys": keys})).reviewer_keys[
         "reviewer"].get_secret_value() == keys["reviewer"]
+
+
+def test_a_hand_edited_file_with_weak_keys_is_refused(tmp_path):
+    (tmp_path / "reviewer-keys.json").write_text('{"me": "short"}')
+    stack = LocalStack(Settings(home=tmp_path), say=lambda _m: None)
+    with pytest.raises(StackError, match="16"):
+        stack.use_local_reviewer_keys()
