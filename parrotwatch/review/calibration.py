@@ -144,13 +144,16 @@ def thresholds_in_force(conn: psycopg.Connection, settings: Settings,
 
 def raw_rates(conn: psycopg.Connection, detector: str, threshold: Threshold, start: datetime,
               end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
-    """``{(model, app): (scored, flagged)}`` over every scored request of the period, with
-    ``(*, *)`` for all of them."""
+    """``{(model, app): (scored, flagged)}`` over every scored request of the period whose
+    segment and period were drawn for review (the population the labels sample: Se and Sp
+    measured on it apply to it), with ``(*, *)`` for all of them."""
     column = sql.Identifier(detector)
     op = sql.SQL(">" if threshold.higher_is_worse else "<")
     query = sql.SQL(
-        "SELECT model, app, count(*), count(*) FILTER (WHERE {c} {op} %s) FROM inference_scores "
+        "SELECT model, app, count(*), count(*) FILTER (WHERE {c} {op} %s) FROM inference_scores q "
         "WHERE event_time >= %s AND event_time < %s AND {c} IS NOT NULL AND {c} <> 'NaN'::float8 "
+        "AND EXISTS (SELECT 1 FROM review_samples r WHERE r.model = q.model AND r.app = q.app "
+        "AND q.event_time >= r.period_start AND q.event_time < r.period_end) "
         "GROUP BY GROUPING SETS ((model, app), ())").format(c=column, op=op)
     return {(m if m is not None else ALL, a if a is not None else ALL): (n, f)
             for m, a, n, f in conn.execute(query, (threshold.value, start, end))}
@@ -159,18 +162,31 @@ def raw_rates(conn: psycopg.Connection, detector: str, threshold: Threshold, sta
 def labelled_items(conn: psycopg.Connection, detectors: Mapping[str, str], start: datetime,
                    end: datetime, reasons: _Reasons) -> dict[str, dict[tuple[str, str], Segment]]:
     """``{detector: {(model, app): Segment}}`` of the items labelled in the period (the segment
-    ``(*, *)`` holds them all)."""
+    ``(*, *)`` holds them all).
+
+    An item's probability is its inclusion probability times its sample's response rate
+    (labelled items / drawn items): the items of a sample that nobody labelled (skipped, or not
+    reached yet) are taken as missing at random within their sample, the weighting-class
+    adjustment of nonresponse (Särndal & Lundström 2005, ch. 8). Without it, a sample labelled
+    part way would count as if it were complete, and weigh too little against the others."""
     names = list(detectors)
     columns = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(d)) for d in names)
     query = sql.SQL(
-        "SELECT i.item_id, i.model, i.app, i.inclusion_probability, l.reviewer, l.labels, {cols} "
+        "WITH response AS (SELECT i.sample_id, count(DISTINCT l.item_id)::float8 "
+        "  / nullif(count(DISTINCT i.item_id), 0) AS rate FROM review_items i "
+        "  LEFT JOIN review_labels l ON l.item_id = i.item_id "
+        "  WHERE i.event_time >= %s AND i.event_time < %s GROUP BY i.sample_id) "
+        "SELECT i.item_id, i.model, i.app, i.inclusion_probability * r.rate, l.reviewer, "
+        "l.labels, {cols} "
         "FROM review_items i JOIN review_labels l ON l.item_id = i.item_id "
+        "JOIN response r ON r.sample_id = i.sample_id "
         "JOIN inference_scores s ON s.request_id = i.request_id "
         "WHERE i.event_time >= %s AND i.event_time < %s "
         "ORDER BY i.item_id, l.labelled_at, l.reviewer").format(cols=columns)
     answers: dict[tuple[str, int], list[float]] = {}
     items: dict[int, tuple[str, str, float, list]] = {}
-    for item_id, model, app, pi, reviewer, labels, *scores in conn.execute(query, (start, end)):
+    for item_id, model, app, pi, reviewer, labels, *scores in conn.execute(
+            query, (start, end, start, end)):
         items[item_id] = (model, app, pi, scores)
         for d, key in detectors.items():
             value, reason = yes_no(labels, key)

@@ -229,7 +229,8 @@ def sample_due(url: str, settings: Settings, *, seed: int | None = None,
 def sample_period(url: str, settings: Settings, start: datetime, end: datetime, *,
                   seed: int | None = None) -> SampleRun:
     """Draw one explicit period [start, end) of every segment with pool texts in it (e.g. a
-    demo's short run), whether or not it is aligned or closed."""
+    demo's short run), whether or not it is aligned or closed. A segment with a sample of a
+    period overlapping this one is left out (logged): its population would count twice."""
     if not start < end:
         raise ValueError(f"the period's start {start} must be before its end {end}")
     period = Period(start, end)
@@ -239,7 +240,13 @@ def sample_period(url: str, settings: Settings, start: datetime, end: datetime, 
             "SELECT DISTINCT model, app FROM review_texts t WHERE event_time >= %s AND "
             "event_time < %s AND NOT EXISTS (SELECT 1 FROM review_items i "
             "WHERE i.request_id = t.request_id) ORDER BY 1, 2", (start, end)).fetchall()
-        return [(m, a, period) for m, a in rows]
+        overlapping = {(m, a) for m, a in conn.execute(
+            "SELECT model, app FROM review_samples WHERE period_start < %s AND period_end > %s",
+            (end, start))}
+        for m, a in sorted(overlapping & set(rows)):
+            log.warning("review sample of %s/%s skipped: a sample of an overlapping period exists",
+                        m[:80], a[:80])
+        return [(m, a, period) for m, a in rows if (m, a) not in overlapping]
     return _run(url, settings, segments, seed)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -128,6 +129,13 @@ def test_an_explicit_period_is_drawn_even_when_open(namespace):
     run = sample_period(namespace.database_url, settings, start, start + timedelta(minutes=5), seed=1)
     assert [(o.pool, o.drawn, o.population) for o in run.outcomes] == [(30, 20, 30)]
     assert namespace.scalar("SELECT min(inclusion_probability) FROM review_items") == pytest.approx(20 / 30)
+    with _db(namespace) as conn:  # texts that arrived later, in a period overlapping that one
+        for i in range(30, 40):
+            _score(conn, f"demo-{i}", start + timedelta(minutes=4, seconds=i))
+            _text(conn, f"demo-{i}", start + timedelta(minutes=4, seconds=i), 1.0)
+    overlapping = sample_period(namespace.database_url, settings, start + timedelta(minutes=4),
+                                start + timedelta(minutes=9), seed=1)
+    assert overlapping.outcomes == [] and namespace.scalar("SELECT count(*) FROM review_samples") == 1
 
 
 def test_a_lagging_stream_holds_its_periods_open(namespace):
@@ -247,6 +255,24 @@ def _labelled_items(conn, n=30, model="m1", app="a1", agree=True, prefix="lab"):
 
 def _period():
     return dict(start=CLOSED, end=CLOSED + DAY)
+
+
+def test_unlabelled_items_reweight_their_sample_and_raw_rates_cover_drawn_periods(namespace):
+    from parrotwatch.review.calibration import Threshold, _Reasons, labelled_items, raw_rates
+
+    with _db(namespace) as conn:
+        _labelled_items(conn, 20)  # sample 1: all 20 items labelled
+        _labelled_items(conn, 20, app="a2", prefix="lab2")  # sample 2: half of its items will be unlabelled
+        conn.execute("DELETE FROM review_labels WHERE item_id IN (SELECT item_id FROM review_items "
+                     "WHERE app = 'a2' ORDER BY item_id LIMIT 10)")
+        _score(conn, "undrawn-day", TODAY + timedelta(hours=1), toxicity=0.9)  # no sample there
+        items = labelled_items(conn, {"toxicity": "toxic"}, CLOSED, TODAY + DAY, _Reasons(Counter()))
+        rates = raw_rates(conn, "toxicity", Threshold(0.5, True, "registry"), CLOSED, TODAY + DAY)
+    full, half = items["toxicity"][("m1", "a1")], items["toxicity"][("m1", "a2")]
+    assert len(full.pi) == 20 and len(half.pi) == 10
+    assert sorted(set(full.pi)) == [0.25, 0.5]  # response rate 1
+    assert sorted(set(half.pi)) == [0.125, 0.25]  # response rate 1/2: each label stands for two
+    assert rates[("*", "*")] == (40, 14)  # the request of the undrawn day is not in the rate
 
 
 def test_calibrate_stores_a_record_per_detector_and_segment_with_enough_labels(namespace, caplog):
