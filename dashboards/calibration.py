@@ -128,8 +128,9 @@ THRESHOLDS = Row("Thresholds", (
                   unit="percentunit", max_value=1.0),
     record_series("Suggested vs current threshold",
                   'threshold AS "current", suggested_threshold AS "suggested"', "threshold",
-                  "The threshold in force and the lowest one that meets the target precision "
-                  "(calibration_target_precision) on the review sample; none when none does."),
+                  "The threshold in force and the one that flags the most while meeting the "
+                  "target precision (calibration_target_precision) on the review sample; none "
+                  "when none does."),
     Panel("Latest calibration per detector and segment", "table", (Query(f"""
 SELECT r.computed_at AS "time", r.detector, r.model, r.app, r.version, r.labelled,
        r.doubly_labelled, r.auc, r.kappa, r.alpha, r.precision_at, r.recall_at, r.threshold,

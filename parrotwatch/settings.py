@@ -165,8 +165,8 @@ class Settings(BaseSettings):
         default=0.1, ge=0, description="Half-width of the band around a threshold that counts "
         "as near it.")
     review_budget: int = Field(
-        default=50, gt=0, description="Expected review items per segment (model, app) and "
-        "period drawn by `parrotwatch review sample`.")
+        default=50, gt=0, description="Review items drawn per segment (model, app) and period "
+        "by `parrotwatch review sample` (fewer when the pool holds fewer).")
     review_period_hours: float = Field(
         default=24.0, gt=0, description="Length of a review period.")
     review_double_share: float = Field(
