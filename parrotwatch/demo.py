@@ -169,6 +169,10 @@ def review_round(settings: Settings, url: str, played: Played, seed: int,
                       "corrected_high"))
         print(f"  {c['detector']:14}{c['labelled']:>7}{auc:>7}{kappa:>7}{alpha:>7}{raw:>9}"
               f"{f'{rate} ({low}-{high})':>27}")
+    print("  AUC and kappa are against the reviewers' labels, weighted to all traffic: where bad "
+          "answers are rarer than\n  reviewer mistakes (toxic here: 0.3% of answers, reviewers "
+          "wrong on 2%), most 'bad' labels are mistakes\n  and the agreement drops, while the "
+          "corrected rate, which also removes the reviewers' error, stays near the truth.")
     return len(run.records)
 
 
