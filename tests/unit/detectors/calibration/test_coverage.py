@@ -111,3 +111,40 @@ def test_ignoring_the_inclusion_probabilities_breaks_only_the_oversampled_estima
     else:  # every pi is equal: the weights change nothing
         assert all(np.ptp(r.pi) < 1e-12 for r in sims)
         assert 0.93 <= coverage <= 0.97, coverage
+
+
+def _stored_record(seed: int, oversample: bool, n: int = 10_000, budget: int = 400) -> tuple[float, dict]:
+    """The pipeline end to end in memory: the pool, the review job's draw (doubles included, by
+    ``draw_review_set``), reviewers erring with NOISE, and the record ``calibrate_detector``
+    stores; (the true rate, the record)."""
+    from parrotwatch.detectors.calibration.calibrate import calibrate_detector
+    from parrotwatch.review.draw import draw_review_set
+
+    rng = np.random.default_rng(10_000 + seed)
+    bad = rng.random(n) < 0.10
+    scores = rng.normal(np.where(bad, 2.0, 0.0), 1.0)
+    rates = dict(base=0.08, near_rate=0.3 if oversample else 0.0, flagged_rate=0.0, near=0.5)
+    p1 = [pool_probability({"d": s}, {"d": THRESHOLD}, **rates) for s in scores]
+    pool = [(str(i), p) for i, p in enumerate(p1) if kept_for_review(f"stored-{seed}-{i}", p)]
+    draw = draw_review_set(pool, budget, 0.3, rng)
+    idx = np.array([int(item.request_id) for item in draw.items])
+    truth = bad[idx]
+    first = np.where(rng.random(idx.size) < NOISE, ~truth, truth).astype(int)
+    second = np.where(rng.random(idx.size) < NOISE, ~truth, truth).astype(float)
+    second[[item.reviewers_needed == 1 for item in draw.items]] = np.nan
+    calibration = calibrate_detector(scores[idx], first, [i.inclusion_probability for i in draw.items],
+                                     threshold=THRESHOLD, raw_rate=float((scores > THRESHOLD).mean()),
+                                     second_labels=second, seed=seed)
+    return float(bad.mean()), calibration.to_record()
+
+
+@pytest.mark.parametrize("oversample", [False, True], ids=["uniform", "oversampled-near-threshold"])
+def test_the_stored_corrected_rate_covers_the_truth(oversample):
+    """What ``parrotwatch calibrate`` stores (``corrected_low`` .. ``corrected_high``), through the
+    review job's own draw, with reviewers who err: the acceptance's 93-97% over 200 seeds."""
+    results = [_stored_record(seed, oversample) for seed in SEEDS]
+    assert all(r["details"]["corrected_for"] == "detector and reviewer error" for _, r in results)
+    coverage = np.mean([r["corrected_low"] <= t <= r["corrected_high"] for t, r in results])
+    assert 0.93 <= coverage <= 0.97, coverage
+    raw_bias = np.mean([r["raw_rate"] - t for t, r in results])
+    assert raw_bias > 0.07  # the raw flagged share, in the same runs, is biased
