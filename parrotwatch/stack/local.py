@@ -29,24 +29,31 @@ REVIEWER_KEYS_FILE = "reviewer-keys.json"
 LOCAL_REVIEWERS = ("reviewer", "simulated-alice", "simulated-bob")
 
 
-def local_api_key(home: Path) -> tuple[str, Path]:
-    """The local stack's API key and its file, ``home/api-key``: created on first use (random,
-    mode 0600), then reused, so that a running API and its clients agree across ``up`` calls."""
-    path = home / API_KEY_FILE
-    home.mkdir(parents=True, exist_ok=True)
+def _private_file(path: Path, make: Callable[[], str]) -> str:
+    """The text of ``path``, a secret of the local stack: written once with ``make()`` (mode
+    0600, created exclusively, so two ``up`` calls agree), then read back (its mode tightened
+    if someone loosened it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         if stat.S_IMODE(path.stat().st_mode) & 0o077:
             path.chmod(0o600)  # readable by others: tighten it
-        key = path.read_text(encoding="utf-8").strip()
-        if not key:
-            raise StackError(f"{path} is empty; delete it and run `parrotwatch up` again to "
-                             "generate a new key") from None
-        return key, path
-    key = secrets.token_urlsafe(32)
+        return path.read_text(encoding="utf-8")
+    text = make()
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(key + "\n")
+        out.write(text)
+    return text
+
+
+def local_api_key(home: Path) -> tuple[str, Path]:
+    """The local stack's API key and its file, ``home/api-key``: created on first use (random,
+    mode 0600), then reused, so that a running API and its clients agree across ``up`` calls."""
+    path = home / API_KEY_FILE
+    key = _private_file(path, lambda: secrets.token_urlsafe(32) + "\n").strip()
+    if not key:
+        raise StackError(f"{path} is empty; delete it and run `parrotwatch up` again to "
+                         "generate a new key")
     return key, path
 
 
@@ -54,24 +61,16 @@ def local_reviewer_keys(home: Path) -> tuple[dict[str, str], Path]:
     """The local stack's reviewer keys (name -> key, :data:`LOCAL_REVIEWERS`) and their file,
     ``home/reviewer-keys.json``: created on first use (random, mode 0600), then reused."""
     path = home / REVIEWER_KEYS_FILE
-    home.mkdir(parents=True, exist_ok=True)
+    text = _private_file(path, lambda: json.dumps(
+        {name: secrets.token_urlsafe(32) for name in LOCAL_REVIEWERS}, indent=1))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            path.chmod(0o600)
-        try:
-            keys = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            keys = None
-        if not isinstance(keys, dict) or not keys or not all(
-                isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()):
-            raise StackError(f"{path} is not a JSON object of reviewer name -> key; delete it and "
-                             "run `parrotwatch up` again to generate new keys") from None
-        return keys, path
-    keys = {name: secrets.token_urlsafe(32) for name in LOCAL_REVIEWERS}
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(keys, out, indent=1)
+        keys = json.loads(text)
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict) or not keys or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()):
+        raise StackError(f"{path} is not a JSON object of reviewer name -> key; delete it and "
+                         "run `parrotwatch up` again to generate new keys")
     return keys, path
 
 
