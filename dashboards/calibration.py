@@ -186,23 +186,24 @@ ORDER BY period_start DESC, model, app LIMIT 50""", "table"),), ("review_samples
           min_interval=None),
 ))
 
+def correction_panel(title: str, column: str, label: str, description: str) -> Panel:
+    """The mean of one task metric of ``correction_scores`` per model over time."""
+    return Panel(title, "timeseries", (Query(f"""
+SELECT $__timeGroupAlias(event_time, $__interval), model AS metric, avg({column}) AS "{label}"
+FROM correction_scores
+WHERE $__timeFilter(event_time) AND {SEGMENT} AND {column} IS NOT NULL
+GROUP BY 1, 2 ORDER BY 1, 2"""),), ("correction_scores",), description, max_value=1.0,
+                 draw="points")
+
+
 CORRECTIONS = Row("Responses against users' corrections", (
-    Panel("ROUGE-L F1 against corrections", "timeseries", (Query(f"""
-SELECT $__timeGroupAlias(event_time, $__interval), model AS metric, avg(rouge_l_f) AS "ROUGE-L F1"
-FROM correction_scores
-WHERE $__timeFilter(event_time) AND {SEGMENT} AND rouge_l_f IS NOT NULL
-GROUP BY 1, 2 ORDER BY 1, 2"""),), ("correction_scores",),
-          "Mean ROUGE-L F1 (longest common subsequence; Lin 2004) of each response against the "
-          "correction a user sent for it (feedback.correction): 1 = the user wrote it back "
-          "unchanged.", max_value=1.0, draw="points"),
-    Panel("BLEU against corrections", "timeseries", (Query(f"""
-SELECT $__timeGroupAlias(event_time, $__interval), model AS metric, avg(bleu) AS "BLEU"
-FROM correction_scores
-WHERE $__timeFilter(event_time) AND {SEGMENT} AND bleu IS NOT NULL
-GROUP BY 1, 2 ORDER BY 1, 2"""),), ("correction_scores",),
-          "Mean sentence BLEU (Papineni et al. 2002, sacreBLEU's smoothed score scaled to "
-          "[0, 1]) of each response against its user's correction.", max_value=1.0,
-          draw="points"),
+    correction_panel("ROUGE-L F1 against corrections", "rouge_l_f", "ROUGE-L F1",
+                     "Mean ROUGE-L F1 (longest common subsequence; Lin 2004) of each response "
+                     "against the correction a user sent for it (feedback.correction): 1 = the "
+                     "user wrote it back unchanged."),
+    correction_panel("BLEU against corrections", "bleu", "BLEU",
+                     "Mean sentence BLEU (Papineni et al. 2002, sacreBLEU's smoothed score scaled "
+                     "to [0, 1]) of each response against its user's correction."),
 ))
 
 CALIBRATION = Dashboard(

@@ -151,15 +151,22 @@ def test_a_lagging_stream_holds_its_periods_open(namespace):
         assert sample_due(namespace.database_url, settings, seed=3).drawn == 20
 
 
+def _drawn_with_expired_and_pool_texts(conn, namespace, settings, expired: int) -> None:
+    """A drawn period of 20 items, ``expired`` of them past expiry, and two undrawn pool texts
+    of today: "old-pool" (kept 15 days) and "fresh-pool"."""
+    _fill_period(conn, CLOSED, n_scored=30, n_pool=30)
+    sample_due(namespace.database_url, settings, seed=3)
+    conn.execute("UPDATE review_items SET expires_at = clock_timestamp() - interval '1 s' "
+                 "WHERE item_id IN (SELECT item_id FROM review_items ORDER BY item_id LIMIT %s)",
+                 (expired,))
+    _text(conn, "old-pool", TODAY, 0.1, stored_at=datetime.now(UTC) - 15 * DAY)
+    _text(conn, "fresh-pool", TODAY, 0.1)
+
+
 def test_purge_deletes_expired_and_old_texts_only(namespace):
     settings = _settings(namespace)
     with _db(namespace) as conn:
-        _fill_period(conn, CLOSED, n_scored=30, n_pool=30)
-        sample_due(namespace.database_url, settings, seed=3)
-        conn.execute("UPDATE review_items SET expires_at = clock_timestamp() - interval '1 s' "
-                     "WHERE item_id IN (SELECT item_id FROM review_items ORDER BY item_id LIMIT 5)")
-        _text(conn, "old-pool", TODAY, 0.1, stored_at=datetime.now(UTC) - 15 * DAY)
-        _text(conn, "fresh-pool", TODAY, 0.1)
+        _drawn_with_expired_and_pool_texts(conn, namespace, settings, expired=5)
         _text(conn, "late-pool", CLOSED + timedelta(hours=3), 0.1)  # its period was drawn already
         out = purge(namespace.database_url, settings)
         assert (out.expired_texts, out.old_pool_texts, out.late_pool_texts) == (5, 1, 1)
@@ -173,12 +180,7 @@ def test_the_stream_enforces_retention_without_the_review_jobs(namespace):
 
     settings = _settings(namespace)
     with _db(namespace) as conn:
-        _fill_period(conn, CLOSED, n_scored=30, n_pool=30)
-        sample_due(namespace.database_url, settings, seed=3)
-        conn.execute("UPDATE review_items SET expires_at = clock_timestamp() - interval '1 s' "
-                     "WHERE item_id IN (SELECT item_id FROM review_items ORDER BY item_id LIMIT 4)")
-        _text(conn, "old-pool", TODAY, 0.1, stored_at=datetime.now(UTC) - 15 * DAY)
-        _text(conn, "fresh-pool", TODAY, 0.1)
+        _drawn_with_expired_and_pool_texts(conn, namespace, settings, expired=4)
         before = conn.execute("SELECT count(*) FROM review_texts").fetchone()[0]
         retention = ReviewRetention(settings, namespace.database_url, every=3600)
         retention.tick()
