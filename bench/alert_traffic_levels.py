@@ -66,7 +66,7 @@ MODEL, APP = "llama-3-8b", "search"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 GRACE = 5  # minutes after an incident's end in which a firing still counts as its detection
 CREEP_TO, CREEP_MINUTES, CREEP_MARK = 4.0, 60, 2.5
-LATENCY_RULES = ("latency_p99_spike", "latency_p99_slo")
+LATENCY_RULES = ("latency_p99_spike", "latency_p99_slo", "latency_creep")
 
 
 @dataclass(frozen=True)

@@ -12,32 +12,12 @@ hyperparameters and state as versioned JSON, ``from_state()`` restores them exac
 from __future__ import annotations
 
 import math
-from typing import Literal
 
-from scipy.stats import norm
-from scipy.stats import t as student_t
-
+from parrotwatch.detectors.alerting.cusum import Cusum
+from parrotwatch.detectors.alerting.standardise import Direction, check_direction, scale, standardise
 from parrotwatch.detectors.alerting.state import Snapshot, StateError
 
-Direction = Literal["up", "down", "both"]
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in ("up", "down", "both"):
-        raise ValueError(f"direction must be 'up', 'down' or 'both', not {direction!r}")
-
-
-def _scale(sigma: float, mu: float, min_sigma: float, min_rel_sigma: float) -> float:
-    """The standard deviation used to standardise: ``max(sigma, min_sigma, min_rel_sigma*|mu|)``."""
-    return max(sigma, min_sigma, min_rel_sigma * abs(mu))
-
-
-def _standardise(d: float, scale: float) -> float:
-    """``d / scale``, with ``+-inf`` (or 0 for ``d == 0``) when the scale is 0."""
-    if scale > 0:
-        return d / scale
-    return 0.0 if d == 0 else math.copysign(math.inf, d)
-
+__all__ = ["BASELINES", "Cusum", "Direction", "EwmaZScore", "PageHinkley"]
 
 class EwmaZScore(Snapshot):
     """z-score of a value against the exponentially weighted mean and variance of its past.
@@ -89,7 +69,7 @@ class EwmaZScore(Snapshot):
             raise ValueError("alpha must be in (0, 1]")
         if warmup < 2:
             raise ValueError("warmup must be at least 2 values")
-        _check_direction(direction)
+        check_direction(direction)
         self.alpha, self.threshold, self.warmup, self.direction = alpha, threshold, warmup, direction
         self.min_sigma, self.min_rel_sigma, self.relearn_after = min_sigma, min_rel_sigma, relearn_after
         self.reset()
@@ -128,13 +108,18 @@ class EwmaZScore(Snapshot):
         """sigma: the square root of the EWMA variance."""
         return math.sqrt(self._var)
 
+    def peek(self, x: float) -> tuple[float, bool]:
+        """z_t of ``x`` and whether it would alarm, learning nothing (0 and False in warmup)."""
+        unit = scale(self.sigma, self._mean, self.min_sigma, self.min_rel_sigma)
+        z = standardise(x - self._mean, unit) if self.ready else 0.0
+        up, down = z > self.threshold, z < -self.threshold
+        return z, {"up": up, "down": down, "both": up or down}[self.direction]
+
     def update(self, x: float) -> EwmaZScore:
         """Compare ``x`` with the baseline (z_t above), then learn it unless it is an outlier."""
         d = x - self._mean
-        scale = _scale(self.sigma, self._mean, self.min_sigma, self.min_rel_sigma)
-        self._z = _standardise(d, scale) if self.ready else 0.0
+        self._z, self._alarm = self.peek(x)
         up, down = self._z > self.threshold, self._z < -self.threshold
-        self._alarm = {"up": up, "down": down, "both": up or down}[self.direction]
         if up or down:
             self._outliers += 1
             if self.relearn_after is not None and self._outliers >= self.relearn_after:
@@ -146,138 +131,6 @@ class EwmaZScore(Snapshot):
         a = max(self.alpha, 1.0 / self._n)
         self._mean += a * d
         self._var = (1.0 - a) * (self._var + a * d * d)
-        return self
-
-
-class Cusum(Snapshot):
-    """Two-sided tabular CUSUM on standardised values, self-starting when no reference is given.
-
-    Page (1954), "Continuous inspection schemes", Biometrika 41(1/2); tabular form and
-    notation of Montgomery, "Introduction to Statistical Quality Control", 6th ed., §9.1:
-
-        C+_t = max(0, C+_{t-1} + z_t - k)        C-_t = max(0, C-_{t-1} - z_t - k)
-
-    ``alarm`` when C+_t > h (up), C-_t > h (down) or either (both); k is half the shift to
-    detect, in sigmas. With a known reference, z_t = (x_t - target) / sigma. Otherwise z_t is
-    self-starting (Hawkins 1987, "Self-starting CUSUM charts for location and scale", The
-    Statistician 36): with the mean m_n and sample sd s_n of the n values learned so far,
-    u_t = (x_t - m_n) / s_n * sqrt(n / (n + 1)) follows Student's t with n - 1 degrees of
-    freedom, and z_t = Phi^{-1}(F_{t,n-1}(u_t)); testing starts after ``warmup`` values. A value
-    that signals or lifts a sum above h / 2 is not learned, so an incident stays out of the
-    reference. s_n is floored at max(min_sigma, min_rel_sigma * |m_n|). After a signal that side
-    restarts at the fast-initial-response head start ``fir * h`` (Lucas & Crosier 1982, "Fast
-    initial response for CUSUM quality-control schemes", Technometrics 24(3)): a shift that
-    lasts signals again within a few values, one that ended decays away.
-
-    Known reference 0 and sd 1, k = 0.5, h = 2: each 1.5 adds 1.5 - 0.5 = 1 to C+, which passes h
-    at the third value and restarts at fir * h = 1:
-
-    >>> d = Cusum(k=0.5, h=2.0, target=0.0, sigma=1.0)
-    >>> [(d.update(1.5).statistic, d.alarm) for _ in range(3)]
-    [(1.0, False), (2.0, False), (3.0, True)]
-    >>> d.update(0.0).statistic  # 1 + 0 - 0.5 after the restart
-    0.5
-    """
-
-    _PARAMS = {"k": "float", "h": "float", "warmup": "int", "direction": "str", "target": "float?",
-               "sigma": "float?", "min_sigma": "float", "min_rel_sigma": "float", "fir": "float"}
-    _VARS = {"_n": "count", "_mean": "float", "_m2": "float", "_pos": "float", "_neg": "float",
-             "_alarm": "bool", "_stat": "float"}
-
-    def __init__(
-        self,
-        k: float = 0.5,
-        h: float = 10.0,
-        warmup: int = 10,
-        direction: Direction = "both",
-        target: float | None = None,
-        sigma: float | None = None,
-        min_sigma: float = 0.0,
-        min_rel_sigma: float = 0.0,
-        fir: float = 0.5,
-    ) -> None:
-        if k < 0 or h <= 0 or not 0 <= fir < 1:
-            raise ValueError("need k >= 0, h > 0 and 0 <= fir < 1")
-        if (target is None) != (sigma is None):
-            raise ValueError("give both target and sigma, or neither (self-starting)")
-        if warmup < 3 and target is None:
-            raise ValueError("a self-starting CUSUM needs warmup >= 3 values")
-        _check_direction(direction)
-        self.k, self.h, self.warmup, self.direction, self.fir = k, h, warmup, direction, fir
-        self.target, self.sigma, self.min_sigma, self.min_rel_sigma = target, sigma, min_sigma, min_rel_sigma
-        self.reset()
-
-    def reset(self) -> None:
-        """Zero both sums and forget the learned values (a given target and sigma stay)."""
-        self._n, self._mean, self._m2 = 0, 0.0, 0.0
-        self._pos, self._neg, self._alarm, self._stat = 0.0, 0.0, False, 0.0
-
-    def _check_state(self, where: str) -> None:
-        if self._m2 < 0:
-            raise StateError(f"{where}.vars.m2: a sum of squares cannot be negative ({self._m2})")
-
-    @property
-    def alarm(self) -> bool:
-        """Whether the last value signalled (see the class docstring)."""
-        return self._alarm
-
-    @property
-    def statistic(self) -> float:
-        """The last sum compared with h (before any restart): C+ (up), C- (down), max (both)."""
-        return self._stat
-
-    @property
-    def ready(self) -> bool:
-        """Whether the next value is tested (a reference is given or ``warmup`` values learned)."""
-        return self.target is not None or self._n >= self.warmup
-
-    @property
-    def mu0(self) -> float:
-        """The reference mean: ``target`` or m_n."""
-        return self.target if self.target is not None else self._mean
-
-    @property
-    def sigma0(self) -> float:
-        """The reference sd: ``sigma`` or the floored sample sd sqrt(M2 / (n - 1))."""
-        if self.sigma is not None:
-            return self.sigma
-        sd = math.sqrt(self._m2 / (self._n - 1)) if self._n > 1 else 0.0
-        return _scale(sd, self._mean, self.min_sigma, self.min_rel_sigma)
-
-    def _z(self, x: float) -> float:
-        """z_t: standardised directly, or through Student's t (Hawkins 1987) when self-starting."""
-        if self.target is not None:
-            return _standardise(x - self.target, self.sigma)
-        u = _standardise(x - self._mean, self.sigma0) * math.sqrt(self._n / (self._n + 1))
-        if math.isinf(u) or u == 0:
-            return u
-        tail = float(student_t.sf(abs(u), self._n - 1))
-        return math.copysign(float(norm.isf(tail)), u)
-
-    def _learn(self, x: float) -> None:
-        """Welford's update of m_n and M2."""
-        self._n += 1
-        d = x - self._mean
-        self._mean += d / self._n
-        self._m2 += d * (x - self._mean)
-
-    def update(self, x: float) -> Cusum:
-        """Add z_t to C+_t and C-_t and test them (formulas above); learn ``x`` while in control."""
-        self._alarm = False
-        if self.target is None and self._n < self.warmup:
-            self._learn(x)
-            return self
-        z = self._z(x)
-        self._pos = max(0.0, self._pos + z - self.k)
-        self._neg = max(0.0, self._neg - z - self.k)
-        up = self._pos > self.h and self.direction != "down"
-        down = self._neg > self.h and self.direction != "up"
-        self._alarm = up or down
-        self._stat = {"up": self._pos, "down": self._neg, "both": max(self._pos, self._neg)}[self.direction]
-        if self.target is None and not self._alarm and max(self._pos, self._neg) <= self.h / 2:
-            self._learn(x)
-        restart = self.fir * self.h
-        self._pos, self._neg = (restart if up else self._pos), (restart if down else self._neg)
         return self
 
 
@@ -319,7 +172,7 @@ class PageHinkley(Snapshot):
     ) -> None:
         if delta < 0 or threshold <= 0 or not 0 < alpha <= 1 or min_instances < 1:
             raise ValueError("need delta >= 0, threshold > 0, 0 < alpha <= 1 and min_instances >= 1")
-        _check_direction(direction)
+        check_direction(direction)
         self.delta, self.threshold, self.alpha = delta, threshold, alpha
         self.min_instances, self.direction = min_instances, direction
         self.reset()

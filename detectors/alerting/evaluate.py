@@ -26,10 +26,11 @@ from parrotwatch.detectors.alerting.checks import (
     check_from_state,
     make_check,
 )
+from parrotwatch.detectors.alerting.count_checks import RateRatioCheck
 from parrotwatch.detectors.alerting.lifecycle import AlertTracker, Observation
-from parrotwatch.detectors.alerting.rules import Rule, RuleSet, parse_duration
+from parrotwatch.detectors.alerting.rules import RateRatioRule, Rule, RuleSet, parse_duration
 from parrotwatch.detectors.alerting.state import Migration, StateError, mapping, sequence, upgrade
-from parrotwatch.detectors.alerting.stats import benjamini_hochberg
+from parrotwatch.detectors.alerting.stats import BetaPrior, benjamini_hochberg, fit_beta_prior
 
 #: Version of ``Evaluator.to_state()``. Version 0 was a pickle, which no code reads back.
 STATE_VERSION = 1
@@ -187,7 +188,7 @@ class Evaluator:
                      where: str) -> Check | AlertTracker:
         """One stored check, or one tracker checked against the tracker the rule makes now."""
         if part == "checks":
-            return check_from_state(rule, state, where)
+            return check_from_state(rule, state, where, parse_duration(self.ruleset.window))
         tracker = AlertTracker.from_state(state, where)
         fresh = self._tracker(rule, key)
         if tracker.to_state()["params"] != fresh.to_state()["params"]:
@@ -239,6 +240,21 @@ class Evaluator:
             events.extend(self._evaluate_one(end, by_end[end]))
         return events
 
+    @staticmethod
+    def _group(rule: RateRatioRule, segment: tuple[str, ...]) -> tuple[str, ...]:
+        """The values of the rule's ``borrow_from`` labels in a segment: whom it borrows from."""
+        return tuple(v for label, v in zip(rule.segment_by, segment, strict=True)
+                     if label in (rule.borrow_from or ()))
+
+    def _priors(self, rule: RateRatioRule) -> dict[tuple[str, ...], BetaPrior]:
+        """Per group of related segments (same ``borrow_from`` labels), the empirical-Bayes prior
+        of their baseline shares (``stats.fit_beta_prior``), from each segment's clean windows."""
+        counts: dict[tuple[str, ...], list[tuple[float, float]]] = defaultdict(list)
+        for (name, segment), check in self._checks.items():
+            if name == rule.name and isinstance(check, RateRatioCheck):
+                counts[self._group(rule, segment)].append(check.baseline_counts())
+        return {group: fit_beta_prior(rows) for group, rows in counts.items()}
+
     def _inhibit(self, seen: list[SeriesPoint]) -> list[SeriesPoint]:
         """A rule that is bad (or pending/firing) on a segment clears the rules it ``inhibits``
         on that segment, as Alertmanager's inhibit_rules do: one incident, one alert."""
@@ -277,6 +293,7 @@ class Evaluator:
         """All rules x segments of one window_end, then BH over their p-values, then the trackers."""
         seen: list[SeriesPoint] = []
         for rule in self.ruleset.rules:
+            priors = self._priors(rule) if isinstance(rule, RateRatioRule) and rule.borrow_from else {}
             segments: dict[tuple[str, ...], list[WindowAggregate]] = defaultdict(list)
             for window in batch:
                 segments[self.segment(rule, window)].append(window)
@@ -287,8 +304,10 @@ class Evaluator:
                 if tracker.last_window_end is not None and end <= tracker.last_window_end:
                     continue
                 if key not in self._checks:
-                    self._checks[key] = make_check(rule)
+                    self._checks[key] = make_check(rule, parse_duration(self.ruleset.window))
                 check = self._checks[key]
+                if isinstance(rule, RateRatioRule) and rule.borrow_from is not None:
+                    check.prior = priors.get(self._group(rule, seg)) or check.prior
                 obs = check.observe(window, tracker.state == "firing")
                 examples = list(window.examples or ())[: self.max_examples]
                 obs = replace(obs, evidence={**obs.evidence, "count": window.count, "examples": examples})

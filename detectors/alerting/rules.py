@@ -8,17 +8,13 @@ is an error naming the rule, the bad key and the valid keys (see ``load_rules``)
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -27,6 +23,7 @@ from pydantic import (
 )
 
 from parrotwatch.detectors.alerting.config_errors import explain
+from parrotwatch.detectors.alerting.durations import Duration, Span, parse_duration, span_windows
 from parrotwatch.detectors.metrics import SCORE_NAMES
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
@@ -35,34 +32,6 @@ DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.yaml")
 # ``{score}_{stat}``; no other name does, so a rule may name no other score.
 SCORE_STATS = ("n", "mean", "p50", "p95", "p99", "flagged")
 WINDOW_KEYS = ("count", "feedback_count", "thumbs_down", "drift_p_value")
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^(\d+[smhd])+$")
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str) and _DURATION.match(value):
-        return value
-    raise ValueError(f"expected a duration such as '30s', '3m' or '1h30m', got {value!r}")
-
-
-def _span(value: Any) -> Any:
-    if (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
-        isinstance(value, str) and _DURATION.match(value)
-    ):
-        return value
-    raise ValueError(f"expected a number of windows (>= 1) or a duration such as '3m', got {value!r}")
-
-
-Duration = Annotated[str, BeforeValidator(_duration)]
-#: A number of windows (int) or a duration such as ``"3m"`` or ``"1h30m"`` (rounded up to windows).
-Span = Annotated[int | str, BeforeValidator(_span)]
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"1h30m"`` -> ``timedelta(hours=1, minutes=30)``; units s, m, h, d."""
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhd])", text)))
-
 
 def check_metric(name: str) -> str:
     """Accept ``count``-like window keys and ``{score}_{stat}`` of a registered score
@@ -116,9 +85,23 @@ class _MetricRule(_Rule):
 
 
 class _BaselineRule(_MetricRule):
-    """A rule comparing the metric with its own history; ``log`` watches log(value) (value > 0)."""
+    """A rule comparing the metric with its own history; ``log`` watches log(1 + value) (value >= 0).
+
+    With ``pool_until``, a window is judged on the shortest trailing span of windows (up to
+    ``pool_until``) holding ``min_count`` requests, and the detector learns from consecutive
+    such spans: a sparse segment is judged later rather than never (``checks.BaselineCheck``).
+    ``trend_span`` adds the Theil-Sen slope of the pooled values over that span to the evidence.
+    """
 
     transform: Literal["none", "log"] = "none"
+    pool_until: Span | None = Field(None, description="Pool trailing windows until min_count requests.")
+    trend_span: Span | None = Field(None, description="State the slope over this span in the alert.")
+
+    @model_validator(mode="after")
+    def _pool_needs_a_count(self) -> _BaselineRule:
+        if self.pool_until is not None and self.min_count < 1:
+            raise ValueError("pool_until pools windows until min_count requests: set min_count >= 1")
+        return self
 
 
 class ThresholdRule(_MetricRule):
@@ -173,6 +156,16 @@ class CusumRule(_BaselineRule):
     min_sigma: Annotated[float, Field(ge=0)] = 0.0
     min_rel_sigma: Annotated[float, Field(ge=0)] = 0.0
     fir: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    freeze_after: Annotated[int, Field(ge=3)] | None = Field(
+        None, description="Learn the reference from this many values, then keep it frozen.")
+    relearn_after: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Values in a row above h/2 after which the new level is learned.")
+
+    @model_validator(mode="after")
+    def _freeze_after_warmup(self) -> CusumRule:
+        if self.freeze_after is not None and self.freeze_after < self.warmup:
+            raise ValueError(f"freeze_after ({self.freeze_after}) must be at least warmup ({self.warmup})")
+        return self
 
     def default_summary(self) -> str:
         return (
@@ -199,17 +192,32 @@ class PageHinkleyRule(_BaselineRule):
 
 
 class RateRatioRule(_Rule):
-    """Share numerator/denominator now against the same share over the clean baseline windows."""
+    """Share numerator/denominator now against the same share over the clean baseline windows.
+
+    "Now" is the last ``current_windows`` windows or, with ``pool_until``, the shortest trailing
+    span (up to ``pool_until``) holding ``min_samples`` trials, and with ``scales`` also those
+    holding twice, four times... as many (``count_checks.RateRatioCheck``). ``test``: Fisher's, or
+    the beta-binomial predictive test, whose baseline borrows strength from the segments sharing
+    the ``borrow_from`` labels (an empirical-Bayes prior; ``stats.beta_binomial_test``).
+    """
 
     kind: Literal["rate_ratio"]
     numerator: Metric
     denominator: Metric
     baseline_windows: Annotated[int, Field(ge=1)] = 60
     current_windows: Annotated[int, Field(ge=1)] = 1
+    pool_until: Span | None = Field(None, description="Pool trailing windows until min_samples trials.")
+    scales: Annotated[int, Field(ge=1, le=8)] = Field(
+        1, description="Pooled: also test spans of min_samples x 2, x 4, ... trials (weighted Bonferroni).")
     min_samples: Annotated[int, Field(ge=1)] = 30
     min_events: Annotated[int, Field(ge=0)] = 1
     max_ratio: Annotated[float, Field(gt=0)] | None = 2.0
     p_value: Annotated[float, Field(gt=0, lt=1)] | None = 0.001
+    resolve_p_value: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None, description="While firing: stay bad while a short span's p is below this.")
+    test: Literal["fisher", "beta_binomial"] = "fisher"
+    borrow_from: list[str] | None = Field(
+        None, description="segment_by labels whose segments lend their baseline (beta_binomial).")
 
     @field_validator("numerator", "denominator")
     @classmethod
@@ -220,6 +228,12 @@ class RateRatioRule(_Rule):
     def _some_condition(self) -> RateRatioRule:
         if self.max_ratio is None and self.p_value is None:
             raise ValueError("give max_ratio, p_value or both")
+        if self.borrow_from is not None:
+            if self.test != "beta_binomial":
+                raise ValueError("borrow_from needs test: beta_binomial")
+            unknown = sorted(set(self.borrow_from) - set(self.segment_by))
+            if unknown:
+                raise ValueError(f"borrow_from names {unknown}, not in segment_by {self.segment_by}")
         return self
 
     @property
@@ -231,6 +245,28 @@ class RateRatioRule(_Rule):
         return (
             "{rule} on {model}/{app}: {metric} share is {current_share:.3g}, {ratio:.3g}x the baseline "
             "{baseline_share:.3g} (p = {p_value:.2g})."
+        )
+
+
+class RateDropRule(_Rule):
+    """Requests per window fell: an exact test of two Poisson rates on pooled counts
+    (``stats.rate_drop_test``) over the shortest trailing span in which the baseline expects
+    ``min_expected`` requests (up to ``pool_until``), against the previous clean windows."""
+
+    kind: Literal["rate_drop"]
+    metric: Literal["count"] = "count"
+    baseline_windows: Annotated[int, Field(ge=1)] = 60
+    warmup: Annotated[int, Field(ge=1)] = 15
+    pool_until: Span = "60m"
+    min_expected: Annotated[float, Field(gt=0)] = 30.0
+    max_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    p_value: Annotated[float, Field(gt=0, lt=1)] = 0.000001
+    relearn_after: Annotated[int, Field(ge=1)] | None = 60
+
+    def default_summary(self) -> str:
+        return (
+            "{rule} on {model}/{app}: {value:.3g} requests per window over the last {span_minutes:g} "
+            "minutes against {baseline:.3g} before (p = {p_value:.2g})."
         )
 
 
@@ -246,7 +282,7 @@ class DriftRule(_Rule):
 
 
 Rule = Annotated[
-    ThresholdRule | EwmaRule | CusumRule | PageHinkleyRule | RateRatioRule | DriftRule,
+    ThresholdRule | EwmaRule | CusumRule | PageHinkleyRule | RateRatioRule | RateDropRule | DriftRule,
     Field(discriminator="kind"),
 ]
 RULE_KINDS = {
@@ -255,6 +291,7 @@ RULE_KINDS = {
     "cusum": CusumRule,
     "page_hinkley": PageHinkleyRule,
     "rate_ratio": RateRatioRule,
+    "rate_drop": RateDropRule,
     "drift": DriftRule,
 }
 
@@ -284,9 +321,7 @@ class RuleSet(BaseModel):
 
     def windows(self, span: int | str) -> int:
         """A ``Span`` as a number of windows: an int as is, a duration rounded up to windows."""
-        if isinstance(span, int):
-            return span
-        return max(1, math.ceil(parse_duration(span) / parse_duration(self.window)))
+        return span_windows(span, parse_duration(self.window))
 
 
 class RulesError(ValueError):
@@ -312,6 +347,8 @@ def load_rules(source: str | Path | Mapping[str, Any]) -> RuleSet:
             raise RulesError(f"{origin}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):
         raise RulesError(f"{origin}: expected a mapping with a 'rules' list, got {type(data).__name__}")
+    # Top-level "x-" keys hold YAML anchors shared by rules (as in compose files): not settings.
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:

@@ -101,10 +101,11 @@ def _default_detectors():
             made.append((rule.name, lambda p=params: EwmaZScore(**p)))
         elif isinstance(rule, CusumRule):
             params = rule.model_dump(
-                include={"k", "h", "warmup", "direction", "min_sigma", "min_rel_sigma", "fir"}
+                include={"k", "h", "warmup", "direction", "min_sigma", "min_rel_sigma", "fir",
+                         "freeze_after", "relearn_after"}
             )
             made.append((rule.name, lambda p=params: Cusum(**p)))
-    assert {name for name, _ in made} >= {"latency_p99_spike", "throughput_drop", "low_confidence"}
+    assert {name for name, _ in made} >= {"latency_p99_spike", "latency_creep", "low_confidence"}
     made.append(("page_hinkley(delta=.5, threshold=10)", lambda: PageHinkley(delta=0.5, threshold=10.0)))
     return made
 

@@ -180,7 +180,8 @@ def test_default_summaries_use_only_fields_the_evaluator_provides():
     fields = {"rule": "r", "severity": "warning", "model": "m", "app": "a", "metric": "x", "value": 1.5,
               "baseline": 1.0, "threshold": 2.0, "p_value": 1e-7, "statistic": 6.0, "detector": "ewma",
               "ratio": 4.0, "current_share": 0.04, "baseline_share": 0.01, "current_counts": [16, 400],
-              "baseline_counts": [240, 24000], "count": 400}  # fmt: skip
+              "baseline_counts": [240, 24000], "count": 400, "span_minutes": 12.0, "span_requests": 24,
+              "trend_minutes": 50.0, "slope_pct_per_10m": 2.1}  # fmt: skip
     for rule in load_default_rules().rules:
         text = (rule.summary or rule.default_summary()).format_map(fields)  # KeyError on an unknown field
         assert text.endswith(".") and "\n" not in text and "  " not in text, (rule.name, text)

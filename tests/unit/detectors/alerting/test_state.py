@@ -117,8 +117,23 @@ def test_detector_round_trip_continues_identically(seed):
 def test_fresh_detectors_round_trip_their_infinite_and_zero_state(make):
     d = make()  # PageHinkley starts at min = +inf, max = -inf: encoded, jsonb-safe
     state = through_json(d.to_state())
-    assert state["version"] == 1
+    assert state["version"] == make.STATE_VERSION
     assert_detector_round_trips(make.from_state(state), [1.0, 1.0, 2.0] * 20, 0)
+
+
+def test_a_cusum_state_of_version_1_migrates_to_a_learning_detector():
+    d = Cusum(k=0.5, h=4.0, warmup=3)
+    for x in (1.0, 1.2, 0.9, 1.1):
+        d.update(x)
+    old = through_json(d.to_state())
+    old["version"] = 1
+    for key in ("freeze_after", "relearn_after"):
+        del old["params"][key]
+    for key in ("rising", "out"):
+        del old["vars"][key]
+    restored = Cusum.from_state(old)
+    assert (restored.freeze_after, restored.relearn_after) == (None, None)
+    assert restored.mu0 == d.mu0 and trace(restored, [3.0] * 5) == trace(d, [3.0] * 5)
 
 
 def test_round_trip_keeps_a_detector_that_learned_nan_and_inf():

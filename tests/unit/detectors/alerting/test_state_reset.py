@@ -148,23 +148,41 @@ def test_malformed_state_resets_with_a_logged_reason(saved, caplog, case):
     run(evaluator, BATCHES[CUT:])  # and the stream goes on
 
 
-def test_a_stored_rate_ratio_check_with_too_many_windows_is_malformed(saved):
+def test_a_stored_rate_ratio_check_with_more_windows_than_the_rule_keeps_keeps_the_newest(saved):
+    # a rule whose baseline_windows was lowered: the oldest windows go, the newest stay
     state = copy.deepcopy(saved[0])
-    entry = next(c for c in state["checks"] if "baseline" in c["state"])
-    entry["state"]["recent"] = [[0.0, 1.0, True]] * 10
-    with pytest.raises(StateError, match="the rule keeps"):
-        Evaluator.from_state(RULES, state)
+    entry = next(c for c in state["checks"] if "history" in c["state"] and "added" in c["state"])
+    entry["state"]["history"] = [[0.0, 1.0, True, float(t)] for t in range(1000)]
+    entry["state"]["span"] = 1
+    restored = Evaluator.from_state(RULES, state)
+    check = next(c for k, c in restored._checks.items() if k.rule == entry["rule"]
+                 and list(k.segment) == entry["segment"])
+    history = check.to_state()["history"]
+    assert len(history) == check._history.maxlen < 1000 and history[-1][3] == 999.0
 
 
-@pytest.mark.parametrize("window", [[5.0, 2.0, True], [-1.0, 2.0, True], [0.0, 2.0**40, True],
-                                    [0.0, "inf", True], [0.0, "nan", True], [1.0, 2.0]])
+@pytest.mark.parametrize("window", [[5.0, 2.0, True, 1.0], [-1.0, 2.0, True, 1.0],
+                                    [0.0, 2.0**40, True, 1.0], [0.0, "inf", True, 1.0],
+                                    [0.0, "nan", True, 1.0], [1.0, 2.0, True]])
 def test_a_stored_rate_ratio_window_out_of_range_is_malformed(saved, window):
     # 2**40 requests in a window: no window holds it, and Fisher's test would take seconds
     state = copy.deepcopy(saved[0])
-    entry = next(c for c in state["checks"] if "baseline" in c["state"])
-    entry["state"]["recent"] = [window]
-    with pytest.raises(StateError, match=r"need counts|expected 3 items"):
+    entry = next(c for c in state["checks"] if "history" in c["state"] and "added" in c["state"])
+    entry["state"]["history"] = [window]
+    entry["state"]["span"] = 0
+    with pytest.raises(StateError, match=r"need counts|expected \[k, n, clean, t\]"):
         Evaluator.from_state(RULES, state)
+
+
+def test_a_rate_ratio_state_of_version_1_migrates_into_the_baseline(saved):
+    state = copy.deepcopy(saved[0])
+    entry = next(c for c in state["checks"] if "history" in c["state"] and "added" in c["state"])
+    entry["state"] = {"version": 1, "recent": [[1.0, 40.0, True]], "baseline": [[0.0, 40.0]] * 3,
+                      "added": True}
+    restored = Evaluator.from_state(RULES, state)
+    check = next(c for k, c in restored._checks.items() if k.rule == entry["rule"]
+                 and list(k.segment) == entry["segment"])
+    assert check.baseline_counts() == (1.0, 160.0)  # old windows: baseline only, never "now"
 
 
 def _leaves(node, path=()):
