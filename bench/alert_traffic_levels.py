@@ -67,6 +67,8 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 GRACE = 5  # minutes after an incident's end in which a firing still counts as its detection
 CREEP_TO, CREEP_MINUTES, CREEP_MARK = 4.0, 60, 2.5
 LATENCY_RULES = ("latency_p99_spike", "latency_p99_slo", "latency_creep")
+SHARES = ("repetition_loop", "toxicity_burst", "hallucination_spike")
+SHARE_LIMIT = 15  # minutes: issue 19 asks shares at 1 request/min detected within this
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,11 @@ def summarise(delays: Sequence[int | None]) -> dict[str, Any]:
             "max_delay": max(found) if found else None}
 
 
+def within_limit(by_rate: dict[float, list[int | None]], limit: int = SHARE_LIMIT) -> dict[float, float]:
+    """Per traffic level, the share of seeds whose incident was detected within ``limit`` minutes."""
+    return {r: sum(d is not None and d <= limit for d in ds) / len(ds) for r, ds in by_rate.items() if ds}
+
+
 def cell_text(cell: dict[str, Any]) -> str:
     """``"100% · 2 / 3 min"`` (rate, median / max delay), or ``"0%"``."""
     text = f"{cell['rate']:.0%}"
@@ -305,6 +312,10 @@ def main() -> None:
         for r in RATES) + " |")
     print(f"| latency creep alerted before {CREEP_MARK}x ({creep_crossing():g} min) | " + " | ".join(
         f"{creep_before[r] / args.seeds:.0%}" for r in RATES) + " |")
+    within = {name: within_limit(delays[name]) for name in SHARES}
+    print(f"| share incidents detected within {SHARE_LIMIT} min | " + " | ".join(
+        " · ".join(f"{within[name][r]:.0%}" for name in SHARES) for r in RATES)
+        + f" |  ({', '.join(SHARES)})")
     elapsed = time.perf_counter() - t_start
     print(f"\n{args.seeds} seeds per cell, {hours / 24 * len(RATES):.0f} null segment-days, "
           f"{elapsed:.0f} s")
@@ -319,6 +330,7 @@ def main() -> None:
                                  "cells": {str(r): {**cells[name][r], "delays": delays[name][r]}
                                            for r in RATES}} for name in INCIDENTS},
             "latency_creep_before_2_5x": {str(r): creep_before[r] / args.seeds for r in RATES},
+            "shares_within_limit": {name: {str(r): v for r, v in within[name].items()} for name in SHARES},
             "null": {str(r): v for r, v in null.items()},
         }, indent=1))
 

@@ -117,8 +117,15 @@ class AlertStage:
         if self.drift is not None:
             self.drift.test_windows(conn, starts)
         evaluator = self._load(conn)
-        events = [AlertEventV1.model_validate(e) for e in evaluator.evaluate(
-            load_windows(conn, starts))]
+        windows = load_windows(conn, starts)
+        try:
+            events = [AlertEventV1.model_validate(e) for e in evaluator.evaluate(windows)]
+        except Exception as exc:  # a window the rules cannot judge must not fail every batch
+            # The evaluator is pure, so nothing was written: keep the state from before these
+            # windows, mark them evaluated without alerts, and say so. The next windows go on.
+            log.error("alert rules failed on the windows %s to %s, skipped without alerts: %s",
+                      starts[0], starts[-1] + WINDOW, f"{type(exc).__name__}: {exc}"[:2000])
+            evaluator, events = self._load(conn), []
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO alerts (alert_id, status, rule, severity, model, app, metric, "

@@ -50,6 +50,14 @@ from parrotwatch.detectors.alerting.windows import (
 __all__ = ["BaselineCheck", "Check", "DriftCheck", "MetricStats", "RateCounts", "RateDropCheck",
            "RateRatioCheck", "ThresholdCheck", "WindowAggregate", "as_window", "check_from_state",
            "make_check", "number"]
+def _expm1(x: float) -> float:
+    """``exp(x) - 1``, ``inf`` past a float's range (a baseline learned from a 1e308 latency)."""
+    try:
+        return math.expm1(x)
+    except OverflowError:
+        return math.inf
+
+
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _WINDOW = timedelta(minutes=1)
 
@@ -171,7 +179,7 @@ class BaselineCheck:
         else:
             condition, statistic = self._last, self.detector.statistic
         if log:
-            baseline, edge = math.expm1(baseline), (math.expm1(edge) if edge is not None else None)
+            baseline, edge = _expm1(baseline), (_expm1(edge) if edge is not None else None)
         evidence = {"detector": rule.kind, "statistic": statistic, **info,
                     **self._slope(epoch_minutes(window.window_end), log)}
         return Observation(*times(window), condition, x, baseline if ready else None,

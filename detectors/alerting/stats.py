@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import betabinom, binom, fisher_exact, theilslopes
+from scipy.stats import betabinom, binom, fisher_exact, norm, theilslopes
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,8 @@ class BetaPrior:
         return self.a / (self.a + self.b)
 
 
+#: Current trials above which ``beta_binomial_test`` uses the normal approximation.
+EXACT_MAX_N = 20_000
 #: Jeffreys' prior Beta(1/2, 1/2): what a segment with no related segments starts from.
 JEFFREYS = BetaPrior(0.5, 0.5)
 
@@ -182,6 +184,9 @@ def beta_binomial_test(cur_k: int, cur_n: int, base_k: float, base_n: float,
 
     exact for small counts and honest about a thin baseline (its uncertainty widens the law;
     Gelman et al. 2013, "Bayesian Data Analysis", 3rd ed., ch. 6, posterior predictive checks).
+    Above ``EXACT_MAX_N`` trials (where the exact sum would take seconds and gigabytes) the law is
+    replaced by the normal one of the same mean n mu and variance n mu (1 - mu) (a + b + n) /
+    (a + b + 1), with a continuity correction.
     ``ratio`` is the current share over the posterior mean; ``insufficient`` when cur_n is 0.
 
     4 loops in 10 answers against 0 in 600 with Jeffreys' prior (posterior Beta(0.5, 600.5)):
@@ -197,7 +202,13 @@ def beta_binomial_test(cur_k: int, cur_n: int, base_k: float, base_n: float,
     if cur_n == 0:
         return RateRatioResult(None, None, None, base, insufficient=True)
     cur = cur_k / cur_n
-    p = float(betabinom.sf(cur_k - 1, cur_n, a, b)) if cur_k > 0 else 1.0
+    if cur_k == 0:
+        p = 1.0
+    elif cur_n <= EXACT_MAX_N:
+        p = float(betabinom.sf(cur_k - 1, cur_n, a, b))
+    else:  # scipy sums the pmf term by term: beyond this, the normal law of the same two moments
+        var = cur_n * base * (1 - base) * (a + b + cur_n) / (a + b + 1)
+        p = float(norm.sf((cur_k - 0.5 - cur_n * base) / math.sqrt(var))) if var > 0 else float(cur > base)
     return RateRatioResult(cur / base, min(1.0, max(p, 0.0)), cur, base, insufficient=False)
 
 
@@ -225,11 +236,13 @@ def rate_drop_test(cur_count: float, cur_windows: int, base_count: float,
 def theil_sen_slope(times: Sequence[float], values: Sequence[float]) -> float | None:
     """The median of the pairwise slopes (Theil 1950; Sen 1968, "Estimates of the regression
     coefficient based on Kendall's tau", JASA 63), robust to a third of outliers
-    (``scipy.stats.theilslopes``); None with fewer than 3 points or a single time.
+    (``scipy.stats.theilslopes``); non-finite points are left out; None with fewer than 3 points
+    or a single time.
 
     >>> theil_sen_slope([0, 1, 2, 3, 4], [0.0, 2.0, 4.0, 6.0, 100.0])
     2.0
     """
-    if len(times) < 3 or len(set(times)) < 2:
+    pts = [(t, y) for t, y in zip(times, values, strict=True) if math.isfinite(t) and math.isfinite(y)]
+    if len(pts) < 3 or len({t for t, _ in pts}) < 2:
         return None
-    return float(theilslopes(values, times).slope)
+    return float(theilslopes([y for _, y in pts], [t for t, _ in pts]).slope)

@@ -111,3 +111,28 @@ def test_garbage_in_the_table_resets_with_a_logged_reason(namespace, caplog):
     assert "evaluator.checks[0].state.detector: expected an object, got str" in caplog.text
     save(namespace, reloaded)  # and the next batch stores a good state again
     assert load(namespace).to_state() == reloaded.to_state()
+
+
+def test_windows_the_rules_cannot_judge_are_skipped_with_a_logged_reason(namespace, caplog, monkeypatch):
+    # Whatever a future rule trips on, the sink's transaction must not fail on it batch after batch.
+    evaluator = Evaluator(RULES)
+    run(evaluator, BATCHES[:20])
+    save(namespace, evaluator)
+    start = BATCHES[20][0].window_start
+    with psycopg.connect(namespace.database_url) as conn:
+        conn.execute("INSERT INTO window_counts (model, app, window_start, window_end, requests) "
+                     "VALUES ('llama', 'chat', %s, %s, 40)", (start, start + timedelta(minutes=1)))
+        conn.execute("INSERT INTO stream_watermarks (sink, max_event_time, updated_at, evaluated_until) "
+                     "VALUES ('inference', %s, now(), %s)", (start + timedelta(minutes=3), start))
+
+    def broken(self, windows):
+        raise ZeroDivisionError("a rule divided by zero")
+
+    monkeypatch.setattr(Evaluator, "evaluate", broken)
+    with caplog.at_level(logging.ERROR, logger="parrotwatch.streaming.alert_stage"), \
+            psycopg.connect(namespace.database_url) as conn:
+        assert stage(namespace).evaluate(conn, "sink:test") == 0
+        until = conn.execute("SELECT evaluated_until FROM stream_watermarks").fetchone()[0]
+    assert until > start  # judged (without alerts): the next batch does not meet them again
+    assert "skipped without alerts: ZeroDivisionError: a rule divided by zero" in caplog.text
+    assert load(namespace).to_state() == evaluator.to_state()  # the state from before them

@@ -93,3 +93,18 @@ def test_a_loop_at_100_per_minute_is_caught_and_clean_traffic_is_quiet(bench):
     assert delay is not None and 1 <= delay <= 3, run.firings
     clean = bench.simulate(pools, (100,), 60, seed=3)
     assert clean.firings == [] and 5000 < clean.requests[bench.segment_app(100)] < 7000
+
+
+def test_within_limit_counts_detections_no_later_than_the_limit(bench):
+    shares = bench.within_limit({1: [3, 15, 16, None], 5: [1, 2]}, limit=15)
+    assert shares == {1: 0.5, 5: 1.0}
+
+
+def test_a_loop_at_1_per_minute_is_caught_within_15_minutes(bench):
+    # the sparse path end to end: pooled spans, the borrowed baseline of the busier segment
+    pools = {k: bench.score_pool(k, 300, seed=i) for i, k in enumerate(("clean", "repetition_loop"))}
+    spec = bench.INCIDENTS["repetition_loop"]
+    run = bench.simulate(pools, (1, 100), 150, seed=4, incident=spec, at=120)
+    delay = bench.detection_delay(run, bench.segment_app(1), spec.targets, 120, spec.minutes)
+    assert delay is not None and delay <= bench.SHARE_LIMIT, run.firings
+    assert all(f.minute > 120 for f in run.firings)  # nothing before the incident
