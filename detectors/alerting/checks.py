@@ -65,6 +65,9 @@ _WINDOW = timedelta(minutes=1)
 class _Stateless:
     """``to_state`` / ``from_state`` of a check with nothing to remember."""
 
+    def forget_last(self) -> None:
+        """Nothing kept, nothing to forget."""
+
     def to_state(self) -> dict[str, Any]:
         """Only the version."""
         return {"version": 1}
@@ -198,6 +201,12 @@ class BaselineCheck:
         if log:
             out["slope_pct_per_10m"] = 100 * math.expm1(10 * slope)
         return out
+
+    def forget_last(self) -> None:
+        """The window just observed is explained by another incident: its value leaves the pool
+        (its requests still count towards a span)."""
+        if self.pool is not None and self._parts:
+            self._parts[-1] = self._parts[-1]._replace(weight=0.0, value=None)
 
     def commit(self, condition: bool | None) -> None:
         """The detector learned in ``observe`` (it keeps outliers out by itself)."""

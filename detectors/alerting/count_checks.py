@@ -185,6 +185,12 @@ class RateRatioCheck:
             evidence["resolve_p_limit"] = rule.resolve_p_value
         return Observation(*times(window), not clear, res.current_share, share, edge, p_test, evidence)
 
+    def forget_last(self) -> None:
+        """The window just observed is explained by another incident: it counts neither in a
+        later span nor in the baseline."""
+        if self._added and self._history:
+            self._history[-1] = RateCounts(0.0, 0.0, False, self._history[-1].t)
+
     def commit(self, condition: bool | None) -> None:
         """A bad span: mark all its windows unclean, so none enters the baseline."""
         if self._added and condition is True:
@@ -264,6 +270,11 @@ class RateDropCheck:
         bad = p < rule.p_value and ratio <= rule.max_ratio
         evidence.update(ratio=ratio, expected=base_rate * span)
         return Observation(*times(window), bad, value, base_rate, rule.max_ratio * base_rate, p, evidence)
+
+    def forget_last(self) -> None:
+        """The window just observed is explained by another incident: keep it out of the baseline."""
+        if self._span and self._history:
+            self._history[-1] = self._history[-1]._replace(clean=False)
 
     def commit(self, condition: bool | None) -> None:
         """A bad span: mark its windows unclean; after ``relearn_after`` bad windows, forget all."""

@@ -257,7 +257,9 @@ class Evaluator:
 
     def _inhibit(self, seen: list[SeriesPoint]) -> list[SeriesPoint]:
         """A rule that is bad (or pending/firing) on a segment clears the rules it ``inhibits``
-        on that segment, as Alertmanager's inhibit_rules do: one incident, one alert."""
+        on that segment, as Alertmanager's inhibit_rules do: one incident, one alert. The
+        silenced checks then forget that window (``forget_last``): a pooled span must not fire
+        later on the evidence another incident explains."""
         rules = {r.name: r for r in self.ruleset.rules}
         silenced = {
             SeriesKey(target, p.key.segment)
@@ -316,6 +318,8 @@ class Evaluator:
         events: list[dict[str, Any]] = []
         for point in seen:
             point.check.commit(point.observation.condition)
+            if point.observation.evidence.get("inhibited"):
+                point.check.forget_last()  # explained by another incident: no evidence later on
             self.last_observations.append(
                 RuleObservation(point.tracker.rule, point.tracker.labels, point.observation))
             events.extend(point.tracker.observe(point.observation))
