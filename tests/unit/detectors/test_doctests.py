@@ -19,8 +19,10 @@ import parrotwatch.detectors as detectors
 MODULES = [m.name for m in pkgutil.walk_packages(detectors.__path__, f"{detectors.__name__}.")]
 #: The modules whose public functions must carry worked examples, and how many at least each.
 REQUIRED = {
-    "parrotwatch.detectors.alerting.baselines": 8,
-    "parrotwatch.detectors.alerting.stats": 7,
+    "parrotwatch.detectors.alerting.baselines": 5,
+    "parrotwatch.detectors.alerting.cusum": 3,
+    "parrotwatch.detectors.alerting.stats": 14,
+    "parrotwatch.detectors.alerting.pooling": 6,
     "parrotwatch.detectors.likelihood": 13,
     "parrotwatch.detectors.lexical": 11,
     "parrotwatch.detectors.drift.mmd": 10,
