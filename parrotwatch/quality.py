@@ -209,7 +209,8 @@ def _grounding(events, results, scorer) -> None:
         results[i].scores["hallucination"] = g.hallucination
         spans = [{"text": s.text[:MAX_SPAN_CHARS], "start": s.start, "end": s.end,
                   "similarity": round(float(s.similarity), 4),
-                  "unsupported_facts": list(s.unsupported_facts)[:10]}
+                  "unsupported_facts": list(s.unsupported_facts)[:10],
+                  "reasons": [f.detail[:MAX_SPAN_CHARS] for f in s.findings[:5]]}
                  for s in g.unsupported[:MAX_SPANS]]
         if spans:
             results[i].drilldown = {**(results[i].drilldown or {}), "unsupported_spans": spans}

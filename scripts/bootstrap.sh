@@ -41,6 +41,9 @@ fi
 # Real human text for the drift tests (Debian's fortunes).
 bash scripts/install_fortunes.sh >/dev/null
 
+# WordNet's database (Debian) for the grounding polarity checks.
+bash scripts/install_wordnet.sh >/dev/null
+
 # Headless Chromium (Debian) for the report's browser test.
 bash scripts/install_chromium.sh >/dev/null
 

@@ -36,16 +36,32 @@ import numpy as np
 
 from parrotwatch.detectors.grounding.consistency import self_inconsistency
 from parrotwatch.detectors.grounding.facts import FactIndex
-from parrotwatch.detectors.grounding.text import source_chunks, split_sentences
+from parrotwatch.detectors.grounding.lexicon import get_lexicon
+from parrotwatch.detectors.grounding.pair_model import PairModel, load_pair_model, pair_features
+from parrotwatch.detectors.grounding.relations import (
+    Finding,
+    polarity_findings,
+    role_findings,
+    unit_findings,
+)
+from parrotwatch.detectors.grounding.text import Chunk, chunks_of, split_sentences
 from parrotwatch.detectors.models.encoder import EncoderSpec, get_encoder
 
 #: calibrated on the calibration split of bench/rag_set.py with all-MiniLM-L6-v2: the 5% quantile
 #: of its faithful sentences' best similarity is 0.784 (rounded down here); rerun
 #: ``bench/hallucination_eval.py`` after changing the encoder, and recalibrate on your own data
-DEFAULT_THRESHOLD = 0.78
+DEFAULT_THRESHOLD = 0.65
 MAX_SENTENCES = 256  # response sentences graded, and sentences per sample
 MAX_TEXT_CHARS = 100_000  # of the response, of all sources together, of all samples together
 MAX_CHUNKS = 2_048  # source chunks compared
+#: a source passage is "matched" by a sentence when its similarity is within this margin of the
+#: best one; a sentence's names and numbers must occur in a matched passage (entity swaps)
+MATCH_MARGIN = 0.1
+#: the relational checks (finding kinds) that decide by default, and all of them. ``negation``
+#: and ``misplaced`` catch more errors but flag about one faithful paraphrase in six on
+#: bench/data/grounding_relations_eval.jsonl (docs/hallucination.md), so they are opt-in
+DEFAULT_CHECKS = ("antonym", "unit", "role")
+ALL_CHECKS = ("antonym", "unit", "role", "negation", "misplaced", "learned")
 
 
 def _bounded(texts: Sequence[str], limit: int = MAX_TEXT_CHARS) -> tuple[list[str], bool]:
@@ -80,6 +96,7 @@ class SentenceSupport:
     best_chunk: str
     unsupported_facts: tuple[str, ...]
     entailment: float | None = None  # P(entailment | best_chunk, text); None without NLI
+    findings: tuple[Finding, ...] = ()  # contradictions with the matched passage (relations)
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ class UnsupportedSpan:
     similarity: float
     unsupported_facts: tuple[str, ...]
     entailment: float | None = None
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,13 +135,73 @@ def calibrate_threshold(faithful_similarities: Sequence[float], fpr: float = 0.0
     return float(np.quantile(sims, fpr, method="lower"))
 
 
+def matched_passages(sims: np.ndarray, chunks: Sequence[Chunk],
+                     margin: float = MATCH_MARGIN) -> list[int]:
+    """Indices of the chunks a sentence matches: similarity within ``margin`` of the best, and,
+    for a window of sentences, at least that of each sentence in it (a window is only matched
+    as a whole when the sentence draws on all of it, not when one of its sentences carries it).
+    The best chunk comes first."""
+    best = int(sims.argmax())
+    single = {c.first: float(sims[i]) for i, c in enumerate(chunks) if c.first == c.last}
+    out = [best]
+    for i, c in enumerate(chunks):
+        if i == best or sims[i] < sims[best] - margin:
+            continue
+        if c.first == c.last or sims[i] >= max(single.get(k, -1.0) for k in range(c.first,
+                                                                                    c.last + 1)):
+            out.append(i)
+    return out
+
+
+def relational_evidence(sentence: str, sims: np.ndarray, chunks: Sequence[Chunk],
+                        missing: Sequence[str], pair_model: PairModel | None = None
+                        ) -> tuple[tuple[str, ...], tuple[Finding, ...]]:
+    """The sentence's unsupported facts and its contradictions with the passages it matches.
+
+    A number a unit conversion supports is no longer missing. A name or number that the sources
+    hold, but no matched passage, is ``misplaced`` (an entity swap). A polarity, unit or role
+    contradiction counts only when it holds against the best chunk AND the best single sentence
+    (a window can carry an unrelated negation); so does the ``pair_model``'s verdict."""
+    matched = matched_passages(sims, chunks)
+    best_single = max((i for i, c in enumerate(chunks) if c.first == c.last), key=lambda i: sims[i])
+    judged = [matched[0]] + ([best_single] if best_single != matched[0] else [])
+    lexicon = get_lexicon()
+    per_passage, converted = [], set()
+    for i in judged:
+        units, conv = unit_findings(sentence, chunks[i].text)
+        converted |= conv
+        found = (polarity_findings(sentence, chunks[i].text, lexicon) + units
+                 + role_findings(sentence, chunks[i].text, lexicon))
+        if pair_model is not None:
+            features = pair_features(sentence, chunks[i].text, float(sims[i]), lexicon)
+            p = pair_model.probability(features)
+            if p > pair_model.threshold:
+                found.append(Finding("learned", f"the consistency model rates it inconsistent "
+                                                f"with the source (p = {p:.2f})"))
+        per_passage.append(found)
+    kinds = set.intersection(*({f.kind for f in fs} for fs in per_passage))
+    findings = [f for f in per_passage[0] if f.kind in kinds]
+    missing = tuple(m for m in missing if m not in converted)
+    matched_text = " ".join(chunks[i].text for i in matched)
+    present = FactIndex([matched_text])
+    misplaced = [f for f in present.unsupported(sentence) if f not in missing and f not in converted]
+    if misplaced:
+        findings.append(Finding("misplaced", "in the sources, but not in the passage this "
+                                             f"sentence matches: {', '.join(misplaced[:5])}"))
+    return missing, tuple(findings)
+
+
 class GroundingScorer:
     """Sentence-level support of responses by their sources, scored micro-batch at a time.
 
     ``encoder_spec``: the sentence encoder (default all-MiniLM-L6-v2); ``nli_path``: optional
     local NLI cross-encoder directory; ``threshold``: minimum best cosine for support;
     ``nli_threshold``: minimum P(entailment); ``window``: sentences per source chunk;
-    ``check_facts``: require every number, date and name to occur in a source. A
+    ``check_facts``: require every number, date and name to occur in a source;
+    ``check_relations``: also require them in a matched passage, and no polarity, unit or role
+    contradiction with it (:mod:`parrotwatch.detectors.grounding.relations`);
+    ``use_pair_model``: also require the learned pair model's consistency verdict
+    (:mod:`parrotwatch.detectors.grounding.pair_model`; only with ``check_relations``). A
     ``protocols.RequestScorer`` of ``hallucination`` and ``self_inconsistency`` (:meth:`scores`).
     """
 
@@ -131,18 +209,27 @@ class GroundingScorer:
 
     def __init__(self, encoder_spec: EncoderSpec | None = None, nli_path: str | None = None,
                  threshold: float = DEFAULT_THRESHOLD, nli_threshold: float = 0.5, window: int = 2,
-                 check_facts: bool = True):
+                 check_facts: bool = True, check_relations: bool = True,
+                 use_pair_model: bool = False, checks: Sequence[str] = DEFAULT_CHECKS):
         self.encoder_spec = encoder_spec or EncoderSpec()
         self.nli_path = nli_path
         self.threshold = threshold
         self.nli_threshold = nli_threshold
         self.window = window
         self.check_facts = check_facts
+        self.check_relations = check_relations
+        self.use_pair_model = use_pair_model
+        unknown = set(checks) - set(ALL_CHECKS)
+        if unknown:
+            raise ValueError(f"unknown grounding checks {sorted(unknown)}; known: {ALL_CHECKS}")
+        self.checks = tuple(checks) + (("learned",) if use_pair_model else ())
 
     def __repr__(self) -> str:
         return (f"GroundingScorer(encoder_spec={self.encoder_spec!r}, nli_path={self.nli_path!r}, "
                 f"threshold={self.threshold}, nli_threshold={self.nli_threshold}, "
-                f"window={self.window}, check_facts={self.check_facts})")
+                f"window={self.window}, check_facts={self.check_facts}, "
+                f"check_relations={self.check_relations}, "
+                f"use_pair_model={self.use_pair_model}, checks={self.checks!r})")
 
     def _nli(self):
         from parrotwatch.detectors.grounding.nli import get_nli
@@ -169,13 +256,14 @@ class GroundingScorer:
             (response,), cut_response = _bounded([item.response])
             sents = split_sentences(response)
             sources, cut_sources = _bounded(item.sources or ())
-            chunks = source_chunks(sources, self.window) if sources else []
+            chunks = chunks_of(sources, self.window) if sources else []
             texts, cut_samples = _bounded(item.samples or ())
             samples = [ids(s.text for s in split_sentences(x)[:MAX_SENTENCES]) for x in texts]
             truncated.append(cut_response or cut_sources or cut_samples
                                   or len(sents) > MAX_SENTENCES or len(chunks) > MAX_CHUNKS)
             sents, chunks = sents[:MAX_SENTENCES], chunks[:MAX_CHUNKS]
-            plans.append((sents, ids(s.text for s in sents), chunks, ids(chunks), samples))
+            plans.append((sents, ids(s.text for s in sents), chunks, ids(c.text for c in chunks),
+                          samples))
         if index:
             emb = get_encoder(self.encoder_spec).encode(list(index))
         else:
@@ -191,13 +279,23 @@ class GroundingScorer:
                 continue
             sims = answer @ emb[chunk_ids].T if sents else np.zeros((0, len(chunks)))
             facts = FactIndex(item.sources) if self.check_facts else None
-            supports.append([
-                SentenceSupport(s.text, s.start, s.end, float(row.max()), chunks[int(row.argmax())],
-                                facts.unsupported(s.text) if facts else ())
-                for s, row in zip(sents, sims, strict=True)])
+            supports.append([self._support(s, row, chunks, facts)
+                             for s, row in zip(sents, sims, strict=True)])
         if self.nli_path:
             supports = self._add_entailment(supports)
         return supports, inconsistency, truncated
+
+    def _support(self, sentence, sims: np.ndarray, chunks: Sequence[Chunk],
+                 facts: FactIndex | None) -> SentenceSupport:
+        best = int(sims.argmax())
+        missing = facts.unsupported(sentence.text) if facts else ()
+        findings: tuple[Finding, ...] = ()
+        if self.check_relations:
+            model = load_pair_model() if self.use_pair_model else None
+            missing, findings = relational_evidence(sentence.text, sims, chunks, missing, model)
+            findings = tuple(f for f in findings if f.kind in self.checks)
+        return SentenceSupport(sentence.text, sentence.start, sentence.end, float(sims[best]),
+                               chunks[best].text, missing, findings=findings)
 
     def _add_entailment(self, supports):
         pairs = [(s.best_chunk, s.text) for per_item in supports if per_item for s in per_item]
@@ -206,12 +304,12 @@ class GroundingScorer:
         probs = iter(self._nli().entailment(*zip(*pairs, strict=True)).tolist())
         return [None if per_item is None else
                 [SentenceSupport(s.text, s.start, s.end, s.similarity, s.best_chunk,
-                                 s.unsupported_facts, next(probs)) for s in per_item]
+                                 s.unsupported_facts, next(probs), s.findings) for s in per_item]
                 for per_item in supports]
 
     def is_supported(self, s: SentenceSupport) -> bool:
         """The decision for one sentence (see the module docstring)."""
-        return (s.similarity >= self.threshold and not s.unsupported_facts
+        return (s.similarity >= self.threshold and not s.unsupported_facts and not s.findings
                 and (s.entailment is None or s.entailment >= self.nli_threshold))
 
     def score_batch(self, items: Sequence[GroundingInput]) -> list[GroundingResult]:
@@ -223,7 +321,7 @@ class GroundingScorer:
                 results.append(GroundingResult(None, incons, truncated=cut))
                 continue
             bad = tuple(UnsupportedSpan(s.text, s.start, s.end, s.similarity, s.unsupported_facts,
-                                        s.entailment)
+                                        s.entailment, s.findings)
                         for s in per_item if not self.is_supported(s))
             share = len(bad) / len(per_item) if per_item else None
             results.append(GroundingResult(share, incons, bad, len(per_item), cut))

@@ -83,12 +83,30 @@ def _bounded(block: str) -> list[str]:
     return [*pieces, block]
 
 
-def source_chunks(sources: Sequence[str], window: int = 2) -> list[str]:
+@dataclass(frozen=True)
+class Chunk:
+    """A source chunk: ``text``, and the ids ``[first, last]`` of the source sentences it joins
+    (numbered over all the sources in order); ``first == last`` for a single sentence."""
+
+    text: str
+    first: int
+    last: int
+
+
+def chunks_of(sources: Sequence[str], window: int = 2) -> list[Chunk]:
     """Every sentence of every source, plus each run of ``window`` consecutive sentences."""
-    chunks: list[str] = []
+    chunks: list[Chunk] = []
+    base = 0
     for source in sources:
         sents = [s.text for s in split_sentences(source)]
-        chunks.extend(sents)
+        chunks.extend(Chunk(text, base + i, base + i) for i, text in enumerate(sents))
         if window > 1:
-            chunks.extend(" ".join(sents[i: i + window]) for i in range(len(sents) - window + 1))
+            chunks.extend(Chunk(" ".join(sents[i: i + window]), base + i, base + i + window - 1)
+                          for i in range(len(sents) - window + 1))
+        base += len(sents)
     return chunks
+
+
+def source_chunks(sources: Sequence[str], window: int = 2) -> list[str]:
+    """The texts of :func:`chunks_of`."""
+    return [c.text for c in chunks_of(sources, window)]
