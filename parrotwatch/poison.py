@@ -127,6 +127,13 @@ _INFERENCE: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
         response="The cat sat on the mat. " * 15_000, sources=["The dog ran. " * 4_000] * 4,
         samples=["A sample answer. " * 1_500] * 4, logprobs=None), "ok"),
     "zero_length_response": (lambda e: e.update(response="", logprobs=[]), "ok"),
+    # the relational grounding checks (negation, antonyms, units, roles): contradictions and
+    # thousands of names, numbers and units in one sentence, scored in bounded time
+    "contradicting_units_and_roles": (lambda e: e.update(
+        response=" ".join(f"Kor{i} acquired Vel{i} for 5 miles per second, not {i} \u00b0F"
+                          for i in range(3_000)),
+        sources=[" ".join(f"Vel{i} acquired Kor{i} for 5 km per minute, {i} \u00b0C."
+                          for i in range(300))], logprobs=None), "ok"),
     # texts kept for human review: escapes that inflate JSON six-fold, 4-byte characters, markup
     "control_characters_everywhere": (lambda e: e.update(
         prompt="\x1b[31m" * 5_000, response="\x01\x1f\x7f" * 20_000, sources=["\x08" * 5_000],

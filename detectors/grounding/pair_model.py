@@ -93,7 +93,7 @@ def pair_features(sentence: str, passage: str, similarity: float,
                 changed = 1.0
             else:
                 added = 1.0
-    shared = [w for w in dict.fromkeys(s_words) if w in p_toks]
+    shared = [w for w in dict.fromkeys(s_words) if w in p_toks][:100]  # pairs: at most 4,950
     s_rank = {w: s_toks.index(w) for w in shared}
     p_rank = {w: p_toks.index(w) for w in shared}
     pairs = [(a, b) for i, a in enumerate(shared) for b in shared[i + 1:]]

@@ -61,8 +61,16 @@ class Finding:
     detail: str
 
 
+#: bounded work per check whatever the text: a sentence is read up to its first MAX_CHARS
+#: characters and MAX_TOKENS tokens (a natural sentence is far shorter; a hostile one of 20,000
+#: names would otherwise cost O(names^2 x verbs) in :func:`role_findings`)
+MAX_CHARS = 8_192
+MAX_TOKENS = 400
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-case word tokens, with ``n't`` as a separate ``not``.
+    """Lower-case word tokens, with ``n't`` as a separate ``not`` (at most MAX_TOKENS, from the
+    first MAX_CHARS characters).
 
     >>> tokens("It isn't approved, and costs 5 km/h.")
     ['it', 'is', 'not', 'approved', 'and', 'costs', '5', 'km', '/', 'h']
@@ -70,13 +78,13 @@ def tokens(text: str) -> list[str]:
     ['they', 'ca', 'not', 'go']
     """
     out = []
-    for tok in _TOKEN.findall(text.replace("\u2019", "'")):
+    for tok in _TOKEN.findall(text[:MAX_CHARS].replace("\u2019", "'")):
         low = tok.lower()
         if low.endswith("n't"):
             out.extend([low[:-3], "not"] if len(low) > 3 else ["not"])
         else:
             out.append(low)
-    return out
+    return out[:MAX_TOKENS]
 
 
 def content_words(toks: Sequence[str]) -> list[str]:
@@ -239,7 +247,8 @@ for _dim, _table in {
     for _names, _factor in _table.items():
         for _name in _names.split():
             _U[_name] = (_dim, _factor)
-            if len(_name) > 1 and _name.isalpha() and _name not in {"feet", "inches", "lbs", "ms"}:
+            plural_ok = _name.replace("_", "").isalpha() and _name not in {"feet", "inches", "lbs", "ms"}
+            if len(_name) > 1 and plural_ok:
                 _U[_name + "s"] = (_dim, _factor)
                 _CANON[_name + "s"] = _name
 _U["inch"] = _U["inches"]
@@ -372,6 +381,8 @@ def _anchors(keys: Sequence[str], toks: Sequence[str]) -> dict[str, int]:
     return pos
 
 
+MAX_ANCHORS = 24  # names and numbers compared pairwise per sentence
+
 #: relation words that are not verbs: "from A to B", "A rather than B", "A before B"
 RELATION_WORDS = frozenset({"to", "from", "than", "before", "after", "over", "against", "into",
                             "versus", "vs", "between"})
@@ -388,7 +399,8 @@ def role_findings(sentence: str, passage: str, lexicon: Lexicon | None = None) -
     []
     """
     s_toks, p_toks = tokens(sentence), tokens(passage)
-    keys = list(dict.fromkeys(_anchor_keys(sentence) + _anchor_keys(passage)))
+    keys = list(dict.fromkeys(_anchor_keys(sentence[:MAX_CHARS]) + _anchor_keys(passage[:MAX_CHARS])))
+    keys = keys[:MAX_ANCHORS]
     s_pos, p_pos = _anchors(keys, s_toks), _anchors(keys, p_toks)
     shared = [k for k in s_pos if k in p_pos]
     anchor_tokens = set(shared)

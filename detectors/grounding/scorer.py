@@ -39,6 +39,7 @@ from parrotwatch.detectors.grounding.facts import FactIndex
 from parrotwatch.detectors.grounding.lexicon import get_lexicon
 from parrotwatch.detectors.grounding.pair_model import PairModel, load_pair_model, pair_features
 from parrotwatch.detectors.grounding.relations import (
+    MAX_CHARS,
     Finding,
     polarity_findings,
     role_findings,
@@ -136,11 +137,11 @@ def calibrate_threshold(faithful_similarities: Sequence[float], fpr: float = 0.0
 
 
 def matched_passages(sims: np.ndarray, chunks: Sequence[Chunk],
-                     margin: float = MATCH_MARGIN) -> list[int]:
+                     margin: float = MATCH_MARGIN, limit: int = 8) -> list[int]:
     """Indices of the chunks a sentence matches: similarity within ``margin`` of the best, and,
     for a window of sentences, at least that of each sentence in it (a window is only matched
     as a whole when the sentence draws on all of it, not when one of its sentences carries it).
-    The best chunk comes first."""
+    The best chunk comes first; at most ``limit`` chunks, the most similar."""
     best = int(sims.argmax())
     single = {c.first: float(sims[i]) for i, c in enumerate(chunks) if c.first == c.last}
     out = [best]
@@ -150,7 +151,7 @@ def matched_passages(sims: np.ndarray, chunks: Sequence[Chunk],
         if c.first == c.last or sims[i] >= max(single.get(k, -1.0) for k in range(c.first,
                                                                                     c.last + 1)):
             out.append(i)
-    return out
+    return [best] + sorted(out[1:], key=lambda i: -sims[i])[:limit - 1]
 
 
 def relational_evidence(sentence: str, sims: np.ndarray, chunks: Sequence[Chunk],
@@ -184,7 +185,8 @@ def relational_evidence(sentence: str, sims: np.ndarray, chunks: Sequence[Chunk]
     missing = tuple(m for m in missing if m not in converted)
     matched_text = " ".join(chunks[i].text for i in matched)
     present = FactIndex([matched_text])
-    misplaced = [f for f in present.unsupported(sentence) if f not in missing and f not in converted]
+    misplaced = [f for f in present.unsupported(sentence[:MAX_CHARS])
+                 if f not in missing and f not in converted]
     if misplaced:
         findings.append(Finding("misplaced", "in the sources, but not in the passage this "
                                              f"sentence matches: {', '.join(misplaced[:5])}"))

@@ -107,7 +107,20 @@ def test_unknown_check_is_a_clear_error():
 
 
 POISON = ["", "\x00", "not " * 5000, "5 " * 3000 + "km", "\u202e\u0301\u200b", "per per per / / %",
-          "°°°F 1e400 km", "NaN inf -inf", "ﬁ" * 100, "A" * 20_000, "n't n't n't", "99999999999999999999 kg"]
+          "°°°F 1e400 km", "NaN inf -inf", "ﬁ" * 100, "A" * 20_000, "n't n't n't", "99999999999999999999 kg",
+          # slow poisons: thousands of names and numbers around shared verbs (bounded by MAX_TOKENS)
+          " ".join(f"Name{i} acquired Name{i + 1} in {1900 + i}" for i in range(3_000))]
+
+
+def test_role_check_work_is_bounded_on_a_sentence_of_thousands_of_names():
+    text = " ".join(f"Kor{chr(97 + i % 26)}{i} acquired Vel{i} moved {i}" for i in range(5_000))
+    import time
+
+    start = time.process_time()
+    role_findings(text, text[::-1], LEX)
+    pair_features(text, text, 0.9, LEX)
+    # bounded work (MAX_TOKENS, MAX_ANCHORS): unbounded, this takes minutes
+    assert time.process_time() - start < 20
 
 
 @needs_wordnet

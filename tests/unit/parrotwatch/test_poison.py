@@ -118,3 +118,21 @@ def test_a_reason_never_carries_the_text_it_refuses():
         message = str(info.value)
         assert text_problem(message.split("[type=")[0]) is None
         assert "(a key)" in message and "k" * 81 not in message
+
+
+def test_relational_poison_gets_bounded_storable_reasons():
+    """The grounding drill-down's ``reasons`` (relational findings) for a hostile RAG event:
+    scored, at most MAX_SPANS spans of at most 5 reasons, each storable in PostgreSQL jsonb."""
+    from parrotwatch.quality import MAX_SPAN_CHARS, MAX_SPANS, QualityConfig, score_quality
+    from parrotwatch.scoring import parse_inference
+
+    (case,) = [c for c in CASES if c.name.endswith("contradicting_units_and_roles")]
+    event = parse_inference(case.raw, 8 << 20)
+    (result,) = score_quality([event], QualityConfig(detectors=("hallucination",)))
+    assert result.scores["hallucination"] == 1.0
+    spans = result.drilldown["unsupported_spans"]
+    assert 0 < len(spans) <= MAX_SPANS
+    reasons = [r for s in spans for r in s["reasons"]]
+    assert reasons and all(len(s["reasons"]) <= 5 for s in spans)
+    assert all(len(r) <= MAX_SPAN_CHARS and text_problem(r) is None for r in reasons)
+    assert unstorable(result.drilldown) is None
