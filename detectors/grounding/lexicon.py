@@ -55,7 +55,16 @@ EXTRA_ANTONYMS = (
     ("on", "off"), ("north", "south"), ("east", "west"), ("northern", "southern"),
     ("eastern", "western"), ("left", "right"), ("top", "bottom"), ("upper", "lower"),
     ("high", "low"), ("cheap", "expensive"), ("early", "late"), ("entry", "exit"),
+    ("compulsory", "optional"), ("mandatory", "optional"), ("required", "optional"),
+    ("obligatory", "optional"), ("run", "stop"), ("fast", "slowly"), ("quickly", "slowly"),
+    ("start", "end"), ("morning", "evening"), ("morning", "afternoon"), ("pre", "post"),
+    ("arrive", "depart"), ("arrival", "departure"), ("send", "receive"), ("sender", "recipient"),
+    ("temporary", "permanent"), ("free", "paid"), ("online", "offline"),
+    ("domestic", "international"), ("weekday", "weekend"), ("buyer", "seller"),
+    ("employer", "employee"), ("landlord", "tenant"), ("parent", "child"), ("upgrade", "downgrade"),
 )
+#: prefixes that negate the word they start ("unsafe", "inactive", "disallowed", "illegal")
+NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
 
 
 def _cache_dir() -> Path:
@@ -136,6 +145,25 @@ class Lexicon:
     def is_verb(self, word: str) -> bool:
         """Whether some form of ``word`` is a WordNet verb (``acquired``, ``moved``)."""
         return bool(self.wordnet._morphy(word.lower(), "v"))
+
+    def prefix_opposed(self, a: str, b: str) -> bool:
+        """Whether one word is the other with a negating prefix whose stem is a word (so that
+        "unsafe"/"safe" count, "interest"/"terest" cannot).
+
+        >>> lex = get_lexicon()
+        >>> lex is None or (lex.prefix_opposed("unsafe", "safe") and not lex.prefix_opposed("inform", "form"))
+        True
+        """
+        long, short = (a, b) if len(a) > len(b) else (b, a)
+        if len(short) < 4 or not long.endswith(short):
+            return False
+        prefix = long[: len(long) - len(short)].rstrip("-")
+        if prefix not in NEGATING_PREFIXES:
+            return False
+        is_word = any(self.wordnet._morphy(short, pos) for pos in "nvar")
+        # an adjective ("invalid"), or a verb with dis-/un- ("disallow"); not "inform"/"form"
+        as_verb = prefix in ("dis", "un") and self.wordnet._morphy(long, "v")
+        return is_word and bool(self.wordnet._morphy(long, "a") or as_verb)
 
     def opposed(self, a: str, b: str) -> bool:
         """Whether ``a`` and ``b`` are antonyms in some of their forms.

@@ -39,7 +39,7 @@ _TOKEN = re.compile(r"[A-Za-z\u00c0-\u024f]+(?:['\u2019][A-Za-z]+)?|\d+(?:[.,]\d
 #: explicit negators; ``n't`` is split off as "not" by :func:`tokens`
 NEGATIONS = frozenset({
     "not", "no", "never", "without", "none", "neither", "nor", "cannot", "nobody", "nothing",
-    "nowhere", "unless", "lack", "lacks", "lacked", "lacking", "fail", "fails", "failed",
+    "nowhere", "unless", "lack", "lacks", "lacked", "lacking", "fail", "fails", "failed", "non",
 })
 _STOP = frozenset("""a an the and or but if of to in on at by for with from as is are was were be
 been being am do does did has have had having this that these those it its it's they them their
@@ -144,6 +144,11 @@ def antonym_swaps(sentence: Sequence[str], passage: Sequence[str], lexicon: Lexi
             if opposite in p_lemmas and opposite not in s_lemmas:
                 swaps.append((word, p_lemmas[opposite]))
                 break
+        else:
+            prefixed = next((w for w in p_words if w not in s_words
+                             and lexicon.prefix_opposed(word, w)), None)
+            if prefixed:
+                swaps.append((word, prefixed))
     return swaps
 
 
@@ -349,7 +354,7 @@ def unit_findings(sentence: str, passage: str) -> tuple[list[Finding], set[str]]
             if not same:
                 converted.add(q.text)
             continue
-        if not q.unit and not q.per:
+        if not q.unit and not q.per or any(p.unit == q.unit and p.per == q.per for p in same):
             continue
         for p in same:
             if q.unit and p.unit and q.unit != p.unit:  # the same value in another unit
