@@ -99,7 +99,7 @@ def pair_features(sentence: str, passage: str, similarity: float,
     pairs = [(a, b) for i, a in enumerate(shared) for b in shared[i + 1:]]
     crossings = sum((s_rank[a] < s_rank[b]) != (p_rank[a] < p_rank[b]) for a, b in pairs)
     return [
-        min(float(similarity), 1.0),  # rounding puts copies at 1 + 1e-7 or 1 - 1e-7
+        round(min(float(similarity), 1.0), 4),  # float noise puts copies at 1 +- 1e-7
         len(novel) / max(len(set(s_words)), 1),
         float(len(novel)),
         len(dropped) / max(len(set(p_words)), 1),
