@@ -7,7 +7,7 @@ set -euo pipefail
 
 dir=/usr/share/games/fortunes
 # `fortunes-min` ships fortunes, literature, riddles; `fortunes` adds the other topic files.
-want=(fortunes literature riddles computers science politics)
+want=(fortunes literature riddles computers science politics definitions cookie men-women)
 
 missing() {
   local f
