@@ -131,6 +131,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "two_sample": {
         "mmd": "drift.mmd:MMDTest",
+        "mmdagg": "drift.mmdagg:MMDAggTest",
         "domain_classifier": "drift.classifier:DomainClassifierTest",
     },
     "request": {
