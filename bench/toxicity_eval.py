@@ -2,15 +2,15 @@
 
 Scores ``bench/data/toxicity_eval.jsonl`` (labelled texts written apart from the seed set the
 default is fitted on; docs/toxicity.md) with the offline default (``parrotwatch.detectors.toxicity``) and
-with alt-profanity-check alone, plus the ablations (embedding model alone, noisy-or and max of
-the two models). Prints:
+with alt-profanity-check alone, plus the ablations (embedding model alone, n-gram model alone,
+noisy-or and max of the embedding and profanity models). Prints:
 
   1. ROC AUC with 95% percentile-bootstrap CIs (``parrotwatch.detectors.audits.roc.roc_report``: toxic and
      benign texts resampled separately), overall and on the texts without profanity;
   2. the paired-bootstrap CI of AUC(default) - AUC(alt-profanity-check) on the no-profanity subset;
   3. per category: mean score and share above 0.5;
-  4. leave-seed-out sanity check: nested k-fold AUC on the seed set itself (each outer fold refits
-     the whole default, stacker included, on the other folds);
+  4. leave-seed-out sanity check: nested k-fold AUC on the English seed files themselves (each
+     outer fold refits the whole default, stacker included, on the other folds);
   5. the acceptance checks (default AUC > 0.95 overall; beats alt-profanity-check by >= 0.05
      without profanity).
 
@@ -33,11 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parrotwatch.detectors.audits.roc import roc_report  # noqa: E402
 from parrotwatch.detectors.models.encoder import get_encoder  # noqa: E402
 from parrotwatch.detectors.toxicity import (  # noqa: E402
-    SEED_PATH,
+    SEEDS,
     ToxicityScorer,
     _sigmoid,
     fit_weights,
     load_labelled,
+    ngram_oof,
+    ngram_pipeline,
     profanity_prob,
 )
 
@@ -64,17 +66,22 @@ def paired_auc_diff(a: np.ndarray, b: np.ndarray, y: np.ndarray, n: int, seed: i
 
 
 def seed_cv(folds: int, seed: int) -> dict[str, float]:
-    """Nested k-fold AUC on the seed set: the default refitted per outer fold, scored on the rest."""
+    """Nested k-fold AUC on the English seed files: the default (the three stacked models, the
+    stacker on inner out-of-fold logits) refitted per outer fold, scored on the rest."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    texts, y, _ = load_labelled(SEED_PATH)
+    texts, y, _ = load_labelled(*SEEDS["en"])
     emb, pp = get_encoder().encode(texts), profanity_prob(texts)
-    stacked, emb_only = np.zeros(y.size), np.zeros(y.size)
+    stacked, emb_only, ngram_only = np.zeros(y.size), np.zeros(y.size), np.zeros(y.size)
+    arr = np.array(texts, dtype=object)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed + 1).split(emb, y):
-        w = fit_weights(emb[tr], pp[tr], y[tr], seed=seed)
-        stacked[te], emb_only[te] = w.combine(emb[te], pp[te]), _sigmoid(w.embedding_logit(emb[te]))
+        w = fit_weights(emb[tr], pp[tr], y[tr], seed=seed, ngram_oof=ngram_oof(arr[tr], y[tr], seed))
+        z_ngram = ngram_pipeline().fit(list(arr[tr]), y[tr]).decision_function(list(arr[te]))
+        stacked[te] = w.combine(emb[te], pp[te], z_ngram)
+        emb_only[te], ngram_only[te] = _sigmoid(w.embedding_logit(emb[te])), _sigmoid(z_ngram)
     return {"default (stacked)": roc_auc_score(y, stacked), "embedding LR alone": roc_auc_score(y, emb_only),
+            "n-gram LR alone": roc_auc_score(y, ngram_only),
             "alt-profanity-check alone": roc_auc_score(y, pp), "n": y.size, "toxic": int(y.sum())}
 
 
@@ -100,17 +107,20 @@ def main() -> int:
     default = scorer.score(texts, embeddings=emb)
     t_score = time.perf_counter() - t0
     pp = profanity_prob(texts)
-    pe = _sigmoid(scorer._weights.embedding_logit(emb))
+    weights = scorer._weights["en"]
+    pe = _sigmoid(weights.embedding_logit(emb))
+    pn = scorer._ngrams["en"].predict(texts)
     scores = {"default (stacked)": default, "alt-profanity-check alone": pp, "embedding LR alone": pe,
+              "n-gram LR alone": pn,
               "noisy-or 1-(1-p_e)(1-p_p)": 1 - (1 - pe) * (1 - pp), "max(p_e, p_p)": np.maximum(pe, pp)}
 
     print(f"eval set {args.eval}: {y.size} texts, {int(y.sum())} toxic; without profanity "
           f"{int(no_prof.sum())} ({int(y[no_prof].sum())} toxic)")
     print(f"encoder load {t_load:.1f} s; fit at construction {t_fit:.1f} s (seed set encoded); "
           f"scoring {y.size} texts {t_score:.1f} s; load average {os.getloadavg()[0]:.1f}")
-    a, c = scorer._weights.stack_coef
-    print(f"stacker: toxicity = sigmoid({a:.3f} z_emb + {c:.4f} logit(p_prof) "
-          f"+ {scorer._weights.stack_intercept:.3f})\n")
+    a, c, g = weights.stack_coef
+    print(f"stacker: toxicity = sigmoid({a:.3f} z_emb + {c:.4f} logit(p_prof) + {g:.3f} z_ngram "
+          f"+ {weights.stack_intercept:.3f})\n")
     print(f"{'scorer':28s} | {'AUC overall [95% CI]':24s} | {'AUC no profanity [95% CI]':24s}")
     print("-" * 82)
     aucs = {}
@@ -134,7 +144,7 @@ def main() -> int:
               f"{np.mean(default[k] > 0.5):5.2f} | {pp[k].mean():20.3f} | {np.mean(pp[k] > 0.5):5.2f}")
 
     cv = seed_cv(args.folds, args.seed)
-    print(f"\nseed set ({cv['n']} texts, {cv['toxic']} toxic), nested {args.folds}-fold AUC: "
+    print(f"\nEnglish seed files ({cv['n']} texts, {cv['toxic']} toxic), nested {args.folds}-fold AUC: "
           + ", ".join(f"{k} {v:.3f}" for k, v in cv.items() if k not in ("n", "toxic")))
 
     ok_auc, ok_gain = aucs["default (stacked)"][0] > MIN_AUC, gain >= MIN_GAIN

@@ -153,16 +153,21 @@ def obfuscation_section(scorer: ToxicityScorer) -> bool:
         f"caught {plain:.3f}, technical flagged {plain_flagged:.3f}"
     )
     print(f"   {'method':<15} {'toxic caught':>12} {'technical flagged':>17}")
-    ok = True
+    caught_ok = flags_ok = True
     for method in sorted({r["obfuscation"] for r in rows}):
         caught, flagged = np.mean(cells[(method, 1)]), np.mean(cells[(method, 0)])
-        ok &= caught >= plain - MAX_OBFUSCATION_LOSS and flagged == 0.0
+        caught_ok &= caught >= plain - MAX_OBFUSCATION_LOSS
+        flags_ok &= flagged == 0.0
         print(f"   {method:<15} {caught:>12.3f} {flagged:>17.3f}")
-    print(
-        f"   acceptance: every method catches >= plain - {MAX_OBFUSCATION_LOSS} and flags no technical "
-        f"text: {'met' if ok else 'NOT met'}"
+    technical = sorted(
+        {r["plain"] for r, s in zip(rows, scores, strict=True) if r["toxic"] == 0 and s > THRESHOLD}
     )
-    return ok
+    print(
+        f"   acceptance: every method catches >= plain - {MAX_OBFUSCATION_LOSS}: "
+        f"{'met' if caught_ok else 'NOT met'}; no technical text flagged, obfuscated or plain: "
+        f"{'met' if flags_ok else 'NOT met'} (flagged, by plain form: {technical})"
+    )
+    return caught_ok and flags_ok
 
 
 def languages_section(scorer: ToxicityScorer) -> bool:

@@ -65,10 +65,31 @@ ORDER BY w.worst_value DESC LIMIT 50""", "table"),), ("inference_scores", "reque
           "reference prompts, feedback.", width=24, height=10, links=(DRILLDOWN_LINK,)),
 ))
 
+LANGUAGES = Row("Languages (of the responses; docs/toxicity.md)", (
+    Panel("Requests by language", "timeseries", (Query("""
+SELECT $__timeGroupAlias(event_time, $__interval), coalesce(language, 'not identified') AS language,
+       count(*) AS requests
+FROM inference_scores
+WHERE $__timeFilter(event_time) AND model IN ($model) AND app IN ($app)
+GROUP BY 1, 2 ORDER BY 1, 2"""),), ("inference_scores",),
+          "Language identified in each response (ISO 639-1; 'und': too short to tell; 'not "
+          "identified': stored without the model-based detectors).", width=12),
+    Panel("Toxicity and unread share by language", "table", (Query("""
+SELECT coalesce(language, 'not identified') AS language, count(*) AS requests,
+       avg(toxicity) AS mean_toxicity, avg(toxicity_unread) AS toxicity_unread,
+       avg(hallucination_unread) AS hallucination_unread
+FROM inference_scores
+WHERE $__timeFilter(event_time) AND model IN ($model) AND app IN ($app)
+GROUP BY 1 ORDER BY 2 DESC""", "table"),), ("inference_scores",),
+          "Per language: mean toxicity where scored, and the share of requests each language-bound "
+          "detector returned null for.", width=12),
+))
+
 QUALITY = Dashboard(
     "parrotwatch-quality", "Parrotwatch / Quality",
-    "Response quality scores per model and app, and the worst requests with their drill-down.",
-    (SCORES, WORST), (*SEGMENT_VARIABLES, WORST_BY), (ALERTS_ANNOTATION,))
+    "Response quality scores per model and app, by language, and the worst requests with their "
+    "drill-down.",
+    (SCORES, LANGUAGES, WORST), (*SEGMENT_VARIABLES, WORST_BY), (ALERTS_ANNOTATION,))
 
 
 def _elements(column: str) -> str:

@@ -14,13 +14,14 @@ in order:
    letter, in words that mix it with Latin letters, or anywhere when most letters of the text are
    Latin (so Russian or Greek text is left alone);
 3. single characters split by one repeated separator (``f.u.c.k``, ``i-f``, ``g*@*r*b*a*g*e``) are
-   joined;
+   joined (three at least when the separator is a dot: ``e.g.`` stays);
 4. letter spacing (``k i l l   t h e   j o b``): runs of three or more single letters are joined,
    and a gap of two or more spaces inside such a run separates words;
 5. leetspeak: ``4 @ 3 1 ! 0 5 $ 7`` become ``a a e i i o s s t`` in words that mix them with at
    least two letters (``1d10t``, ``$tupid``, ``k!ll``), or when the decoded word is a common
-   word (``@m``, ``4r3``, ``1$``: Zipf frequency >= 3); numbers, flags and words with other digits
-   (``-9``, ``2024``, ``sha256``) are left alone;
+   word (``4r3``, ``1$``: Zipf frequency >= 3; ``@m``, ``7o``: >= 5 with one letter, so ``3h``
+   stays); numbers, flags and words with other digits (``-9``, ``2024``, ``sha256``, ``HEAD~1``)
+   are left alone;
 6. a letter repeated three or more times (``stuuuupid``, ``yyyyou``) becomes one or two, whichever
    spelling is the more frequent word;
 7. runs of spaces become one space.
@@ -47,6 +48,7 @@ INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\u00ad\ufeff\u200e\u
 LEET = {"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s", "$": "s", "7": "t"}
 _LEET_CLASS = re.escape("".join(LEET))
 _WORD = re.compile(r"[^\s.,;:?\"'()\[\]{}<>/\\]+")
+_LEET_SPLIT = re.compile(r"([^\w@!$.]|_)")  # keeps the separators (captured) in the split
 _DOTTED_WORD = re.compile(r"[^\s,;:?\"'()\[\]{}<>/\\]+")  # keeps "v1.2.3" whole
 _PIECE = r"(?:[^\W_]|[@!$])"  # a letter, digit or leet symbol
 _SEPARATED = re.compile(rf"(?<![^\W_]){_PIECE}([.\-_*·+~|]){_PIECE}(?:\1{_PIECE})*(?![^\W_])")
@@ -113,15 +115,20 @@ def frequency(word: str) -> float:
 
 
 def _unleet(m: re.Match) -> str:
-    word = m.group(0)
-    body = word.rstrip("!")  # a trailing "!" is punctuation, not an i
-    if (not any(c in LEET for c in body) or body.startswith("-") or body.isdigit()
+    # decode each run of letters and leet symbols on its own: "HEAD~1" keeps its "1"
+    return "".join(_unleet_piece(p) for p in _LEET_SPLIT.split(m.group(0)))
+
+
+def _unleet_piece(piece: str) -> str:
+    body = piece.rstrip("!")  # a trailing "!" is punctuation, not an i
+    if (not any(c in LEET for c in body) or body.isdigit()
             or any(c.isdigit() and c not in LEET for c in body)):
-        return word
+        return piece
     decoded = "".join(LEET.get(c, c) for c in body)
-    if sum(c.isalpha() for c in body) >= 2 or frequency(decoded.rstrip(".")) >= 3.0:
-        return decoded + word[len(body):]
-    return word
+    letters = sum(c.isalpha() for c in body)
+    if letters >= 2 or frequency(decoded) >= (5.0 if letters == 1 else 3.0):
+        return decoded + piece[len(body):]
+    return piece
 
 
 def _unrepeat(m: re.Match) -> str:
@@ -146,7 +153,9 @@ def _unrepeat(m: re.Match) -> str:
 
 def _unseparate(m: re.Match) -> str:
     joined = m.group(0).replace(m.group(1), "")
-    return m.group(0) if joined.isdigit() else joined  # "1.2.3" and "2024-01-05" stay
+    if joined.isdigit() or (m.group(1) == "." and len(joined) < 3):
+        return m.group(0)  # "1.2.3", "2024-01-05", "e.g" and "U.S" stay
+    return joined
 
 
 def _unspace(m: re.Match) -> str:

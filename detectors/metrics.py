@@ -153,6 +153,14 @@ METRICS: tuple[Metric, ...] = (
            "reference's 99th percentile (docs/drift.md).",
            "drift.knn:KnnOod", OUT_OF_DISTRIBUTION,
            threshold=1.0, needs_models=True),  # beyond the reference's 99th percentile
+    Metric("toxicity_unread", "Toxicity unread", "percentunit", HIGHER_IS_WORSE,
+           "1 when the response is in a language `toxicity` does not read (its score is null), 0 "
+           "when scored; the window mean is the share of traffic it cannot read (docs/toxicity.md).",
+           "language:LanguageSupport", QUALITY_SCORES, threshold=0.5, needs_models=True),
+    Metric("hallucination_unread", "Hallucination unread", "percentunit", HIGHER_IS_WORSE,
+           "1 when a RAG response is in a language `hallucination` does not read (null score), 0 "
+           "when scored; null without sources (docs/hallucination.md).",
+           "language:LanguageSupport", QUALITY_SCORES, threshold=0.5, needs_models=True),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

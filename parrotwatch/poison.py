@@ -134,6 +134,13 @@ _INFERENCE: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
                           for i in range(3_000)),
         sources=[" ".join(f"Vel{i} acquired Kor{i} for 5 km per minute, {i} \u00b0C."
                           for i in range(300))], logprobs=None), "ok"),
+    # deobfuscation and language identification: every trick at once, and tens of thousands of
+    # letters to join, map or shorten, in several scripts (bounded: each reads a prefix)
+    "obfuscated_multilingual_response": (lambda e: e.update(
+        response="k i l l   t h e   j o b   " * 8_000 + "\u200b".join("idiot" * 2_000)
+        + "\uff59\uff4f\uff55 " * 5_000 + "\u042d\u0442\u043e \u043f\u043b\u043e\u0445\u043e. " * 2_000
+        + "aaaaabbbbbcccccddddd" * 5_000 + " f.u.c.k" * 5_000 + " 1d10t $tup1d" * 5_000,
+        logprobs=None), "ok"),
     # texts kept for human review: escapes that inflate JSON six-fold, 4-byte characters, markup
     "control_characters_everywhere": (lambda e: e.update(
         prompt="\x1b[31m" * 5_000, response="\x01\x1f\x7f" * 20_000, sources=["\x08" * 5_000],

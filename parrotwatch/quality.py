@@ -3,9 +3,13 @@ Python workers and of ``parrotwatch score``.
 
 Each text is embedded once per batch and the embeddings are shared by the detectors:
 
-* ``toxicity`` of the response (:mod:`parrotwatch.detectors.toxicity`);
+* the ``language`` of the response (:mod:`parrotwatch.detectors.language`, on the text as
+  deobfuscated), which decides whether the language-bound detectors can read it;
+* ``toxicity`` of the response (:mod:`parrotwatch.detectors.toxicity`), null in a language it does
+  not read, with ``toxicity_unread`` 1 (else 0);
 * ``hallucination`` when the event has ``sources`` (:mod:`parrotwatch.detectors.grounding`), with the
-  unsupported spans kept for drill-down;
+  unsupported spans kept for drill-down; null with ``hallucination_unread`` 1 when the response is
+  in a language the grounding checks do not read;
 * the likelihood scores from a reference causal LM when the event has no ``logprobs`` and a
   reference LM is configured (``score_source = 'reference_lm'``);
 * the prompt and response embeddings (float16), which the stream's driver turns into
@@ -29,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from parrotwatch.contracts.wire import InferenceEvent
+from parrotwatch.detectors.deobfuscate import deobfuscate
+from parrotwatch.detectors.language import MAX_CHARS, LanguageSupport, identify
 from parrotwatch.detectors.likelihood import likelihood_scores
 from parrotwatch.detectors.models.encoder import EncoderSpec, get_encoder
 
@@ -141,6 +147,7 @@ class QualityResult:
 
     scores: dict[str, float | None]
     score_source: str | None = None
+    language: str | None = None
     drilldown: dict[str, list] | None = None
     prompt_embedding: bytes | None = None
     response_embedding: bytes | None = None
@@ -182,12 +189,18 @@ def score_quality(events: Sequence[InferenceEvent], config: QualityConfig) -> li
     models = quality_models(config)
     responses = [e.response for e in events]
     response_emb = models.encoder.encode(responses) if models.encoder is not None else None
+    languages = None
     if models.toxicity is not None:
-        for r, t in zip(results, models.toxicity.score(responses, embeddings=response_emb),
-                        strict=True):
-            r.scores["toxicity"] = float(t)
+        assessed = models.toxicity.assess(responses, embeddings=response_emb)
+        languages = assessed.languages
+        for r, t, reason in zip(results, assessed.scores, assessed.reasons, strict=True):
+            r.scores["toxicity"] = None if reason else float(t)
+            r.scores["toxicity_unread"] = 1.0 if reason else 0.0
     if models.grounding is not None:
-        _grounding(events, results, models.grounding)
+        languages = languages or [identify(deobfuscate(t[:MAX_CHARS])).code for t in responses]
+        _grounding(events, results, models.grounding, languages)
+    for r, code in zip(results, languages or [None] * len(results), strict=True):
+        r.language = code
     if config.uses("drift"):
         prompt_emb = models.encoder.encode([prompt_text(e) for e in events])
         for r, p, q in zip(results, _f16(prompt_emb), _f16(response_emb), strict=True):
@@ -196,10 +209,18 @@ def score_quality(events: Sequence[InferenceEvent], config: QualityConfig) -> li
     return results
 
 
-def _grounding(events, results, scorer) -> None:
+def _grounding(events, results, scorer, languages: Sequence[str]) -> None:
     from parrotwatch.detectors.grounding import GroundingInput
 
-    todo = [i for i, e in enumerate(events) if e.sources]
+    support = LanguageSupport("hallucination", scorer.languages)
+    todo = []
+    for i, e in enumerate(events):
+        if not e.sources:
+            continue
+        unread = not support.reads(languages[i])
+        results[i].scores["hallucination_unread"] = 1.0 if unread else 0.0
+        if not unread:
+            todo.append(i)
     if not todo:
         return
     items = [GroundingInput(response=events[i].response, sources=list(events[i].sources),

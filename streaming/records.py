@@ -63,6 +63,7 @@ INFERENCE_SCHEMA = pa.schema([
     pa.field("output_tokens", pa.int32()),
     pa.field("finish_reason", pa.string()),
     pa.field("score_source", pa.string()),
+    pa.field("language", pa.string()),  # of the response: ISO 639-1 or "und"; null without models
     pa.field("drilldown", pa.string()),  # JSON: unsupported spans, surprising tokens
     pa.field("prompt_excerpt", pa.string()),  # first 300 characters, for ood drill-down
     pa.field("prompt_embedding", pa.binary()),  # float16, for the driver's drift stage
@@ -157,6 +158,7 @@ def _row(event, scored: ScoredEvent, pool: PoolDesign | None = None) -> dict[str
         "output_tokens": event.output_tokens(),
         "finish_reason": event.finish_reason,
         "score_source": q.score_source if q else ("logprobs" if event.logprobs else None),
+        "language": q.language if q else None,
         "drilldown": orjson.dumps(q.drilldown).decode() if q and q.drilldown else None,
         "prompt_excerpt": prompt_text(event)[:EXCERPT_CHARS] if q and q.prompt_embedding else None,
         "prompt_embedding": q.prompt_embedding if q else None,

@@ -56,7 +56,7 @@ INFERENCE_TABLE = TableSpec(
     table="inference_scores",
     id_column="request_id",
     columns=("request_id", "event_time", "model", "app", *SCORE_NAMES, "input_tokens",
-             "output_tokens", "finish_reason", "score_source"),
+             "output_tokens", "finish_reason", "score_source", "language"),
     publish_topic=SCORES_TOPIC,
 )
 

@@ -207,6 +207,10 @@ class GroundingScorer:
     ``protocols.RequestScorer`` of ``hallucination`` and ``self_inconsistency`` (:meth:`scores`).
     """
 
+    #: Languages the grounding checks read: the sentence encoder, the fact rules (names, units,
+    #: WordNet polarity and roles) and the splitter are English; other responses are not scored.
+    languages: tuple[str, ...] = ("en",)
+
     score_names: tuple[str, ...] = ("hallucination", "self_inconsistency")
 
     def __init__(self, encoder_spec: EncoderSpec | None = None, nli_path: str | None = None,

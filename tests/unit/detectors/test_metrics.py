@@ -156,7 +156,9 @@ def test_unchanged_thresholds():
         "distinct_2": (0.3, "below"), "latency_ms": (10_000.0, "above"),
         "tokens_per_s": (5.0, "below"), "toxicity": (0.5, "above"),
         "hallucination": (0.5, "above"), "ood_score": (1.0, "above"),
-        "regurgitation": (49.5, "above")}
+        "regurgitation": (49.5, "above"),
+        # issue 18: 1 = the response's language is one the detector does not read
+        "toxicity_unread": (0.5, "above"), "hallucination_unread": (0.5, "above")}
 
 
 @pytest.mark.parametrize("name", SCORE_NAMES)

@@ -136,3 +136,17 @@ def test_relational_poison_gets_bounded_storable_reasons():
     assert reasons and all(len(s["reasons"]) <= 5 for s in spans)
     assert all(len(r) <= MAX_SPAN_CHARS and text_problem(r) is None for r in reasons)
     assert unstorable(result.drilldown) is None
+
+
+def test_obfuscation_and_language_poison_is_scored_from_a_prefix():
+    """Every spelling trick at once in 0.5 MB of several scripts: deobfuscation and language
+    identification read a bounded prefix, and the response is scored (a language, a toxicity)."""
+    pytest.importorskip("py3langid", reason="needs the models extra")
+    from parrotwatch.quality import QualityConfig, score_quality
+    from parrotwatch.scoring import parse_inference
+
+    (case,) = [c for c in CASES if c.name.endswith("obfuscated_multilingual_response")]
+    event = parse_inference(case.raw, 8 << 20)
+    (result,) = score_quality([event], QualityConfig(detectors=("toxicity",)))
+    assert result.language == "en"  # the prefix is "k i l l   t h e   j o b", read as English
+    assert result.scores["toxicity_unread"] == 0.0 and result.scores["toxicity"] < 0.5

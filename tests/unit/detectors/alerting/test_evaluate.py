@@ -288,3 +288,20 @@ rules:
     assert {e["rule"] for e in both if e["status"] == "firing"} == {"loop", "slow"}
     events = Evaluator(load_rules(text)).evaluate(windows)
     assert [(e["rule"], e["status"]) for e in events] == [("loop", "firing"), ("loop", "resolved")]
+
+
+def test_a_segment_whose_responses_toxicity_cannot_read_raises_one_info_alert():
+    """toxicity_unread_share (issue 18): a third of one segment's responses in a language the
+    toxicity detector does not read, from minute 20 to 40; English elsewhere."""
+    batches = traffic(70)
+    for i, batch in enumerate(batches):
+        for w in batch:
+            share = 0.35 if (w.model, w.app) == ("qwen", "chat") and 20 <= i < 40 else 0.0
+            w.metrics["toxicity_unread"] = MetricStats(n=w.count, mean=share)
+    events = run(Evaluator(load_default_rules()), batches)
+    assert [(e["rule"], e["status"], e["labels"]["app"]) for e in events] == [
+        ("toxicity_unread_share", "firing", "chat"), ("toxicity_unread_share", "resolved", "chat")]
+    firing, resolved = events
+    assert firing["severity"] == "info" and "35%" in firing["summary"]
+    assert "2026-03-01T00:20:00Z" <= firing["starts_at"] <= "2026-03-01T00:30:00Z"
+    assert resolved["ends_at"] <= "2026-03-01T00:52:00Z"
