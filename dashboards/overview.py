@@ -69,6 +69,24 @@ FROM inference_scores WHERE $__timeFilter(event_time) AND {SEGMENT}
 GROUP BY 1, 2 ORDER BY 1""")), ("inference_scores",),
           "Median generation speed per request by model (output tokens / latency), and the "
           "total output-token throughput of the selection."),
+    Panel("Cost", "timeseries", (Query(f"""
+SELECT $__timeGroupAlias(window_start, $__interval), model AS metric, sum(sum) AS "usd"
+FROM window_metrics
+WHERE metric = 'cost_usd' AND $__timeFilter(window_start) AND {SEGMENT}
+GROUP BY 1, 2 ORDER BY 1, 2"""),), ("window_metrics",),
+          "Spend per interval by model at list prices: the sum of cost_usd over the one-minute "
+          "windows (docs/cost.md). Models without a price add nothing: see the next panel.",
+          unit="currencyUSD"),
+    Panel("Requests without a price", "timeseries", (Query(f"""
+SELECT $__timeGroupAlias(event_time, $__interval), model AS metric,
+       avg((cost_usd IS NULL)::int) AS share
+FROM inference_scores
+WHERE $__timeFilter(event_time) AND {SEGMENT}
+  AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+GROUP BY 1, 2 ORDER BY 1, 2"""),), ("inference_scores",),
+          "Share of requests with token counts but no cost_usd: their model is not in the price "
+          "table (add it, or your own prices, with PARROTWATCH_PRICES).", unit="percentunit",
+          max_value=1.0),
 ))
 
 ERRORS = Row("Errors and dead letters", (

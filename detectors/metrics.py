@@ -97,8 +97,8 @@ class Metric:
         return f"{'>' if self.higher_is_worse else '<'} {self.threshold:g}"
 
 
-#: Every per-request score, in column order (inference_scores, Arrow, llm.scores.v1): the
-#: model-free ones (RequestScores), then the model-based ones. Do not reorder: append.
+#: Every per-request score, in column order (inference_scores, Arrow, llm.scores.v1). Do not
+#: reorder: append (so model-free scores such as cost_usd may follow model-based ones).
 METRICS: tuple[Metric, ...] = (
     Metric("surprisal_mean", "Surprisal", "none", HIGHER_IS_WORSE,
            "Mean token surprisal -log p over the response tokens, nats/token (Shannon 1948; Hale "
@@ -161,6 +161,11 @@ METRICS: tuple[Metric, ...] = (
            "1 when a RAG response is in a language `hallucination` does not read (null score), 0 "
            "when scored; null without sources (docs/hallucination.md).",
            "language:LanguageSupport", QUALITY_SCORES, threshold=0.5, needs_models=True),
+    Metric("cost_usd", "Cost", "currencyUSD", HIGHER_IS_WORSE,
+           "List-price cost of the request in US$: ((input - cached) x input price + cached x "
+           "cached-input price + output x output price) / 1M, from a dated price table; null for "
+           "a model without a price (docs/cost.md).",
+           "cost:PriceTable", TRAFFIC),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

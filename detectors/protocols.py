@@ -139,6 +139,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "entropy": "likelihood:EntropyScorer",
         "lexical": "lexical:LexicalScorer",
         "toxicity": "toxicity:ToxicityScorer",
+        "cost": "cost:PriceTable",
         "grounding": "grounding.scorer:GroundingScorer",
         "knn_ood": "drift.knn:KnnOod",
     },

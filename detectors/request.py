@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from parrotwatch.detectors.cost import PriceTable, default_prices
 from parrotwatch.detectors.lexical import LexicalScorer
 from parrotwatch.detectors.likelihood import likelihood_scores_many, token_entropy_many
 from parrotwatch.detectors.metrics import MODEL_FREE_SCORE_NAMES
@@ -21,6 +22,9 @@ class RequestInput:
     top_logprobs: Sequence[Sequence[float]] | None = None
     latency_ms: float | None = None
     output_tokens: int | None = None
+    model: str = ""
+    input_tokens: int | None = None
+    cached_input_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class RequestScores:
     latency_ms: float | None = None
     tokens_per_s: float | None = None
     regurgitation: float | None = None
+    cost_usd: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         return {k: getattr(self, k) for k in MODEL_FREE_SCORE_NAMES}
@@ -50,9 +55,11 @@ def tokens_per_s(output_tokens: int | None, latency_ms: float | None) -> float |
     return output_tokens / (latency_ms / 1000.0)
 
 
-def score_requests(reqs: Sequence[RequestInput]) -> list[RequestScores]:
+def score_requests(reqs: Sequence[RequestInput], prices: PriceTable | None = None) -> list[RequestScores]:
     """Every model-free score of each request (definitions in detectors/metrics.py); the likelihood
-    family for all requests at once (:func:`~parrotwatch.detectors.likelihood.likelihood_scores_many`)."""
+    family for all requests at once (:func:`~parrotwatch.detectors.likelihood.likelihood_scores_many`);
+    ``cost_usd`` from ``prices`` (default: :func:`~parrotwatch.detectors.cost.default_prices`)."""
+    prices = prices if prices is not None else default_prices()
     liks = likelihood_scores_many([r.logprobs for r in reqs])
     entropies = token_entropy_many([r.top_logprobs for r in reqs])
     lexical = _LEXICAL.scores([r.response for r in reqs])  # the registered scorer, as its contract tests
@@ -67,6 +74,7 @@ def score_requests(reqs: Sequence[RequestInput]) -> list[RequestScores]:
             **lex,
             latency_ms=req.latency_ms,
             tokens_per_s=tokens_per_s(req.output_tokens, req.latency_ms),
+            cost_usd=prices.cost(req.model, req.input_tokens, req.output_tokens, req.cached_input_tokens),
         ))
     return out
 

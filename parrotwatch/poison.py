@@ -134,6 +134,11 @@ _INFERENCE: dict[str, tuple[Callable[[dict], bytes | None], Expect]] = {
                           for i in range(3_000)),
         sources=[" ".join(f"Vel{i} acquired Kor{i} for 5 km per minute, {i} \u00b0C."
                           for i in range(300))], logprobs=None), "ok"),
+    # cost_usd: token counts at the contract's limit, more cached tokens than input, a model name
+    # that extends a priced one with an emoji tag (priced, finite)
+    "usage_at_limits": (lambda e: e.update(
+        model="gpt-4o-mini-\U0001f99c", usage={"input_tokens": 2**31 - 1, "output_tokens": 2**31 - 1,
+                                           "cached_input_tokens": 2**31 - 1}), "ok"),
     # deobfuscation and language identification: every trick at once, and tens of thousands of
     # letters to join, map or shorten, in several scripts (bounded: each reads a prefix)
     "obfuscated_multilingual_response": (lambda e: e.update(

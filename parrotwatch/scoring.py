@@ -111,6 +111,9 @@ def request_input(event: InferenceEvent) -> RequestInput:
         top_logprobs=top,
         latency_ms=event.latency_ms,
         output_tokens=event.output_tokens(),
+        model=event.model,
+        input_tokens=event.usage.input_tokens if event.usage else None,
+        cached_input_tokens=event.usage.cached_input_tokens if event.usage else None,
     )
 
 

@@ -132,6 +132,9 @@ class Usage(BaseModel):
     # At most 2^31 - 1: stored as PostgreSQL integer (a larger count would fail a whole micro-batch).
     input_tokens: Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT, strict=True)] | None = None
     output_tokens: Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT, strict=True)] | None = None
+    #: Input tokens read from the provider's prompt cache (part of ``input_tokens``; OpenAI
+    #: ``prompt_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``): ``cost_usd``.
+    cached_input_tokens: Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT, strict=True)] | None = None
 
 
 class InferenceEventV1(_Event):

@@ -83,6 +83,7 @@ class WireMessage(msgspec.Struct, gc=False):
 class WireUsage(msgspec.Struct, gc=False):
     input_tokens: Count | None = None
     output_tokens: Count | None = None
+    cached_input_tokens: Count | None = None
 
 
 class WireInferenceEvent(msgspec.Struct, kw_only=True, gc=False):

@@ -305,3 +305,20 @@ def test_a_segment_whose_responses_toxicity_cannot_read_raises_one_info_alert():
     assert firing["severity"] == "info" and "35%" in firing["summary"]
     assert "2026-03-01T00:20:00Z" <= firing["starts_at"] <= "2026-03-01T00:30:00Z"
     assert resolved["ends_at"] <= "2026-03-01T00:52:00Z"
+
+
+def test_a_cost_per_request_spike_raises_one_alert():
+    """cost_per_request_spike (issue 16): one segment's cost per request jumps fourfold (a
+    pricier model behind the same name) from minute 40 to 50; priced at ~0.0004 US$ before."""
+    rng = np.random.default_rng(7)
+    batches = traffic(70)
+    for i, batch in enumerate(batches):
+        for w in batch:
+            cost = float(rng.lognormal(np.log(4e-4), 0.05))
+            if (w.model, w.app) == ("llama", "rag") and 40 <= i < 50:
+                cost *= 4
+            w.metrics["cost_usd"] = MetricStats(n=w.count, mean=cost)
+    events = run(Evaluator(load_default_rules()), batches)
+    assert [(e["rule"], e["status"], e["labels"]["app"]) for e in events] == [
+        ("cost_per_request_spike", "firing", "rag"), ("cost_per_request_spike", "resolved", "rag")]
+    assert events[0]["starts_at"] == "2026-03-01T00:40:00Z" and "US$" in events[0]["summary"]
