@@ -67,7 +67,7 @@ ORDER BY w.worst_value DESC LIMIT 50""", "table"),), ("inference_scores", "reque
 
 LANGUAGES = Row("Languages (of the responses; docs/toxicity.md)", (
     Panel("Requests by language", "timeseries", (Query("""
-SELECT $__timeGroupAlias(event_time, $__interval), coalesce(language, 'not identified') AS language,
+SELECT $__timeGroupAlias(event_time, $__interval), coalesce(language, 'not identified') AS metric,
        count(*) AS requests
 FROM inference_scores
 WHERE $__timeFilter(event_time) AND model IN ($model) AND app IN ($app)
