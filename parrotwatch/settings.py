@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         default=1_048_576, description="Largest accepted event, in bytes (API and stream)."
     )
     max_request_bytes: int = Field(default=8_388_608, description="Largest API request body.")
+    otlp_app_attribute: str | None = Field(
+        default=None, description="Resource attribute of OTLP traces (POST /v1/traces) that names "
+        "the app; unset: service.name.")
     max_batch_events: int = Field(
         default=1_000, gt=0, description="Most events in one API request (a JSON array); a "
         "larger batch is refused with 413 before it is parsed.")

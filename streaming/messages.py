@@ -3,66 +3,22 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from parrotwatch.contracts.dead_letters import DLQ_KEY_BYTES, dead_letter_key, dead_letter_message
 from parrotwatch.detectors.metrics import SCORE_NAMES
 
-
-def _rfc3339(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+__all__ = ["DLQ_KEY_BYTES", "dead_letter_key", "dead_letter_message", "score_message"]
 
 
 def score_message(row: dict[str, Any]) -> bytes:
     """``llm.scores.v1`` value: request id, segment, event time and every score."""
-    return orjson.dumps({  # OPT_UTC_Z: the same RFC 3339 text as _rfc3339, without isoformat()
+    return orjson.dumps({  # OPT_UTC_Z: the same RFC 3339 text as dead_letters.rfc3339, without isoformat()
         "request_id": row["request_id"],
         "timestamp": row["event_time"],
         "model": row["model"],
         "app": row["app"],
         **{k: row[k] for k in SCORE_NAMES},
     }, option=orjson.OPT_UTC_Z)
-
-
-def dead_letter_message(row: dict[str, Any]) -> bytes:
-    """``llm.dlq.v1`` value: where the record came from, why and at which stage it was rejected,
-    and its head (``DLQ_HEAD_BYTES``), whole size and SHA-256: at most ~25 KB whatever the record
-    weighs, so a dead letter is never over the broker's message limit."""
-    payload: bytes | None = row["payload"]
-    size = row.get("payload_bytes")
-    truncated = payload is not None and size is not None and size > len(payload)
-    try:
-        text, encoding = (payload.decode("utf-8"), "utf-8") if payload is not None else (None, None)
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(payload).decode(), "base64"
-    return orjson.dumps({
-        "source_topic": row["topic"],
-        "partition": row["partition"],
-        "offset": row["offset"],
-        "kafka_timestamp": _rfc3339(row["kafka_timestamp"]) if row["kafka_timestamp"] else None,
-        "reason": row["reason"],
-        "payload": text,
-        "payload_encoding": encoding,
-        "payload_truncated": truncated,
-        "payload_bytes": size,
-        "payload_sha256": row.get("payload_sha256"),
-        "stage": row.get("stage"),
-        "dead_lettered_at": _rfc3339(datetime.now(UTC)),
-    })
-
-
-DLQ_KEY_BYTES = 1024
-
-
-def dead_letter_key(key: bytes | None) -> bytes | None:
-    """The record's key, or, past ``DLQ_KEY_BYTES``, its head and SHA-256: a key near the broker's
-    message limit must not push its dead letter over it."""
-    if key is None or len(key) <= DLQ_KEY_BYTES:
-        return key
-    return key[:DLQ_KEY_BYTES - 74] + b"...sha256:" + hashlib.sha256(key).hexdigest().encode()
-
-

@@ -17,7 +17,7 @@ from parrotwatch.services.api.metrics import ApiMetrics
 from parrotwatch.services.api.openapi import install_event_schemas
 from parrotwatch.services.api.producer import KafkaEventProducer
 from parrotwatch.services.api.readiness import KafkaReadiness
-from parrotwatch.services.api.routes import feedback, health, inference, review
+from parrotwatch.services.api.routes import feedback, health, inference, otlp, review
 from parrotwatch.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.state.readiness = KafkaReadiness()
     app.add_exception_handler(EventsRejected, events_rejected_handler)
-    for module in (inference, feedback, health, review):
+    for module in (inference, otlp, feedback, health, review):
         app.include_router(module.router)
     _check_review(settings)
     install_event_schemas(app)

@@ -41,6 +41,13 @@ class ApiMetrics:
             ["route", "reason"],
             registry=self.registry,
         )
+        self.otlp_spans = Counter(
+            "parrotwatch_api_otlp_spans",
+            "Spans of POST /v1/traces by outcome: mapped (written as inference events), "
+            "dead_lettered (LLM spans that could not be mapped), skipped (not LLM spans).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.produce_seconds = Histogram(
             "parrotwatch_api_produce_seconds",
             "Time from the first send to the last broker acknowledgement of one request.",

@@ -8,7 +8,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from parrotwatch.streaming.messages import SCORE_NAMES, _rfc3339, score_message
+from parrotwatch.contracts.dead_letters import rfc3339 as _rfc3339
+from parrotwatch.streaming.messages import SCORE_NAMES, score_message
 from parrotwatch.streaming.records import TS
 
 
