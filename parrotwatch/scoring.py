@@ -11,7 +11,12 @@ import msgspec
 from pydantic import TypeAdapter, ValidationError
 
 from parrotwatch.contracts import FeedbackEventV1, InferenceEventV1
-from parrotwatch.contracts.storable import text_problem
+from parrotwatch.contracts.reasons import (  # noqa: F401 (re-exported: the stream's records use them)
+    MAX_REASON_CHARS,
+    MAX_REASON_ERRORS,
+    bounded_reason,
+    describe_validation_error,
+)
 from parrotwatch.contracts.wire import InferenceEvent, WireLogprobToken, decode_inference
 from parrotwatch.detectors.audits.ngram_index import NgramIndex, load_index
 from parrotwatch.detectors.audits.regurgitation import longest_overlap
@@ -27,30 +32,6 @@ class InvalidEvent(ValueError):
     """A record that breaks its contract; ``str(exc)`` is the dead-letter reason."""
 
 
-MAX_REASON_ERRORS = 10
-MAX_REASON_CHARS = 2_000
-
-
-def bounded_reason(reason: str) -> str:
-    """A dead-letter reason that any sink can store: at most ``MAX_REASON_CHARS`` characters, with
-    NUL and lone surrogates (which a reason may quote from its record) escaped."""
-    if len(reason) > MAX_REASON_CHARS:
-        reason = f"{reason[:MAX_REASON_CHARS - 40]}... ({len(reason):,} characters in all)"
-    if text_problem(reason):
-        reason = reason.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
-    return reason
-
-
-def describe_validation_error(exc: ValidationError, max_errors: int = MAX_REASON_ERRORS) -> str:
-    """One line naming the bad fields, e.g. ``latency_ms: Input should be a valid number``: the
-    first ``max_errors`` and how many more (a 400 KB list of bad tokens has ~10^5 errors)."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:max_errors]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
-    if exc.error_count() > max_errors:
-        parts.append(f"and {exc.error_count() - max_errors:,} more errors")
-    return bounded_reason("; ".join(parts))
 
 
 def _check_raw(raw: bytes, max_bytes: int) -> None:

@@ -112,7 +112,7 @@ from parrotwatch.contracts.events import (
     InferenceEventV1,
     LogprobToken,
 )
-from parrotwatch.contracts.storable import text_problem
+from parrotwatch.contracts.reasons import bounded_reason, describe_validation_error
 
 __all__ = [
     "ACCEPTED_CONTENT_TYPES",
@@ -134,7 +134,6 @@ MAX_SPAN_JSON_BYTES = 16 * 1024
 MAX_METADATA_KEYS = 64
 MAX_METADATA_CHARS = 1_024
 MAX_METADATA_KEY_CHARS = 256
-MAX_REASON_CHARS = 2_000
 #: AnyValue nodes converted per attribute (arrays and maps of any size cost at most this much)
 _NODE_BUDGET = 20_000
 _MAX_DEPTH = 16
@@ -162,7 +161,7 @@ class OtlpDecodeError(ValueError):
     can be stored: at most MAX_REASON_CHARS characters, NUL and lone surrogates escaped)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(_bounded(message))
+        super().__init__(bounded_reason(message))
 
 
 @dataclass(frozen=True)
@@ -317,14 +316,14 @@ def _map_one(span: Span, attrs: dict[str, AnyValue] | None, resource: dict[str, 
             return MappedSpan(None, resource_problem, span_json)
         event = _event(span, attrs, resource, app or "unknown", scope)
         if isinstance(event, str):
-            return MappedSpan(None, _bounded(event), span_json)
+            return MappedSpan(None, bounded_reason(event), span_json)
         try:
             InferenceEventV1.model_validate(event)
         except ValidationError as exc:
             return MappedSpan(None, _describe(exc), span_json)
         return MappedSpan(event, None, span_json)
     except Exception as exc:  # noqa: BLE001 (one odd span must not fail the request)
-        return MappedSpan(None, _bounded(f"the span cannot be mapped: {type(exc).__name__}: {exc}"),
+        return MappedSpan(None, bounded_reason(f"the span cannot be mapped: {type(exc).__name__}: {exc}"),
                           span_json)
 
 
@@ -1017,24 +1016,8 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
-def _bounded(reason: str) -> str:
-    """A reason any sink can store: at most MAX_REASON_CHARS, NUL and lone surrogates escaped."""
-    if len(reason) > MAX_REASON_CHARS:
-        reason = f"{reason[:MAX_REASON_CHARS - 40]}... ({len(reason):,} characters in all)"
-    if text_problem(reason):
-        reason = reason.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
-    return reason
-
-
-def _describe(exc: ValidationError, max_errors: int = 10) -> str:
-    """``field: message; ...`` of the first errors (as parrotwatch.scoring words dead letters)."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:max_errors]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{loc}: {err['msg']}")
-    if exc.error_count() > max_errors:
-        parts.append(f"and {exc.error_count() - max_errors:,} more errors")
-    return _bounded("the span breaks the inference event contract: " + "; ".join(parts))
+def _describe(exc: ValidationError) -> str:
+    return describe_validation_error(exc, prefix="the span breaks the inference event contract: ")
 
 
 def _span_json(span: Span) -> bytes:
