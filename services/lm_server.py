@@ -12,6 +12,13 @@ of a model "behind an endpoint" run end to end here without a GPU serving stack:
   model prepends is echoed as an empty string with a null log-probability, as vLLM echoes the BOS of
   Llama models. ``text_offset`` holds each token's start in the prompt (tokenizer offsets) and, for
   generated tokens, in prompt + completion text;
+* ``POST /v1/chat/completions`` (the API the official OpenAI client and its instrumentations call):
+  ``messages`` are rendered as one prompt (the tokenizer's chat template when it has one, else
+  ``role: content`` lines and ``assistant:``), continued greedily for ``max_tokens`` (or
+  ``max_completion_tokens``); ``n`` 1; ``logprobs`` true gives the chosen tokens' log-probabilities
+  (``top_logprobs`` 0); ``stream`` true answers server-sent events, one chunk per token, then
+  ``[DONE]``, with a usage chunk when ``stream_options.include_usage`` (the OpenAI streaming
+  format);
 * ``GET /v1/models``.
 
 Scores are :meth:`parrotwatch.detectors.models.causal_lm.CausalLMScorer.score_token_ids` of the prompt's
@@ -26,7 +33,9 @@ import time
 import uuid
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -41,6 +50,49 @@ class CompletionRequest(BaseModel):
         default=None, description="0 returns the chosen tokens' log-probabilities; alternatives (top-k) "
                                   "are not served")
     temperature: float = Field(default=1.0, ge=0)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    content: str | list[dict] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=256)]
+    max_tokens: int | None = Field(default=None, ge=1, le=512)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=512)
+    n: Literal[1] = 1
+    logprobs: bool = False
+    top_logprobs: Literal[0] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float = Field(default=1.0, ge=0)
+
+
+def _text(content) -> str:
+    """A message's text: a string, or the text parts of an OpenAI content list."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content or ""
+
+
+def chat_prompt(tokenizer, messages: list[ChatMessage]) -> str:
+    """The prompt of a chat: the tokenizer's chat template, else ``role: content`` lines."""
+    plain = [{"role": m.role, "content": _text(m.content)} for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m['role']}: {m['content']}\n" for m in plain) + "assistant:"
 
 
 def create_app(scorer, model_name: str) -> FastAPI:
@@ -89,6 +141,64 @@ def create_app(scorer, model_name: str) -> FastAPI:
             choices.append(choice)
         return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
                 "model": model_name, "choices": choices}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    def chat_completions(req: ChatRequest) -> dict | StreamingResponse:
+        if req.model != model_name:
+            raise HTTPException(404, f"model {req.model!r} is not served here; this server has "
+                                     f"{model_name!r}")
+        limit = req.max_completion_tokens or req.max_tokens or 16
+        if limit >= scorer.context:
+            raise HTTPException(400, f"max_tokens must be below the model's context of {scorer.context} "
+                                     "tokens")
+        prompt_ids = list(tok(chat_prompt(tok, req.messages), add_special_tokens=False,
+                              verbose=False)["input_ids"])
+        keep = scorer.context - limit - (scorer.bos_id is not None)
+        bos = [scorer.bos_id] if scorer.bos_id is not None else []
+        with lock:
+            (generated,) = scorer.continue_greedy([bos + prompt_ids[-keep:]], limit)
+            scored = scorer.score_token_ids([prompt_ids + generated])[0] if req.logprobs else None
+        pieces = [tok.decode([t]) for t in generated]
+        values = None
+        if scored is not None:  # without a BOS, logprobs[i] is of token i + 1 (the first has no context)
+            start = len(prompt_ids) - (scorer.bos_id is None)
+            values = [float(v) for v in scored.logprobs[start:start + len(generated)]]
+        finish = "length" if len(generated) >= limit else "stop"
+        usage = {"prompt_tokens": len(prompt_ids), "completion_tokens": len(generated),
+                 "total_tokens": len(prompt_ids) + len(generated)}
+        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+        def logprob_items(at: slice) -> list[dict]:
+            return [{"token": p, "logprob": v, "bytes": list(p.encode()), "top_logprobs": []}
+                    for p, v in zip(pieces[at], values[at], strict=True)]
+
+        if not req.stream:
+            message = {"role": "assistant", "content": tok.decode(generated)}
+            choice = {"index": 0, "message": message, "finish_reason": finish,
+                      "logprobs": {"content": logprob_items(slice(None))} if values is not None else None}
+            return {"id": ident, "object": "chat.completion", "created": created, "model": model_name,
+                    "choices": [choice], "usage": usage}
+
+        def events():
+            def chunk(delta: dict, finish_reason=None, logprobs=None, usage_=None, choices=True) -> bytes:
+                body = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                        "model": model_name,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
+                                     "logprobs": logprobs}] if choices else []}
+                if usage_ is not None:
+                    body["usage"] = usage_
+                return b"data: " + orjson.dumps(body) + b"\n\n"
+
+            yield chunk({"role": "assistant", "content": ""})
+            for i, piece in enumerate(pieces):
+                lp = {"content": logprob_items(slice(i, i + 1))} if values is not None else None
+                yield chunk({"content": piece}, logprobs=lp)
+            yield chunk({}, finish_reason=finish)
+            if req.stream_options is not None and req.stream_options.include_usage:
+                yield chunk({}, usage_=usage, choices=False)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     return app
 

@@ -126,3 +126,41 @@ def test_membership_audit_through_the_endpoint_matches_the_local_run(audit_home,
     assert remote.metric("auc", method="loss").value > 0.5
     by_id = {s.sample_id: s.score for s in local.samples}
     assert all(s.score == pytest.approx(by_id[s.sample_id], abs=1e-4) for s in remote.samples)
+
+
+def test_chat_completions_answer_as_the_openai_api_with_the_local_models_numbers(testbed, endpoint):
+    """``/v1/chat/completions`` (issue 16: the official client's API): greedy text, usage, finish
+    reason and per-token logprobs equal to the local scorer's; streaming gives the same text."""
+    from parrotwatch.detectors.models.causal_lm import get_causal_lm
+    from parrotwatch.services.lm_server import ChatMessage, chat_prompt
+
+    messages = [{"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": [{"type": "text", "text": testbed.members[0].text[:80]}]}]
+    body = {"model": MODEL, "messages": messages, "max_tokens": 12, "logprobs": True, "temperature": 0}
+    answer = httpx.post(f"{endpoint}/chat/completions", json=body, timeout=60).json()
+    (choice,) = answer["choices"]
+    usage = answer["usage"]
+    assert answer["object"] == "chat.completion" and choice["message"]["role"] == "assistant"
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert choice["finish_reason"] == ("length" if usage["completion_tokens"] == 12 else "stop")
+    tokens = choice["logprobs"]["content"]
+    assert len(tokens) == usage["completion_tokens"] and "".join(t["token"] for t in tokens) == \
+        choice["message"]["content"]
+
+    local = get_causal_lm(testbed.spec())
+    prompt = chat_prompt(local.tokenizer, [ChatMessage(**m) for m in messages])
+    ids = local.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert usage["prompt_tokens"] == len(ids)
+    (scored,) = local.score_texts([prompt + choice["message"]["content"]])
+    np.testing.assert_allclose([t["logprob"] for t in tokens], scored.logprobs[-len(tokens):], atol=1e-4)
+
+    streamed = httpx.post(f"{endpoint}/chat/completions", timeout=60, json={
+        **body, "stream": True, "stream_options": {"include_usage": True}})
+    lines = [line.removeprefix("data: ") for line in streamed.text.splitlines() if line.startswith("data: ")]
+    assert streamed.headers["content-type"].startswith("text/event-stream") and lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == \
+        choice["message"]["content"]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == usage
+    assert httpx.post(f"{endpoint}/chat/completions", json={**body, "model": "other"}).status_code == 404
+    assert httpx.post(f"{endpoint}/chat/completions", json={**body, "messages": []}).status_code == 422
