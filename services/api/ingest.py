@@ -185,9 +185,11 @@ def parse_events(
 
 
 async def publish(
-    producer: EventSink, topic: str, records: list[Record], metrics: ApiMetrics, route: str
+    producer: EventSink, topic: str, records: list[Record], metrics: ApiMetrics, route: str,
+    accepted: bool = True,
 ) -> None:
-    """Write ``records`` and return once Kafka acknowledged all of them; 503 otherwise."""
+    """Write ``records`` and return once Kafka acknowledged all of them; 503 otherwise.
+    ``accepted``: count them as accepted events (not for dead letters the API writes itself)."""
     with metrics.produce_seconds.labels(route=route).time():
         try:
             await run_in_threadpool(producer.send_all, topic, records)
@@ -209,7 +211,8 @@ async def publish(
                 "exists (the broker does not create topics on first use).",
                 headers={"Retry-After": "5"},
             ) from exc
-    metrics.accepted.labels(route=route).inc(len(records))
+    if accepted:
+        metrics.accepted.labels(route=route).inc(len(records))
 
 
 async def ingest(

@@ -114,6 +114,11 @@ def test_an_llm_span_without_a_model_is_dead_lettered_with_its_reason(api, names
     letters = [orjson.loads(m.value) for m in consumer]
     consumer.close()
     assert len(letters) == answer.partial_success.rejected_spans
+    metrics = api.get("/metrics").text  # dead letters are counted as such, never as accepted events
+    assert f'parrotwatch_api_otlp_spans_total{{outcome="dead_lettered"}} {len(letters)}.0' in metrics
+    mapped = sum(s.event is not None for s in map_traces(decode_traces(body, "application/x-protobuf")).spans)
+    accepted = f'parrotwatch_api_events_accepted_total{{route="/v1/traces"}} {mapped}.0'
+    assert (accepted in metrics) if mapped else ('accepted_total{route="/v1/traces"}' not in metrics)
     for letter in letters:
         assert letter["source_topic"] == "otlp:/v1/traces" and letter["stage"] == "map"
         assert "model" in letter["reason"] and letter["payload"].startswith("{")

@@ -197,6 +197,6 @@ async def post_traces(
         await publish(producer, settings.topic(INFERENCE_TOPIC), events, metrics, route)
         metrics.otlp_spans.labels(outcome="mapped").inc(len(events))
     if dead:
-        await publish(producer, settings.topic(DLQ_TOPIC), dead, metrics, route)
+        await publish(producer, settings.topic(DLQ_TOPIC), dead, metrics, route, accepted=False)
         metrics.otlp_spans.labels(outcome="dead_lettered").inc(len(dead))
     return _answer(media, len(dead), reasons)
