@@ -19,6 +19,7 @@ FEEDBACK_TOPIC = "llm.feedback.v1"
 SCORES_TOPIC = "llm.scores.v1"
 ALERTS_TOPIC = "llm.alerts.v1"
 DLQ_TOPIC = "llm.dlq.v1"
+OTLP_SPANS_TOPIC = "otlp_spans"  # the OpenTelemetry Collector kafka exporter's default
 #: micro-batch caps when ``max_offsets_per_trigger`` is unset (measured in docs/benchmarks.md):
 #: model-free scoring runs ~5,000 events/s, the model detectors ~40 events/s on 2 CPU cores
 MODEL_FREE_BATCH_EVENTS = 50_000
@@ -78,6 +79,12 @@ class Settings(BaseSettings):
     otlp_app_attribute: str | None = Field(
         default=None, description="Resource attribute of OTLP traces (POST /v1/traces) that names "
         "the app; unset: service.name.")
+    otlp_kafka_topic: str = Field(
+        default=OTLP_SPANS_TOPIC, description="Topic (after topic_prefix) where an OpenTelemetry "
+        "Collector's kafka exporter writes traces, read by the OTLP bridge "
+        "(python -m parrotwatch.services.otlp_bridge); otlp_spans is the exporter's default.")
+    otlp_kafka_encoding: Literal["otlp_proto", "otlp_json"] = Field(
+        default="otlp_proto", description="The exporter's encoding of that topic.")
     max_batch_events: int = Field(
         default=1_000, gt=0, description="Most events in one API request (a JSON array); a "
         "larger batch is refused with 413 before it is parsed.")

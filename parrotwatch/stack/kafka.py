@@ -19,6 +19,7 @@ from parrotwatch.settings import (
     DLQ_TOPIC,
     FEEDBACK_TOPIC,
     INFERENCE_TOPIC,
+    OTLP_SPANS_TOPIC,
     SCORES_TOPIC,
     Settings,
 )
@@ -35,6 +36,7 @@ TOPIC_PARTITIONS = {
     ALERTS_TOPIC: 1,
     DLQ_TOPIC: 1,
     SINK_MARKERS_TOPIC: 1,
+    OTLP_SPANS_TOPIC: 3,  # read by the OTLP bridge
 }
 
 SERVER_PROPERTIES = """\

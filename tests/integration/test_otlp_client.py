@@ -1,8 +1,11 @@
 """A real OpenTelemetry client end to end (issue 16): a small app calls ``parrotwatch testbed serve``
 with the official OpenAI Python client, instrumented by ``opentelemetry-instrumentation-openai-v2``
-(content capture on) and exported by the SDK's OTLP/HTTP exporter to ``POST /v1/traces``; the
-stream scores its requests into PostgreSQL, where the stored values must equal what the spans
-carried (the app also keeps its spans in memory and prints them)."""
+(content capture on). It runs twice: once exported by the SDK's OTLP/HTTP exporter to
+``POST /v1/traces``, once written to Kafka as an OpenTelemetry Collector's kafka exporter writes
+(``otlp_proto``: the SDK's OTLP encoding of the spans, one record per export; no Collector binary
+installs from a package registry here) and read by the OTLP bridge. The stream scores both apps'
+requests into PostgreSQL, where the stored values must equal what the spans carried (the app also
+keeps its spans in memory and prints them)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import sys
 import httpx
 import pytest
 
+from parrotwatch.settings import OTLP_SPANS_TOPIC
+from parrotwatch.stack.local import REPO_ROOT, settings_env
 from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
 from tests.integration.conftest import wait_for
 from tests.integration.test_api_live import SECRET, start_api
@@ -31,15 +36,39 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import (BatchSpanProcessor, SimpleSpanProcessor, SpanExporter,
+                                            SpanExportResult)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-lm_url, api_url, key, model = sys.argv[1:5]
-provider = TracerProvider(resource=Resource.create({"service.name": "otel-client-app"}))
+lm_url, api_url, key, model, app, sink = sys.argv[1:7]
+
+
+class CollectorKafkaExporter(SpanExporter):
+    # what the Collector's kafka exporter writes with encoding otlp_proto: one OTLP message a batch
+
+    def __init__(self, bootstrap, topic):
+        from kafka import KafkaProducer
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        self.encode, self.topic = encode_spans, topic
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+
+    def export(self, spans):
+        self.producer.send(self.topic, self.encode(spans).SerializeToString()).get(timeout=30)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self):
+        self.producer.close()
+
+
+provider = TracerProvider(resource=Resource.create({"service.name": app}))
 memory = InMemorySpanExporter()
 provider.add_span_processor(SimpleSpanProcessor(memory))
-provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
-    endpoint=f"{api_url}/v1/traces", headers={"X-API-Key": key})))
+if sink == "http":
+    exporter = OTLPSpanExporter(endpoint=f"{api_url}/v1/traces", headers={"X-API-Key": key})
+else:
+    bootstrap, topic = sink.split(" ", 1)
+    exporter = CollectorKafkaExporter(bootstrap, topic)
+provider.add_span_processor(BatchSpanProcessor(exporter))
 OpenAIInstrumentor().instrument(tracer_provider=provider)
 client = OpenAI(base_url=lm_url, api_key="not-used")
 question = [{"role": "user", "content": "Where is the canary?"}]
@@ -78,30 +107,45 @@ def lm_server(tmp_path_factory):
         server.stop()
 
 
+def run_app(lm_url: str, api_url: str, app: str, sink: str) -> dict[str, dict]:
+    """Run the instrumented app; its LLM spans by request id, each with the app's name."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_"))}
+    env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "span_only"
+    done = subprocess.run([sys.executable, "-c", APP, lm_url, api_url, SECRET, MODEL, app, sink], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sent = json.loads(done.stdout.strip().splitlines()[-1])
+    spans = {s["request_id"]: s | {"app": app} for s in sent["spans"]
+             if "gen_ai.request.model" in s["attributes"]}
+    assert len(spans) == 2, sent["spans"]
+    return spans
+
+
 def test_an_instrumented_openai_client_is_scored_with_its_spans_values(lm_server, namespace, stream_job):
     proc, api_url = start_api(namespace.settings)
+    bridge = ManagedProcess("otlp-bridge", namespace.settings.run_dir,
+                            namespace.settings.logs_dir / "otlp-bridge.log")
+    bridge.start([sys.executable, "-m", "parrotwatch.services.otlp_bridge"],
+                 env=settings_env(namespace.settings), cwd=REPO_ROOT)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_"))}
-        env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "span_only"
-        app = subprocess.run([sys.executable, "-c", APP, lm_server, api_url, SECRET, MODEL], env=env,
-                             capture_output=True, text=True, timeout=180)
-        assert app.returncode == 0, app.stderr[-3000:]
-        sent = json.loads(app.stdout.strip().splitlines()[-1])
-        spans = {s["request_id"]: s for s in sent["spans"] if "gen_ai.request.model" in s["attributes"]}
-        assert len(spans) == 2, sent["spans"]
+        spans = run_app(lm_server, api_url, "otel-client-app", "http")
+        kafka_sink = f"{namespace.settings.bootstrap} {namespace.topic(OTLP_SPANS_TOPIC)}"
+        spans |= run_app(lm_server, api_url, "otel-kafka-app", kafka_sink)
 
         job = stream_job().start()
-        wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 2,
+        wait_for(lambda: namespace.scalar("SELECT count(*) FROM inference_scores") >= 4,
                  timeout=240, what="the client's requests scored", job=job)
         rows = namespace.sql("SELECT request_id, model, app, latency_ms, input_tokens, output_tokens, "
                              "finish_reason, compression_ratio FROM inference_scores ORDER BY event_time")
     finally:
         proc.stop()
+        bridge.stop()
     assert {r[0] for r in rows} == set(spans)
+    assert sorted(r[2] for r in rows) == ["otel-client-app"] * 2 + ["otel-kafka-app"] * 2
     for request_id, model, app, latency, inp, out, finish, ratio in rows:
         attrs = spans[request_id]["attributes"]
         assert model == attrs.get("gen_ai.response.model", attrs["gen_ai.request.model"]) == MODEL
-        assert app == "otel-client-app"
+        assert app == spans[request_id]["app"]
         assert latency == pytest.approx(spans[request_id]["latency_ms"], abs=0.01)
         assert (inp, out) == (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"])
         reasons = attrs.get("gen_ai.response.finish_reasons")
