@@ -82,14 +82,56 @@ def last_closed_window_end(last_event: datetime, delay_seconds: float) -> dateti
     return (last_event - timedelta(seconds=delay_seconds + 5)).replace(second=0, microsecond=0)
 
 
-def wait_scored(url: str, run_id: str, expected: int, timeout: float) -> int:
+FIRST_ROWS_SQL = """
+SELECT request_id, model, app, surprisal_mean, toxicity, hallucination, latency_ms
+FROM inference_scores WHERE request_id LIKE %s ORDER BY stored_at, request_id LIMIT 3
+"""
+NEW_ALERTS_SQL = """
+SELECT id, status, rule, model, app, starts_at, summary FROM alerts
+WHERE id > %s AND starts_at >= %s ORDER BY id
+"""
+
+
+def _cell(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+class LiveFeed:
+    """What the demo prints while the stream works: the first scored requests, once, and every
+    alert transition as the rules raise or resolve it, above the progress bar."""
+
+    def __init__(self, conn, run_id: str, since: datetime, t0: float, write: Callable[[str], None]):
+        self.conn, self.run_id, self.since, self.t0, self.write = conn, run_id, since, t0, write
+        self.shown_first = False
+        self.last_alert = conn.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
+
+    def poll(self, scored: int) -> None:
+        if scored and not self.shown_first:
+            self.shown_first = True
+            self.write(f"first scored requests, {time.monotonic() - self.t0:.0f} s into the demo "
+                       "(surprisal nats/token, toxicity, hallucination, latency ms):")
+            for rid, model, app, surprisal, tox, hal, lat in self.conn.execute(
+                    FIRST_ROWS_SQL, (f"{self.run_id}%",)):
+                self.write(f"  {rid:34} {model}/{app:14} {_cell(surprisal, '.2f'):>6} "
+                           f"{_cell(tox, '.3f'):>6} {_cell(hal, '.3f'):>6} {_cell(lat, '.0f'):>6}")
+        for aid, status, rule, model, app, starts, summary in self.conn.execute(
+                NEW_ALERTS_SQL, (self.last_alert, self.since)).fetchall():
+            self.last_alert = aid
+            self.write(f"alert {status:9} {rule:18} {model}/{app} from {starts:%H:%M}: {summary}")
+
+
+def wait_scored(url: str, run_id: str, expected: int, timeout: float, since: datetime,
+                t0: float) -> int:
+    """Until ``expected`` events of the run are scored, printing the live feed meanwhile."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn, tqdm(total=expected, desc="scored",
                                                             unit="event") as bar:
+        feed = LiveFeed(conn, run_id, since, t0, tqdm.write)
         while True:
             n = conn.execute("SELECT count(*) FROM inference_scores WHERE request_id LIKE %s",
                              (f"{run_id}%",)).fetchone()[0]
             bar.update(n - bar.n)
+            feed.poll(n)
             if n >= expected:
                 return n
             if time.monotonic() > deadline:
@@ -178,6 +220,7 @@ def review_round(settings: Settings, url: str, played: Played, seed: int,
 
 def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, timeout: float,
              say: Callable[[str], None] = print) -> dict:
+    t0 = time.monotonic()
     if settings.quality_detectors and settings.regurgitation_index is None:
         # the regurgitation incident quotes the project's small training corpus: index it
         index = settings.home / "demo-training-corpus.npz"
@@ -194,7 +237,7 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     played = play(settings, run_id, minutes, malformed, seed, say)
     n_events, n_feedback, n_bad, last_event = played.events, played.feedback, played.malformed, played.last
     started = time.monotonic()
-    wait_scored(url, run_id, n_events, timeout)
+    wait_scored(url, run_id, n_events, timeout, since=played.first - timedelta(minutes=5), t0=t0)
     # not "now": with the model detectors, scoring the hour takes minutes past its last event
     wait_evaluated(url, last_closed_window_end(last_event, settings.watermark_delay_seconds),
                    timeout=120)

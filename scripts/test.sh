@@ -3,7 +3,7 @@
 # PostgreSQL server, Spark and HTTP, all started by the tests' own fixtures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --test
 .venv/bin/ruff check .
 .venv/bin/python scripts/lint_imports.py  # layer contracts (pyproject.toml [tool.importlinter])
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q --durations=25 "$@"
