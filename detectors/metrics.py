@@ -137,8 +137,9 @@ METRICS: tuple[Metric, ...] = (
            "Output tokens (`usage.output_tokens`, else logprob tokens) / latency in seconds.",
            "request:tokens_per_s", TRAFFIC, threshold=5.0),
     Metric("regurgitation", "Regurgitation", "none", HIGHER_IS_WORSE,
-           "Longest verbatim overlap with the training-corpus n-gram index, tokens; null without "
-           "`PARROTWATCH_REGURGITATION_INDEX` (docs/regurgitation.md).",
+           "Longest overlap with the training-corpus n-gram index, in words after normalising case, "
+           "Unicode (NFKC) and spacing, across gaps of up to 8 edited words (near-verbatim, Ippolito "
+           "et al. 2022); null without `PARROTWATCH_REGURGITATION_INDEX` (docs/regurgitation.md).",
            "audits.regurgitation:longest_overlap", REGURGITATION,
            threshold=49.5),  # a verbatim overlap of 50+ tokens with the training corpus
     Metric("toxicity", "Toxicity", "none", HIGHER_IS_WORSE,

@@ -244,24 +244,36 @@ def _train(model, sequences: list[list[int]], p: TestbedPreset, steps: int, seed
     return losses
 
 
-def build_testbed(out_dir: str | Path, *, steps: int | None = None, seed: int = 0, preset: Preset = "tiny",
-                  progress: bool = True) -> TestbedInfo:
-    """Train the testbed and write model + tokenizer (``save_pretrained``) and ``testbed.json`` to
-    ``out_dir``; ``steps`` defaults to the preset's. Deterministic under ``seed`` for one torch build and
-    thread count (on a busy machine ``torch.set_num_threads(1)`` is often the fastest)."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+@dataclass(frozen=True)
+class TestbedCorpus:
+    """What training needs before the model: the preset, the BPE tokenizer (its ``<|endoftext|>`` id
+    ``eot``), each kept document's token ids, the seeded member / non-member split and the canaries.
+    Shared by :func:`build_testbed` and :mod:`parrotwatch.dp_testbed`."""
 
+    __test__ = False  # not a pytest test class
+
+    preset: TestbedPreset
+    tokenizer: object
+    eot: int
+    encoded: dict[str, list[int]]
+    members: tuple[Document, ...]
+    non_members: tuple[Document, ...]
+    canaries: tuple[Canary, ...]
+
+    def sequence(self, text: str) -> list[int]:
+        """One training sequence: ``BOS text EOS`` (BOS = EOS = ``<|endoftext|>``)."""
+        return [self.eot, *self.tokenizer(text, add_special_tokens=False)["input_ids"], self.eot]
+
+    def member_sequences(self) -> list[list[int]]:
+        return [[self.eot, *self.encoded[d.id], self.eot] for d in self.members]
+
+
+def prepare_corpus(preset: Preset = "tiny", seed: int = 0) -> TestbedCorpus:
+    """Documents, tokenizer, the seeded split and the canaries of ``preset`` (the first half of
+    :func:`build_testbed`; deterministic under ``seed``)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[preset]
-    steps = p.steps if steps is None else steps
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-
     docs = corpus_documents(p.doc_chars)
     tokenizer = train_tokenizer([d.text for d in docs], p.vocab_size)
     eot = tokenizer.convert_tokens_to_ids(EOT)
@@ -276,22 +288,51 @@ def build_testbed(out_dir: str | Path, *, steps: int | None = None, seed: int = 
     non_members = [docs[i] for i in perm[p.n_members:p.n_members + p.n_non_members]]
     canaries = make_canaries(rng)
     tokenizer.model_max_length = p.n_positions
-    sequences = [[eot, *encoded[d.id], eot] for d in members]
-    for c in canaries:
-        ids = tokenizer(c.text, add_special_tokens=False)["input_ids"]
-        sequences += [[eot, *ids, eot] for _ in range(c.repetitions)]
+    return TestbedCorpus(p, tokenizer, eot, encoded, tuple(members), tuple(non_members), tuple(canaries))
 
+
+def build_model(corpus: TestbedCorpus, seed: int = 0):
+    """A fresh ``GPT2LMHeadModel`` of the corpus's preset (no dropout, tied embeddings), initialised
+    under ``torch.manual_seed(seed)``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    p, eot = corpus.preset, corpus.eot
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=p.n_positions, n_embd=p.n_embd,
+    config = GPT2Config(vocab_size=len(corpus.tokenizer), n_positions=p.n_positions, n_embd=p.n_embd,
                         n_layer=p.n_layer, n_head=p.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                         bos_token_id=eot, eos_token_id=eot, pad_token_id=eot, tie_word_embeddings=True)
-    model = GPT2LMHeadModel(config)
+    return GPT2LMHeadModel(config)
+
+
+def build_testbed(out_dir: str | Path, *, steps: int | None = None, seed: int = 0, preset: Preset = "tiny",
+                  progress: bool = True) -> TestbedInfo:
+    """Train the testbed and write model + tokenizer (``save_pretrained``) and ``testbed.json`` to
+    ``out_dir``; ``steps`` defaults to the preset's. Deterministic under ``seed`` for one torch build and
+    thread count (on a busy machine ``torch.set_num_threads(1)`` is often the fastest)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    p = PRESETS[preset]
+    steps = p.steps if steps is None else steps
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    corpus = prepare_corpus(preset, seed)
+    members, non_members, canaries = corpus.members, corpus.non_members, corpus.canaries
+    sequences = corpus.member_sequences()
+    for c in canaries:
+        sequences += [corpus.sequence(c.text) for _ in range(c.repetitions)]
+
+    model = build_model(corpus, seed)
     n_params = sum(t.numel() for t in model.parameters())
     logger.info("testbed %s: %d parameters, %d members, %d non-members, %d training sequences",
                 preset, n_params, len(members), len(non_members), len(sequences))
-    losses = _train(model, sequences, p, steps, seed, eot, progress)
+    losses = _train(model, sequences, p, steps, seed, corpus.eot, progress)
     model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    corpus.tokenizer.save_pretrained(out)
     tail = losses[-max(1, steps // 10):]
     info = TestbedInfo(out, preset, seed, steps, n_params, tuple(members), tuple(non_members),
                        tuple(canaries), CANARY_TEMPLATE, CANARY_ALPHABET,

@@ -1,12 +1,29 @@
 """Membership indexes of a training corpus's token n-grams (the ``regurgitation`` score's index).
 
-Tokens: ``tokenize`` lower-cases the text and keeps the matches of ``\\w+|[^\\w\\s]`` (runs of
-word characters, and each other non-space character alone); an injected ``tokenize`` callable
-(e.g. a model tokenizer giving ints) replaces it. Token ids: blake2b-64 of a token's UTF-8
-(``str`` tokens) or splitmix64 of the int. n-gram hash: the Karp-Rabin rolling hash (Karp &
-Rabin 1987) ``h_i = sum_{j<n} id_{i+j} B^(n-1-j) mod 2^64``, computed for every window at once
-from a prefix sum of ``id_t B^-t`` (B odd, so invertible mod 2^64), then the splitmix64
-finaliser. Two indexes share the ``NgramIndex`` interface:
+Tokens (tokenizer ``norm-v1``, the default): ``tokenize`` first brings the text to a normal form,
+so that the style changes that bypass verbatim filters (Ippolito et al. 2022, "Preventing
+Verbatim Memorization in Language Models Gives a False Sense of Privacy") give the same tokens:
+
+1. Unicode NFKC (compatibility forms: fullwidth and mathematical letters, ligatures);
+2. case folding (``str.casefold``: ALL CAPS, and ``STRASSE`` = ``straße``);
+3. re-spacing undone: a region of >= 2 isolated letters joined by separators of 1-2 characters
+   from ``[ -_.*·]`` is split at every separator other than its most frequent one (the
+   intra-word separator; the shortest on ties) and the letters of each piece are joined, when a
+   piece is >= 3 letters long: ``t h e  c a t`` -> ``the  cat``, ``T-H-E C-A-T`` -> ``the cat``;
+   ``e.g. a`` (pieces ``eg``, ``a``) is left alone;
+
+then keeps the words, ``WORD_PATTERN`` = ``[^\\W_]+(?:_+[^\\W_]+)*`` (runs of letters and digits,
+joined by inner underscores): whitespace and punctuation are dropped, so a punctuation change is
+no edit, and ASCII art or rules of ``=====`` give no tokens. The former tokenizer ``regex-v1``
+(``tokenize_regex_v1``: ``TOKEN_PATTERN`` = ``\\w+|[^\\w\\s]`` of ``text.lower()``, punctuation
+characters as tokens) is kept as the verbatim baseline; ``load_index`` refuses its indexes with a
+request to rebuild. An injected ``tokenize`` callable (e.g. a model tokenizer giving ints)
+replaces both.
+
+Token ids: blake2b-64 of a token's UTF-8 (``str`` tokens) or splitmix64 of the int. n-gram hash:
+the Karp-Rabin rolling hash (Karp & Rabin 1987) ``h_i = sum_{j<n} id_{i+j} B^(n-1-j) mod 2^64``,
+computed for every window at once from a prefix sum of ``id_t B^-t`` (B odd, so invertible mod
+2^64), then the splitmix64 finaliser. Two indexes share the ``NgramIndex`` interface:
 
 * ``BloomIndex`` -- a Bloom filter (Bloom 1970, "Space/Time Trade-offs in Hash Coding with
   Allowable Errors") of ``m`` bits and ``k`` probes, sized for ``N`` n-grams at target rate
@@ -22,6 +39,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from pathlib import Path
@@ -31,18 +50,52 @@ import numpy as np
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 HASH_VERSION = "kr64-splitmix-v1"
+DEFAULT_TOKENIZER = "norm-v1"
+LEGACY_TOKENIZER = "regex-v1"  # lower() and TOKEN_PATTERN only: indexes built before normalisation
+_SEP = r"[ \-_.*\u00b7]"
+_RESPACED = re.compile(r"(?<!\w)[^\W\d_](?:" + _SEP + r"{1,2}[^\W\d_](?!\w))+")
+_SEP_SPLIT = re.compile("(" + _SEP + "{1,2})")
+WORD_PATTERN = re.compile(r"[^\W_]+(?:_+[^\W_]+)*")
 _B = 0x100000001B3  # odd base (the FNV-64 prime)
 _B_INV = pow(_B, -1, 1 << 64)
 _POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 Tokenizer = Callable[[str], Sequence[str] | Sequence[int]]
 
 
+def _join_respaced(match: re.Match) -> str:
+    parts = _SEP_SPLIT.split(match.group(0))
+    letters, seps = parts[0::2], parts[1::2]
+    intra = min(Counter(seps).items(), key=lambda kv: (-kv[1], len(kv[0])))[0]
+    pieces, boundaries = [letters[0]], []
+    for sep, letter in zip(seps, letters[1:], strict=True):
+        if sep == intra:
+            pieces[-1] += letter
+        else:
+            boundaries.append(sep)
+            pieces.append(letter)
+    if max(map(len, pieces)) < 3:
+        return match.group(0)
+    return pieces[0] + "".join(b + p for b, p in zip(boundaries, pieces[1:], strict=True))
+
+
+def normalise(text: str) -> str:
+    """The normal form ``norm-v1`` takes its words from: NFKC, casefold, re-spacing undone."""
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _RESPACED.sub(_join_respaced, text.casefold())
+
+
 def tokenize(text: str) -> list[str]:
-    """The default tokenizer: ``TOKEN_PATTERN.findall(text.lower())``."""
+    """The default tokenizer (``norm-v1``): ``WORD_PATTERN.findall(normalise(text))``."""
+    return WORD_PATTERN.findall(normalise(text))
+
+
+def tokenize_regex_v1(text: str) -> list[str]:
+    """The former default tokenizer (``regex-v1``): ``TOKEN_PATTERN.findall(text.lower())``."""
     return TOKEN_PATTERN.findall(text.lower())
 
 
-_regex_tokenize = tokenize  # the default, under a name the ``tokenize`` arguments below do not shadow
+BUILTIN_TOKENIZERS: dict[str, Tokenizer] = {DEFAULT_TOKENIZER: tokenize, LEGACY_TOKENIZER: tokenize_regex_v1}
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -109,6 +162,7 @@ class NgramIndex(Protocol):
     n: int
 
     def hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]: ...
+    def tokens(self, text: str) -> Sequence[str] | Sequence[int]: ...
     def add_documents(self, docs: Iterable[str]) -> None: ...
     def contains(self, ngram_hash: int) -> bool: ...
     def contains_many(self, hashes: np.ndarray) -> np.ndarray: ...
@@ -121,14 +175,21 @@ class NgramIndex(Protocol):
 class _Base:
     kind = ""
 
-    def __init__(self, n: int = 50, tokenize: Tokenizer | None = None, tokenizer_name: str = "regex-v1"):
+    def __init__(self, n: int = 50, tokenize: Tokenizer | None = None,
+                 tokenizer_name: str = DEFAULT_TOKENIZER):
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        if tokenize is not None and tokenizer_name == "regex-v1":
+        if tokenize is not None and tokenizer_name in BUILTIN_TOKENIZERS:
             raise ValueError("an injected tokenize needs its own tokenizer_name (saved with the index)")
+        if tokenize is None and tokenizer_name not in BUILTIN_TOKENIZERS:
+            raise ValueError(f"tokenizer_name {tokenizer_name!r} is not built in: pass its tokenize")
         self.n, self.tokenizer_name = n, tokenizer_name
-        self._tokenize = tokenize or _regex_tokenize
+        self._tokenize = tokenize or BUILTIN_TOKENIZERS[tokenizer_name]
         self.reset()
+
+    def tokens(self, text: str) -> Sequence[str] | Sequence[int]:
+        """``text``'s tokens under this index's tokenizer (the positions ``Overlap`` counts)."""
+        return self._tokenize(text)
 
     def reset(self) -> None:
         raise NotImplementedError
@@ -214,7 +275,7 @@ class BloomIndex(_Base):
     kind = "bloom"
 
     def __init__(self, n: int = 50, expected_ngrams: int = 1_000_000, target_fpr: float = 1e-6,
-                 tokenize: Tokenizer | None = None, tokenizer_name: str = "regex-v1",
+                 tokenize: Tokenizer | None = None, tokenizer_name: str = DEFAULT_TOKENIZER,
                  m: int | None = None, k: int | None = None):
         if not 0 < target_fpr < 1 or expected_ngrams < 1:
             raise ValueError("need 0 < target_fpr < 1 and expected_ngrams >= 1")
@@ -297,12 +358,18 @@ def _check_same(a: _Base, b: _Base) -> None:
 
 
 def load_index(path: str | Path, tokenize: Tokenizer | None = None) -> BloomIndex | ExactIndex:
-    """Load a ``save``d index; pass the same ``tokenize`` it was built with unless it used the default."""
+    """Load a ``save``d index; pass the same ``tokenize`` it was built with unless it used the default.
+
+    An index of the former default tokenizer ``regex-v1`` is refused (ValueError, rebuild it): its
+    tokens are not the normal form the queries now take."""
     with np.load(path, allow_pickle=False) as z:
         if str(z["hash"]) != HASH_VERSION:
             raise ValueError(f"{path}: n-gram hash {z['hash']} is not {HASH_VERSION}; rebuild the index")
         name = str(z["tokenizer"])
-        if (name == "regex-v1") != (tokenize is None):
+        if name == LEGACY_TOKENIZER:
+            raise ValueError(f"{path} was built with tokenizer {name!r} (verbatim tokens, before the "
+                             f"normalised {DEFAULT_TOKENIZER!r}): rebuild it with `parrotwatch index build`")
+        if (name in BUILTIN_TOKENIZERS) != (tokenize is None):
             raise ValueError(f"{path} was built with tokenizer {name!r}: pass it as tokenize")
         kw = {"n": int(z["n"]), "tokenize": tokenize, "tokenizer_name": name}
         if str(z["kind"]) == "exact":

@@ -6,7 +6,18 @@ window positions with every g_i in I; it covers the b - a + n tokens t_a..t_{b+n
 
     regurgitation = max over runs (b - a + n),   0 when no g_i is in I,
 
-so an overlap shorter than n tokens is invisible and the score is 0 or >= n. Two caveats, both
+so an overlap shorter than n tokens is invisible and the score is 0 or >= n. That is the verbatim
+overlap ``scan`` reports. The live per-request score, ``longest_overlap``, also bridges small
+gaps: consecutive runs [a, b], [a', b'] join one chain when the tokens between their covers
+number a' - (b + n) <= ``max_gap`` (``LIVE_MAX_GAP`` = 8), and
+
+    regurgitation = max over chains (end of its last cover - start of its first cover),
+
+so a copy whose edits are more than n tokens apart keeps its whole length (Ippolito et al. 2022,
+"Preventing Verbatim Memorization in Language Models Gives a False Sense of Privacy"); with the
+default ``norm-v1`` tokens (``ngram_index``) case, spacing and punctuation changes are no edits.
+Verified near-verbatim matches (edit similarity against the corpus text) are
+``near_verbatim.near_verbatim_scan``'s. Two caveats, both
 making it an upper bound: the n-grams of a run need not come from one corpus document (n-grams
 shared by documents chain across them), and with a ``BloomIndex`` a false-positive n-gram can
 start or extend a run (each absent n-gram is a hit with the stated ``false_positive_rate`` p).
@@ -25,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from parrotwatch.detectors.audits.ngram_index import ExactIndex, NgramIndex
+
+LIVE_MAX_GAP = 8  # tokens between hit runs the live score bridges (one or a few edited tokens)
 
 
 @dataclass(frozen=True)
@@ -102,17 +115,62 @@ def _longest_runs(hit: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.
     return length, start
 
 
-def _overlaps(texts: Sequence[str], index: NgramIndex) -> tuple[list[Overlap], list[int]]:
+def hit_chains(hit: np.ndarray, offsets: np.ndarray, n: int, max_gap: int | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every chain of hit runs, per segment ``hit[offsets[j]:offsets[j+1]]`` (one text's windows).
+
+    Runs ``[a, b]`` of hit windows cover tokens ``[a, b + n)``; two consecutive runs of a segment
+    join one chain when the tokens between their covers number ``a' - (b + n) <= max_gap`` (a
+    substituted token leaves 1, an inserted one 1, a deleted one 0). ``max_gap=None``: every run
+    is its own chain (verbatim). Returns ``(start, end, owner)``: each chain's tokens ``[start,
+    end)`` in its text, and the segment it lies in, in text order.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if not hit.any():
+        return empty, empty, empty
+    first, last = np.zeros(len(hit), dtype=bool), np.zeros(len(hit), dtype=bool)
+    first[offsets[:-1][offsets[:-1] < len(hit)]] = True
+    last[offsets[1:][offsets[1:] > 0] - 1] = True
+    begins = np.flatnonzero(hit & (first | ~np.concatenate([[False], hit[:-1]])))
+    ends = np.flatnonzero(hit & (last | ~np.concatenate([hit[1:], [False]])))
+    owner = np.searchsorted(offsets, begins, side="right") - 1
+    begins, ends = begins - offsets[owner], ends - offsets[owner]  # window index = token index
+    if max_gap is None:
+        return begins, ends + n, owner
+    link = (owner[1:] == owner[:-1]) & (begins[1:] - (ends[:-1] + n) <= max_gap)
+    heads = np.flatnonzero(np.r_[True, ~link])
+    tails = np.r_[heads[1:] - 1, len(begins) - 1]
+    return begins[heads], ends[tails] + n, owner[heads]
+
+
+def longest_chains(hit: np.ndarray, offsets: np.ndarray, n: int, max_gap: int | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment: the longest ``hit_chains`` chain's length in tokens (0 if none) and its start
+    (the earliest on ties)."""
+    seg = len(offsets) - 1
+    length, start = np.zeros(seg, dtype=np.int64), np.zeros(seg, dtype=np.int64)
+    a, b, owner = hit_chains(hit, offsets, n, max_gap)
+    if len(a):
+        order = np.lexsort((a, a - b, owner))  # per owner: longest, then earliest
+        keep = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+        length[owner[keep]], start[owner[keep]] = b[keep] - a[keep], a[keep]
+    return length, start
+
+
+def _overlaps(texts: Sequence[str], index: NgramIndex, max_gap: int | None = None
+              ) -> tuple[list[Overlap], list[int]]:
     hashes, offsets = index.hashes(texts)
-    runs, starts = _longest_runs(index.contains_many(hashes), offsets)
-    n = index.n
-    return ([Overlap(int(r + n - 1), int(s), int(s + r + n - 1)) if r else Overlap(0, 0, 0)
-             for r, s in zip(runs, starts, strict=True)], np.diff(offsets).tolist())
+    lengths, starts = longest_chains(index.contains_many(hashes), offsets, index.n, max_gap)
+    return ([Overlap(int(r), int(s), int(s + r)) if r else Overlap(0, 0, 0)
+             for r, s in zip(lengths, starts, strict=True)], np.diff(offsets).tolist())
 
 
-def longest_overlap(text: str, index: NgramIndex) -> Overlap:
-    """The ``regurgitation`` score of one text (``.tokens``) with where it lies in the text."""
-    return _overlaps([text], index)[0][0]
+def longest_overlap(text: str, index: NgramIndex, max_gap: int | None = LIVE_MAX_GAP) -> Overlap:
+    """The live ``regurgitation`` score of one text (``.tokens``) with where it lies in the text:
+    the longest chain of hit runs whose gaps leave at most ``max_gap`` uncovered tokens (see
+    ``hit_chains``), so a lightly edited copy still counts its whole length; ``max_gap=None`` is
+    the verbatim overlap (the longest run alone), as ``scan`` reports it."""
+    return _overlaps([text], index, max_gap)[0][0]
 
 
 def scan(outputs: Mapping[Hashable, str] | Sequence[str], index: NgramIndex,

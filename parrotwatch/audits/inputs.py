@@ -43,6 +43,8 @@ class AuditInputs:
     members: tuple[Text, ...]
     non_members: tuple[Text, ...]
     canaries: Canaries | None
+    #: candidates of the one-run DP audit, each with ``text`` and ``included`` (trained on or not)
+    audit_canaries: tuple = ()
 
 
 def testbed_dir(home: Path, ref: TestbedRef) -> Path:
@@ -119,7 +121,36 @@ def load_inputs(spec: AuditSpec, home: Path, progress: bool = True) -> AuditInpu
             c = spec.data.canaries
             space = canary_space(c.template, c.alphabet)
             canaries = Canaries(read_texts(c.file, 1), space)
-    return AuditInputs(lm, reference, members, non_members, canaries)
+    audit = read_audit_canaries(spec.data.audit_canaries) if spec.data.audit_canaries else ()
+    return AuditInputs(lm, reference, members, non_members, canaries, audit)
+
+
+@dataclass(frozen=True)
+class AuditCandidate:
+    text: str
+    included: bool
+
+
+def read_audit_canaries(path: Path) -> tuple:
+    """The one-run DP audit's candidates: a DP testbed directory's (``dp_testbed.json``), or a JSONL
+    file of ``{"text": str, "included": bool}``; a line that is neither is an error naming it."""
+    import json
+
+    path = Path(path)
+    if path.is_dir():
+        from parrotwatch.dp_testbed import load_dp_testbed
+
+        return load_dp_testbed(path).audit_canaries
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not (isinstance(row, dict) and isinstance(row.get("text"), str)
+                and isinstance(row.get("included"), bool)):
+            raise ValueError(f"{path}:{n}: an audit canary is {{\"text\": str, \"included\": bool}}")
+        out.append(AuditCandidate(row["text"], row["included"]))
+    return tuple(out)
 
 
 def score_texts(lm, texts: Sequence[str], with_distribution: bool = False, chunk: int = 256,

@@ -6,6 +6,18 @@ Scoring passes: the target model on the texts (with the next-token distribution 
 asked), the target on the lower-cased texts (``lowercase``), the reference model on the texts
 (``reference``). A text with no scored token, or a ratio that is undefined, leaves that method out
 (reported in ``n_dropped``).
+
+Verdict (both on by default, see the spec's ``blind_baseline`` and ``dataset_inference``):
+
+- ``blind_auc`` {method: blind}: the AUC, with its bootstrap CI, of a classifier that sees only the texts
+  (:func:`parrotwatch.detectors.audits.blind.blind_membership`, Das et al. 2024), and ``blind_guard``
+  (1 / 0): whether it reaches the 95% CI low of the best attack
+  (:func:`parrotwatch.detectors.audits.blind.blind_guard`). When it fires, the sets differ in distribution
+  and the membership AUCs are no evidence of memorization.
+- ``dataset_inference_p_value``: Maini et al. 2024 (:mod:`parrotwatch.detectors.audits.dataset_inference`)
+  on the method scores as features (members = suspect set, non-members = validation set), with its Welch
+  ``dataset_inference_t``, the fitted ``dataset_inference_weight`` per method and
+  ``dataset_inference_rejects`` (p < alpha).
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ from parrotwatch.audits.inputs import AuditInputs, score_texts
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import MembershipAudit
 from parrotwatch.detectors.audits import membership as mia
+from parrotwatch.detectors.audits.blind import BlindResult, GuardVerdict, blind_guard, blind_membership
+from parrotwatch.detectors.audits.dataset_inference import DatasetInferenceResult, dataset_inference
 from parrotwatch.detectors.audits.roc import RocReport, roc_report
 
 AUDIT = "membership"
@@ -27,9 +41,15 @@ AUDIT = "membership"
 
 @dataclass(frozen=True)
 class MembershipPlot:
-    """The ROC report of each method, for the log-log ROC plot."""
+    """The ROC report of each method, for the log-log ROC plot, and what the report's verdict needs: the
+    blind baseline and its guard, the dataset-inference result and its level (None when not run)."""
 
     reports: dict[str, RocReport]
+    blind: BlindResult | None = None
+    guard: GuardVerdict | None = None
+    dataset_inference: DatasetInferenceResult | None = None
+    alpha: float | None = None
+    dataset_inference_error: str | None = None
 
 
 def _score(method: str, k: float, text: str, s, lower, ref) -> float:
@@ -76,14 +96,62 @@ def run_membership(inputs: AuditInputs, cfg: MembershipAudit, bar) -> AuditResul
                     Metric(AUDIT, "n_members", r.n_members, labels=lab),
                     Metric(AUDIT, "n_non_members", r.n_nonmembers, labels=lab),
                     Metric(AUDIT, "n_dropped", int((~ok).sum()), labels=lab)]
+    blind, guard, blind_metrics = _blind_baseline(cfg, texts, labels, reports)
+    di, di_error, di_metrics = _dataset_inference(cfg, scores, labels)
+    metrics += blind_metrics + di_metrics
     first = cfg.methods[0]
 
     def value(m: str, i: int) -> float | None:
         return None if np.isnan(scores[m][i]) else float(scores[m][i])
 
-    samples = tuple(
-        Sample(AUDIT, t.id, "member" if y else "non-member",
-               value(first, i), {"method": first, "tokens": len(target[i].logprobs),
-                                 "scores": {m: value(m, i) for m in cfg.methods}})
-        for i, (t, y) in enumerate(zip(items, labels, strict=True)))
-    return AuditResult(AUDIT, tuple(metrics), samples, time.perf_counter() - t0, MembershipPlot(reports))
+    def extra(i: int) -> dict:
+        out = {"method": first, "tokens": len(target[i].logprobs),
+               "scores": {m: value(m, i) for m in cfg.methods}}
+        return out if blind is None else out | {"blind_score": blind.scores[i]}
+
+    samples = tuple(Sample(AUDIT, t.id, "member" if y else "non-member", value(first, i), extra(i))
+                    for i, (t, y) in enumerate(zip(items, labels, strict=True)))
+    alpha = cfg.dataset_inference.alpha if cfg.dataset_inference else None
+    plot = MembershipPlot(reports, blind, guard, di, alpha, di_error)
+    return AuditResult(AUDIT, tuple(metrics), samples, time.perf_counter() - t0, plot)
+
+
+def _blind_baseline(cfg: MembershipAudit, texts: list[str], labels: np.ndarray, reports: dict[str, RocReport]
+                    ) -> tuple[BlindResult | None, GuardVerdict | None, list[Metric]]:
+    """Das et al. 2024: the text-only classifier's AUC and the guard; too few texts give a None AUC."""
+    if cfg.blind_baseline is None:
+        return None, None, []
+    try:
+        blind = blind_membership(texts, labels, folds=cfg.blind_baseline.folds, n_bootstrap=cfg.n_bootstrap,
+                                 seed=cfg.blind_baseline.seed)
+    except ValueError as exc:
+        return None, None, [Metric(AUDIT, "blind_auc", None, labels={"method": "blind", "error": str(exc)})]
+    guard = blind_guard(blind.roc, reports)
+    return blind, guard, [
+        Metric(AUDIT, "blind_auc", blind.auc, blind.roc.auc_ci_low, blind.roc.auc_ci_high,
+               {"method": "blind", "folds": str(blind.folds)}),
+        Metric(AUDIT, "blind_guard", int(guard.fires),
+               labels={"best_method": guard.best_method, "shift": str(guard.shift).lower()})]
+
+
+def _dataset_inference(cfg: MembershipAudit, scores: dict[str, np.ndarray], labels: np.ndarray
+                       ) -> tuple[DatasetInferenceResult | None, str | None, list[Metric]]:
+    """Maini et al. 2024 on the method scores (members = suspect, non-members = validation); a set too
+    small to split gives a p-value of None and the reason."""
+    if cfg.dataset_inference is None:
+        return None, None, []
+    features = np.column_stack([scores[m] for m in cfg.methods])
+    alpha = cfg.dataset_inference.alpha
+    try:
+        r = dataset_inference(features[labels == 1], features[labels == 0], seed=cfg.dataset_inference.seed)
+    except ValueError as exc:
+        return None, str(exc), [Metric(AUDIT, "dataset_inference_p_value", None,
+                                       labels={"alpha": f"{alpha:g}", "error": str(exc)})]
+    n = {"n_members": str(r.n_suspect), "n_non_members": str(r.n_validation), "alpha": f"{alpha:g}"}
+    metrics = [Metric(AUDIT, "dataset_inference_p_value", r.p_value, labels=n),
+               Metric(AUDIT, "dataset_inference_t", r.t, labels={"df": f"{r.df:.4g}"}),
+               Metric(AUDIT, "dataset_inference_rejects", int(r.rejects(alpha)),
+                      labels={"alpha": f"{alpha:g}"}),
+               *(Metric(AUDIT, "dataset_inference_weight", w, labels={"method": m})
+                 for m, w in zip(cfg.methods, r.weights, strict=True))]
+    return r, None, metrics

@@ -1,7 +1,14 @@
 """The regurgitation audit job: scan logged model outputs for verbatim overlaps of >= ``min_tokens`` tokens
 with the training corpus (:func:`parrotwatch.detectors.audits.regurgitation.scan`), then attribute each
 flagged output
-to the corpus document that holds it (:func:`~parrotwatch.detectors.audits.regurgitation.top_documents`).
+to the corpus document that holds it (:func:`~parrotwatch.detectors.audits.regurgitation.top_documents`);
+and for near-verbatim copies (ALL CAPS, re-spaced, lightly edited; Ippolito et al. 2022) of >=
+``min_tokens`` tokens at edit similarity >= ``NEAR_MIN_SIMILARITY``, verified against the corpus text
+(:func:`parrotwatch.detectors.audits.near_verbatim.near_verbatim_scan`, with an exact index of n =
+``NEAR_N`` built here from the same corpus).
+
+Spec keys read when the spec has them (``RegurgitationAudit`` does not declare them yet), else the
+defaults: ``near_verbatim_n`` (8), ``near_verbatim_min_similarity`` (0.8), ``near_verbatim_max_gap`` (16).
 
 Outputs come from a JSONL file (inference events v1: ``request_id`` + ``response``; or ``id`` + ``text``):
 the ``inference_scores`` table keeps scores, not response texts. The index is ``parrotwatch index build``'s
@@ -12,15 +19,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Hashable
 from pathlib import Path
 
 from parrotwatch.audits.inputs import AuditInputs
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import RegurgitationAudit
+from parrotwatch.detectors.audits.near_verbatim import (
+    NO_MATCH,
+    NearVerbatimMatch,
+    near_verbatim_scan,
+)
 from parrotwatch.detectors.audits.ngram_index import ExactIndex, load_index
-from parrotwatch.detectors.audits.regurgitation import scan, top_documents
+from parrotwatch.detectors.audits.regurgitation import Overlap, scan, top_documents
 
 AUDIT = "regurgitation"
+NEAR_N = 8  # n of the near-verbatim candidate index: catches one edit in 12 tokens
+NEAR_MIN_SIMILARITY = 0.8
 
 
 def read_outputs(path: Path) -> dict[str, str]:
@@ -51,6 +66,11 @@ def run_regurgitation(inputs: AuditInputs, cfg: RegurgitationAudit, bar) -> Audi
                  else ExactIndex.from_documents(corpus.values(), n=cfg.min_tokens))
         report = scan(outputs, index, min_tokens=cfg.min_tokens)
         attribution = top_documents(report, outputs, corpus, index, k=cfg.top_documents)
+        near_n = min(cfg.near_verbatim_n, cfg.min_tokens)
+        near = near_verbatim_scan(outputs, corpus, ExactIndex.from_documents(corpus.values(), n=near_n),
+                                  min_tokens=cfg.min_tokens,
+                                  min_similarity=cfg.near_verbatim_min_similarity,
+                                  max_gap=cfg.near_verbatim_max_gap)
         b.update(len(outputs))
     lab = {"min_tokens": str(cfg.min_tokens), "n": str(index.n)}
     metrics = [Metric(AUDIT, "n_outputs", report.n_outputs, labels=lab),
@@ -62,10 +82,32 @@ def run_regurgitation(inputs: AuditInputs, cfg: RegurgitationAudit, bar) -> Audi
     metrics += [Metric(AUDIT, "document_outputs", d.n_outputs, labels={"doc_id": str(d.doc_id),
                                                                         "max_tokens": str(d.max_tokens)})
                 for d in attribution.documents]
-    verified = dict(attribution.outputs)
-    samples = tuple(
-        Sample(AUDIT, str(oid), "output", float(ov.tokens),
-               {"start": ov.start, "end": ov.end, "doc_id": None if verified[oid].doc_id is None
-                else str(verified[oid].doc_id), "verified_tokens": verified[oid].tokens})
-        for oid, ov in report.flagged)
-    return AuditResult(AUDIT, tuple(metrics), samples, time.perf_counter() - t0, None)
+    near_lab = {"min_tokens": str(cfg.min_tokens), "n": str(near_n),
+                "min_similarity": str(near.min_similarity), "max_gap": str(near.max_gap)}
+    metrics += [Metric(AUDIT, "near_verbatim_rate", near.hit_rate, labels=near_lab),
+                Metric(AUDIT, "near_verbatim_n_hits", near.n_hits, labels=near_lab),
+                Metric(AUDIT, "near_verbatim_n_candidates", near.n_candidates, labels=near_lab),
+                Metric(AUDIT, "near_verbatim_n_unverified", near.n_unverified, labels=near_lab)]
+    return AuditResult(AUDIT, tuple(metrics), _samples(report.flagged, dict(attribution.outputs),
+                                                       dict(near.matches)),
+                       time.perf_counter() - t0, None)
+
+
+def _samples(flagged: tuple[tuple[Hashable, Overlap], ...], verified: dict[Hashable, Overlap],
+             near: dict[Hashable, NearVerbatimMatch]) -> tuple[Sample, ...]:
+    """One sample per output flagged verbatim or a near-verbatim hit, in output order of the scan then
+    of the hits; score: the longer of its verbatim overlap and its near-verbatim match, tokens."""
+    overlaps = dict(flagged)
+    out = []
+    for oid in [*overlaps, *(o for o in near if o not in overlaps)]:
+        ov, nv = overlaps.get(oid), near.get(oid, NO_MATCH)
+        extra = {"near_verbatim_tokens": nv.tokens, "near_verbatim_similarity": nv.similarity,
+                 "near_verbatim_corpus_count": nv.corpus_count,
+                 "near_verbatim_doc_id": None if nv.doc_id is None else str(nv.doc_id),
+                 "near_verbatim_start": nv.start, "near_verbatim_end": nv.end}
+        if ov is not None:
+            doc = verified[oid].doc_id
+            extra |= {"start": ov.start, "end": ov.end, "doc_id": None if doc is None else str(doc),
+                      "verified_tokens": verified[oid].tokens}
+        out.append(Sample(AUDIT, str(oid), "output", float(max(ov.tokens if ov else 0, nv.tokens)), extra))
+    return tuple(out)

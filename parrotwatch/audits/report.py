@@ -1,10 +1,11 @@
 """The audit report: one self-contained HTML page (plots inlined as base64 PNG, no external file or
 script) and the plain-text summary table the CLI prints.
 
-Plots: log-log ROC curves of each membership method (:func:`parrotwatch.detectors.audits.roc.plot_roc`),
-canary
-exposure by repetition count over the never-inserted candidates' histogram, and the k-extractable rate by
-repetition count with its Wilson 95% interval.
+Plots: log-log ROC curves of each membership method and of the blind baseline
+(:func:`parrotwatch.detectors.audits.roc.plot_roc`), canary exposure by repetition count over the
+never-inserted candidates' histogram, and the k-extractable rate by repetition count with its Wilson 95%
+interval. The membership audit also gets a verdict in words (:func:`membership_verdict`): the
+blind-baseline guard and the dataset-inference p-value.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;colo
 table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}
-.muted{color:#777}"""
+.muted{color:#777}.verdict-fire{background:#fde8e8;border-left:4px solid #c00;padding:6px 10px}
+.verdict-ok{background:#eaf6ea;border-left:4px solid #383;padding:6px 10px}"""
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
@@ -45,11 +47,62 @@ def _img(b64: str, alt: str) -> str:
 
 
 def roc_png(plot) -> str:
+    """The log-log ROC of each method and, when it ran, of the blind baseline (no model)."""
+    reports = dict(plot.reports)
+    if getattr(plot, "blind", None) is not None:
+        reports["blind baseline (texts only)"] = plot.blind.roc
     with tempfile.TemporaryDirectory() as tmp:
         from parrotwatch.detectors.audits.roc import plot_roc
 
-        path = plot_roc(plot.reports, Path(tmp) / "roc.png")
+        path = plot_roc(reports, Path(tmp) / "roc.png")
         return base64.b64encode(path.read_bytes()).decode()
+
+
+SHIFT_VERDICT = "these sets differ in distribution; membership AUC is not evidence of memorization"
+
+
+def _p(v: float) -> str:
+    return f"{v:.3g}" if v >= 1e-3 else f"{v:.2e}"
+
+
+def membership_verdict(plot) -> str:
+    """The verdict of a membership audit, in words: the blind-baseline guard (Das et al. 2024) and the
+    dataset-inference p-value (Maini et al. 2024); empty when neither ran."""
+    g, di = getattr(plot, "guard", None), getattr(plot, "dataset_inference", None)
+    error = getattr(plot, "dataset_inference_error", None)
+    parts = []
+    if g is not None:
+        b = plot.blind.roc
+        blind = (f"a classifier that never sees the model, only the texts, reaches AUC {b.auc:.3f} "
+                 f"(95% CI {b.auc_ci_low:.3f}-{b.auc_ci_high:.3f})")
+        best = (f"the best attack, {html.escape(g.best_method)} (AUC {g.best_auc:.3f}, "
+                f"95% CI from {g.best_ci_low:.3f})")
+        if g.fires and g.shift:
+            head = f"Blind baseline guard fired: {SHIFT_VERDICT}."
+            body = f"By Das et al. 2024, {blind}, within or above the 95% CI of {best}."
+        elif g.fires:
+            head = "Blind baseline guard fired: membership AUC is not evidence of memorization."
+            body = f"By Das et al. 2024, {best} does no better than a blind baseline: {blind}, at chance."
+        else:
+            head = "Blind baseline guard: not fired."
+            body = (f"By Das et al. 2024, {blind}, below the 95% CI of {best}: the attacks see more than the "
+                    f"texts' distribution.")
+        css = "verdict-fire" if g.fires else "verdict-ok"
+        parts.append(f"<p class={css}><strong>{head}</strong> {body}</p>")
+    if di is not None:
+        alpha = plot.alpha
+        said = (f"the members, as a set, score higher than the non-members: evidence at level {alpha:g} that "
+                f"they were trained on" if di.rejects(alpha) else
+                f"no evidence at level {alpha:g} that the members, as a set, were trained on")
+        caveat = (" <strong>Not valid here:</strong> the test assumes members and non-members come from one "
+                  "distribution, and the blind baseline guard fired." if g is not None and g.fires else "")
+        parts.append(f"<p><strong>Dataset inference p-value: {_p(di.p_value)}</strong> (Maini et al. 2024; "
+                     f"Welch t = {di.t:.3g}, df = {di.df:.3g}, on {di.n_test_suspect} + "
+                     f"{di.n_test_validation} held-out texts of {di.n_suspect} members and "
+                     f"{di.n_validation} non-members): {said}.{caveat}</p>")
+    elif error is not None:
+        parts.append(f"<p><strong>Dataset inference not run:</strong> {html.escape(error)}</p>")
+    return f"<h3>Verdict</h3>{''.join(parts)}" if parts else ""
 
 
 def exposure_png(plot) -> str:
@@ -132,6 +185,8 @@ def write_report(run, path: str | Path, run_id: int | None = None) -> Path:
     for r in run.results:
         parts.append(f"<h2>{html.escape(r.audit)}</h2><p class=muted>{r.seconds:.1f} s, "
                      f"{len(r.samples)} samples</p>")
+        if r.audit == "membership" and r.plot is not None:
+            parts.append(membership_verdict(r.plot))
         if r.audit in plots and r.plot is not None:
             make, alt = plots[r.audit]
             parts.append(_img(make(r.plot), alt))
@@ -144,7 +199,9 @@ def write_report(run, path: str | Path, run_id: int | None = None) -> Path:
     return out
 
 
-_HEADLINE = {("membership", "auc"), ("membership", "tpr_at_fpr_0.01"), ("canary_exposure", "exposure_mean"),
+_HEADLINE = {("membership", "auc"), ("membership", "tpr_at_fpr_0.01"), ("membership", "blind_auc"),
+             ("membership", "blind_guard"), ("membership", "dataset_inference_p_value"),
+             ("canary_exposure", "exposure_mean"),
              ("canary_exposure", "exposure_repetitions_spearman"), ("extraction", "extractable_rate"),
              ("extraction", "precision_at_top_n"), ("extraction", "memorised_rate"),
              ("regurgitation", "rate"), ("regurgitation", "n_flagged")}

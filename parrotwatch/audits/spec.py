@@ -107,6 +107,9 @@ class DataSource(_Strict):
     members: Path | None = None
     non_members: Path | None = None
     canaries: CanaryFile | None = None
+    audit_canaries: Path | None = Field(default=None, description=(
+        "candidate canaries of the one-run DP audit with their inclusion bits: a DP testbed "
+        "directory (`parrotwatch/dp_testbed.py`) or a JSONL file of {text, included}"))
 
     @model_validator(mode="after")
     def _files_or_testbed(self) -> DataSource:
@@ -131,16 +134,49 @@ class CanaryExposureAudit(_Strict):
     n_sample: int = Field(default=2000, ge=10)
     n_fresh: int = Field(default=100, ge=1)
     seed: int = 0
+    # the one-run DP audit of data.audit_canaries (Steinke, Nasr & Jagielski 2023)
+    dp_delta: float = Field(default=1e-5, gt=0, lt=1, description="delta of the epsilon lower bound")
+    dp_beta: float = Field(default=0.05, gt=0, lt=1, description="1 - confidence of the bound")
+    dp_guess_fractions: list[Annotated[float, Field(gt=0, le=0.5)]] = Field(
+        default_factory=lambda: [0.05, 0.1, 0.25, 0.5], min_length=1,
+        description="guess 'in' / 'out' for this share of the candidates at each end; the best "
+        "bound over the fractions is kept (Bonferroni over them)")
+
+
+def _switch(value: Any) -> Any:
+    """``true`` = on with the defaults, ``false`` = off (None); a mapping sets the options."""
+    if value is True:
+        return {}
+    return None if value is False else value
+
+
+class BlindBaseline(_Strict):
+    """Das et al. 2024: a text-only classifier (word / character n-grams, date tokens), ``folds``-fold
+    cross-validated; its AUC within the best attack's CI fires the distribution-shift guard."""
+
+    folds: int = Field(default=5, ge=2)
+    seed: int = 0
+
+
+class DatasetInference(_Strict):
+    """Maini et al. 2024: were the members, as a set, trained on? Fit on one half, Welch t-test on the
+    other; ``alpha`` is the level the verdict reads the p-value at."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    seed: int = 0
 
 
 class MembershipAudit(_Strict):
-    """Membership-inference ROC (AUC with a bootstrap CI, TPR at 0.1% and 1% FPR) per method."""
+    """Membership-inference ROC (AUC with a bootstrap CI, TPR at 0.1% and 1% FPR) per method, the blind
+    baseline guard and dataset inference (each on by default; ``false`` turns it off)."""
 
     methods: list[MembershipMethod] = Field(default_factory=lambda: ["loss", "zlib", "lowercase", "min_k",
                                                                       "min_k_plus_plus"], min_length=1)
     k: float = Field(default=0.2, gt=0, le=1)
     n_bootstrap: int = Field(default=1000, ge=1)
     seed: int = 0
+    blind_baseline: Annotated[BlindBaseline | None, BeforeValidator(_switch)] = BlindBaseline()
+    dataset_inference: Annotated[DatasetInference | None, BeforeValidator(_switch)] = DatasetInference()
 
     @field_validator("methods")
     @classmethod
@@ -192,6 +228,12 @@ class RegurgitationAudit(_Strict):
     index: Path | None = None
     min_tokens: int = Field(default=50, ge=1)
     top_documents: int = Field(default=10, ge=1)
+    # near-verbatim copies (normalised, edit-distance verified; detectors/audits/near_verbatim.py)
+    near_verbatim_n: int = Field(default=8, ge=1, description="n-gram size of the candidate search "
+                                 "(capped at min_tokens)")
+    near_verbatim_min_similarity: float = Field(default=0.8, gt=0, le=1)
+    near_verbatim_max_gap: int = Field(default=16, ge=0, description="edited words allowed between "
+                                       "matching runs")
 
 
 class Audits(_Strict):
@@ -243,8 +285,10 @@ class AuditSpec(_Strict):
             raise ValueError("data 'testbed' needs the model 'testbed: {preset, seed}'")
         if a.membership and "reference" in a.membership.methods and self.reference_model is None:
             raise ValueError("membership method 'reference' needs 'reference_model'")
-        if a.canary_exposure and not self.data.testbed and self.data.canaries is None:
-            raise ValueError("canary_exposure needs canaries: data 'testbed' or data.canaries")
+        if (a.canary_exposure and not self.data.testbed and self.data.canaries is None
+                and self.data.audit_canaries is None):
+            raise ValueError("canary_exposure needs canaries: data 'testbed', data.canaries or "
+                             "data.audit_canaries")
         if self.model.endpoint is not None:
             if a.extraction:
                 raise ValueError("extraction needs a local model ('path' or 'testbed'): an endpoint returns "
@@ -350,7 +394,10 @@ def resolve_paths(spec: AuditSpec, base: Path) -> AuditSpec:
     if not d.testbed:
         canaries = d.canaries.model_copy(update={"file": fix(d.canaries.file)}) if d.canaries else None
         updates["data"] = d.model_copy(update={"members": fix(d.members), "non_members": fix(d.non_members),
-                                               "canaries": canaries})
+                                               "canaries": canaries,
+                                               "audit_canaries": fix(d.audit_canaries)})
+    else:
+        updates["data"] = d.model_copy(update={"audit_canaries": fix(d.audit_canaries)})
     r = spec.audits.regurgitation
     if r is not None:
         r = r.model_copy(update={"outputs": fix(r.outputs), "index": fix(r.index)})

@@ -1,4 +1,5 @@
-"""Regurgitation audit: n-gram indexes (Bloom, exact), longest verbatim overlap, scan, attribution."""
+"""Regurgitation audit: n-gram indexes (Bloom, exact), normalised tokens, longest overlap (verbatim and
+gap-tolerant), scan, attribution. Near-verbatim verification: test_near_verbatim.py."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from parrotwatch.detectors.audits.ngram_index import (
     ExactIndex,
     load_index,
     ngram_hashes,
+    normalise,
     token_ids,
     tokenize,
+    tokenize_regex_v1,
 )
 from parrotwatch.detectors.audits.regurgitation import Overlap, longest_overlap, scan, top_documents
 
@@ -33,8 +36,28 @@ def three_sigma_upper(mean: float) -> float:
 # ---------------------------------------------------------------- tokens and hashes
 
 
-def test_tokenizer_is_lower_cased_words_and_punctuation():
-    assert tokenize("Don't STOP-me, x2!") == ["don", "'", "t", "stop", "-", "me", ",", "x2", "!"]
+def test_legacy_tokenizer_is_lower_cased_words_and_punctuation():
+    assert tokenize_regex_v1("Don't STOP-me, x2!") == ["don", "'", "t", "stop", "-", "me", ",", "x2", "!"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Don't STOP-me, x2! __init__ a__b", ["don", "t", "stop", "me", "x2", "init", "a__b"]),  # no punctuation
+    ("t h e  c a t  i s  h e r e", ["the", "cat", "is", "here"]),       # re-spaced, words split at "  "
+    ("T-H-E C-A-T s-a-t.", ["the", "cat", "sat"]),                      # hyphen-spaced, words split at " "
+    ("t.h.e c.a.t", ["the", "cat"]),
+    ("\U0001d413\U0001d407\U0001d404 \uff23\uff21\uff34 \ufb01ne STRA\u00dfE",
+     ["the", "cat", "fine", "strasse"]),                                # NFKC, casefold
+    ("e.g. a b, i.e. x", ["e", "g", "a", "b", "i", "e", "x"]),           # no piece of >= 3 letters: kept
+    ("=====  ___  ...  |/\\|", []),                                      # rules and ASCII art: no tokens
+])
+def test_normalised_tokenizer_golden(text, expected):
+    assert tokenize(text) == expected
+
+
+def test_normal_form_is_idempotent_and_style_free():
+    passage = topics["assert"][:600]
+    assert tokenize(normalise(passage)) == tokenize(passage)
+    assert tokenize(passage.upper()) == tokenize(passage) == tokenize(passage.replace(" ", "   "))
 
 
 def test_rolling_hash_equals_karp_rabin_reference_and_skips_document_boundaries():
@@ -69,7 +92,7 @@ PINNED_HASH = 0x508D971E0B146497
     ("zz yy the quick brown fox ww", Overlap(4, 2, 6)),                 # exactly n
     ("zz the quick brown fox jumps over the vv", Overlap(7, 1, 8)),     # n + 3
     ("the quick brown fox jumps zz", Overlap(5, 0, 5)),                 # at the beginning
-    ("zz yy eta theta . the lazy dog .", Overlap(4, 5, 9)),              # at the end
+    ("zz yy eta theta . over the lazy dog .", Overlap(4, 4, 8)),        # at the end; "." is no token
     ("quick brown fox zz", Overlap(0, 0, 0)),                           # n - 1 tokens: invisible
     ("fox quick the brown jumps lazy", Overlap(0, 0, 0)),               # none
     ("", Overlap(0, 0, 0)),
@@ -79,10 +102,32 @@ PINNED_HASH = 0x508D971E0B146497
     ("lazy dog . alpha beta gamma", Overlap(0, 0, 0)),                  # no n-gram across documents
 ])
 @pytest.mark.parametrize("kind", ["exact", "bloom"])
-def test_longest_overlap_golden(text, expected, kind):
+def test_verbatim_overlap_golden(text, expected, kind):
     index = ExactIndex.from_documents(CORPUS, n=4) if kind == "exact" else \
         BloomIndex.from_documents(CORPUS, n=4, target_fpr=1e-9)
-    assert longest_overlap(text, index) == expected
+    assert longest_overlap(text, index, max_gap=None) == expected
+    assert scan([text], index).flagged == (((0, expected),) if expected.tokens else ())
+
+
+@pytest.mark.parametrize("text, max_gap, expected", [
+    ("the quick brown fox XX over the lazy dog", None, Overlap(4, 0, 4)),       # verbatim: 4 | 4
+    ("the quick brown fox XX over the lazy dog", 1, Overlap(9, 0, 9)),          # 1 substituted token
+    ("the quick brown fox XX over the lazy dog", 0, Overlap(4, 0, 4)),          # ... needs max_gap >= 1
+    ("the quick brown fox jumps AA BB over the lazy dog", 2, Overlap(11, 0, 11)),  # 2 inserted
+    ("the quick brown fox over the lazy dog", 0, Overlap(8, 0, 8)),             # 1 deleted: gap 0
+    ("zz THE QUICK brown fox XX, over the lazy dog .", 8, Overlap(9, 1, 10)),   # the default live gap
+    ("the quick brown fox jumps XX YY ZZ WW VV UU TT SS over the lazy dog", 8, Overlap(17, 0, 17)),  # gap 8
+    ("the quick brown fox jumps XX YY ZZ WW VV UU TT SS RR over the lazy dog", 8, Overlap(5, 0, 5)),  # 9
+    ("quick brown fox jumps qq alpha beta gamma delta epsilon", 8, Overlap(10, 0, 10)),  # across docs: bound
+])
+def test_gap_tolerant_overlap_golden(text, max_gap, expected):
+    index = ExactIndex.from_documents(CORPUS, n=4)
+    assert longest_overlap(text, index, max_gap=max_gap) == expected
+
+
+def test_live_score_bridges_small_gaps_by_default():
+    index = ExactIndex.from_documents(CORPUS, n=4)
+    assert longest_overlap("the quick brown fox XX over the lazy dog", index) == Overlap(9, 0, 9)
 
 
 def test_min_tokens_above_n_needs_that_many_tokens():
@@ -176,7 +221,7 @@ def logged():
         words = list(rng.choice(vocab, size=int(rng.integers(40, 121))))
         if i in leaky:
             src = str(sources[len(passages)])
-            spans = [m.span() for m in ni.TOKEN_PATTERN.finditer(corpus[src])]
+            spans = [m.span() for m in ni.WORD_PATTERN.finditer(corpus[src])]  # raw text: the words
             length = int(rng.integers(50, 81))
             a = int(rng.integers(0, len(spans) - length))
             passage = corpus[src][spans[a][0]: spans[a + length - 1][1]]
@@ -252,6 +297,16 @@ def test_pickles_for_spark_broadcast(kind):
         BloomIndex.from_documents(CORPUS, n=4, target_fpr=1e-6)
     back = pickle.loads(pickle.dumps(index))
     assert longest_overlap("zz the quick brown fox", back) == Overlap(4, 1, 5)
+
+
+def test_legacy_index_is_refused_with_a_rebuild_message(tmp_path):
+    legacy = ExactIndex.from_documents(CORPUS, n=4, tokenizer_name="regex-v1")  # the verbatim baseline
+    assert longest_overlap("zz yy eta theta . the lazy dog .", legacy, max_gap=None) == Overlap(4, 5, 9)
+    legacy.save(tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="'regex-v1'.*rebuild it"):
+        load_index(tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="not built in"):
+        ExactIndex(4, tokenizer_name="bpe")
 
 
 def test_injected_tokenizer_is_named_and_required_on_load(tmp_path):

@@ -31,6 +31,8 @@ def test_the_shipped_example_is_valid():
     assert spec.audits.extraction.num_beams == [1, 4] and spec.audits.extraction.sampling.top_k == 40
     assert spec.audits.membership.methods == ["loss", "zlib", "lowercase", "min_k", "min_k_plus_plus"]
     assert spec.audits.regurgitation is None
+    assert spec.audits.membership.blind_baseline.folds == 5
+    assert spec.audits.membership.dataset_inference.alpha == 0.05
 
 
 def test_unknown_keys_name_the_valid_keys_at_every_level():
@@ -82,6 +84,37 @@ def test_an_endpoint_model_refuses_the_audits_it_cannot_serve():
         _spec(model={"endpoint": {"url": "localhost:8000", "model": "m"}}, data=files))
 
 
+def test_membership_verdict_keys_are_strict_and_name_the_valid_ones():
+    msg = _problems(_spec(audits={"membership": {"blind_baselin": True, "dataset_inference": {"alfa": 0.01},
+                                                 "n_bootstrap": 10}}))
+    assert "2 problem(s)" in msg
+    assert "audits.membership: unknown key 'blind_baselin' (did you mean 'blind_baseline'?); valid keys: " \
+           "methods, k, n_bootstrap, seed, blind_baseline, dataset_inference" in msg
+    assert "audits.membership.dataset_inference: unknown key 'alfa' (did you mean 'alpha'?); " \
+           "valid keys: alpha, seed" in msg
+    assert "audits.membership.blind_baseline: unknown key 'fold' (did you mean 'folds'?); valid keys: " \
+           "folds, seed" in _problems(_spec(audits={"membership": {"blind_baseline": {"fold": 3}}}))
+    assert "dataset_inference.alpha: Input should be less than 1" in _problems(
+        _spec(audits={"membership": {"dataset_inference": {"alpha": 1.5}}}))
+    assert "blind_baseline.folds: Input should be greater than or equal to 2" in _problems(
+        _spec(audits={"membership": {"blind_baseline": {"folds": 1}}}))
+
+
+def test_membership_verdict_is_on_by_default_and_true_or_false_switch_it():
+    m = parse_spec(_spec()).audits.membership
+    assert (m.blind_baseline.folds, m.blind_baseline.seed) == (5, 0)
+    assert (m.dataset_inference.alpha, m.dataset_inference.seed) == (0.05, 0)
+    on = parse_spec(_spec(audits={"membership": {"blind_baseline": True, "dataset_inference": True}}))
+    assert on.audits.membership == m and on.spec_hash() == parse_spec(_spec()).spec_hash()
+    off = parse_spec(_spec(audits={"membership": {"blind_baseline": False, "dataset_inference": False}}))
+    assert off.audits.membership.blind_baseline is None and off.audits.membership.dataset_inference is None
+    assert off.spec_hash() != on.spec_hash()
+    custom = parse_spec(_spec(audits={"membership": {"dataset_inference": {"alpha": 0.01, "seed": 7}}}))
+    assert custom.audits.membership.dataset_inference.alpha == 0.01
+    assert "Input should be a valid dictionary" in _problems(
+        _spec(audits={"membership": {"dataset_inference": "yes"}}))
+
+
 @pytest.mark.parametrize("cron", ["0 3 * * *", "*/5 * * * *", "*/20 * * * * *", "0 0 3 * * mon-fri"])
 def test_cron_schedules_with_five_or_six_fields(cron):
     assert parse_spec(_spec(schedule=cron)).schedule == cron
@@ -122,3 +155,41 @@ def test_relative_paths_are_resolved_against_the_spec_folder(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match="cannot read the spec"):
         load_spec(bad)
+
+
+def test_dp_audit_and_near_verbatim_keys_are_strict_and_checked(tmp_path):
+    msg = _problems(_spec(audits={"canary_exposure": {"dp_delt": 1e-6},
+                                  "regurgitation": {"outputs": "o.jsonl", "near_verbatim_gap": 3}}))
+    assert "unknown key 'dp_delt' (did you mean 'dp_delta'?)" in msg
+    assert "unknown key 'near_verbatim_gap' (did you mean 'near_verbatim_max_gap'?)" in msg
+    fractions = {"canary_exposure": {"dp_guess_fractions": [0.7]}}
+    assert "dp_guess_fractions.0" in _problems(_spec(audits=fractions))
+    assert "dp_beta" in _problems(_spec(audits={"canary_exposure": {"dp_beta": 1.5}}))
+    spec = parse_spec(_spec(audits={"canary_exposure": {}, "regurgitation": {"outputs": "o.jsonl"}}))
+    assert (spec.audits.canary_exposure.dp_delta, spec.audits.canary_exposure.dp_beta) == (1e-5, 0.05)
+    assert spec.audits.regurgitation.near_verbatim_n == 8
+
+
+def test_audit_canaries_alone_satisfy_canary_exposure_and_resolve_relative(tmp_path):
+    assert "canary_exposure needs canaries" in _problems(
+        _spec(data={"members": "m", "non_members": "n"}, audits={"canary_exposure": {}}))
+    path = tmp_path / "s.yaml"
+    path.write_text("name: dp\nmodel: /m\ndata: {members: m, non_members: n, audit_canaries: c.jsonl}\n"
+                    "audits: {canary_exposure: {dp_delta: 1.0e-6}}\n")
+    spec = load_spec(path)
+    assert spec.data.audit_canaries == tmp_path / "c.jsonl"
+    assert spec.audits.canary_exposure.dp_delta == 1e-6
+
+
+def test_audit_canary_files_are_read_and_bad_lines_named(tmp_path):
+    from parrotwatch.audits.inputs import read_audit_canaries
+
+    good = tmp_path / "c.jsonl"
+    good.write_text('{"text": "my secret is 1", "included": true}\n\n'
+                    '{"text": "my secret is 2", "included": false}\n')
+    assert [(c.text, c.included) for c in read_audit_canaries(good)] == [
+        ("my secret is 1", True), ("my secret is 2", False)]
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"text": "x", "included": "yes"}\n')
+    with pytest.raises(ValueError, match="b.jsonl:1"):
+        read_audit_canaries(bad)
