@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     watermark_delay_seconds: float = Field(
         default=10.0, description="A window is closed (and evaluated) this long after its end, "
         "in event time.")
+    alert_catch_up_hours: float = Field(
+        default=24.0, gt=0, description="The most event time of a backlog the live stream's "
+        "alert rules evaluate at once (its last hours); older history goes through "
+        "`parrotwatch backfill`, which has no such limit.")
     silence_after_seconds: float = Field(
         default=300.0, ge=0, description="A total outage: once the stream has caught up and no "
         "event has been stored for this long, windows close on the wall clock (lagging by this "

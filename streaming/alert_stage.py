@@ -31,7 +31,7 @@ from parrotwatch.streaming.drift_stage import DriftStage, drift_p_values
 from parrotwatch.streaming.windows import WINDOW
 
 SEGMENT_HORIZON = timedelta(hours=6)
-MAX_CATCH_UP = timedelta(days=1)  # a backfill from long ago evaluates its last day only
+MAX_CATCH_UP = timedelta(days=1)  # a backlog from long ago evaluates its last day only (live)
 
 log = logging.getLogger(__name__)
 
@@ -64,32 +64,42 @@ def dump_state(evaluator: Evaluator) -> str:
 
 
 class AlertStage:
+    """Evaluates the closed windows of one watermark ``name`` (``stream_watermarks.sink``) with its
+    own evaluator state (``alert_evaluator_state.name``): ``inference`` for the live stream, one
+    per backfill (``backfill:<name>``, whose alerts carry ``replay_label``, see
+    :mod:`parrotwatch.streaming.backfill`)."""
+
     def __init__(self, settings: Settings, ruleset: RuleSet, rules_text: str,
-                 watermark_delay: timedelta, drift: DriftStage | None = None) -> None:
+                 watermark_delay: timedelta, drift: DriftStage | None = None, *,
+                 name: str = "inference", replay_label: str | None = None,
+                 max_catch_up: timedelta = MAX_CATCH_UP) -> None:
         self.settings = settings
         self.drift = drift
         self.ruleset = ruleset
         self.rules_hash = hashlib.sha256(rules_text.encode()).hexdigest()[:16]
         self.delay = watermark_delay
+        self.name = name
+        self.replay_label = replay_label
+        self.max_catch_up = max_catch_up
 
     # -- state -------------------------------------------------------------------------------
     def _load(self, conn: psycopg.Connection) -> Evaluator:
         # As text: the JSON is parsed inside restore_evaluator, where any failure is a reset.
         row = conn.execute("SELECT rules_hash, state::text FROM alert_evaluator_state "
-                           "WHERE name = 'inference' FOR UPDATE").fetchone()
+                           "WHERE name = %s FOR UPDATE", (self.name,)).fetchone()
         return restore_evaluator(self.ruleset, self.rules_hash, row)
 
     def _save(self, conn: psycopg.Connection, evaluator: Evaluator) -> None:
         conn.execute(
-            "INSERT INTO alert_evaluator_state (name, rules_hash, state) VALUES ('inference', %s, "
+            "INSERT INTO alert_evaluator_state (name, rules_hash, state) VALUES (%s, %s, "
             "%s::jsonb) ON CONFLICT (name) DO UPDATE SET rules_hash = EXCLUDED.rules_hash, "
             "state = EXCLUDED.state, updated_at = clock_timestamp()",
-            (self.rules_hash, dump_state(evaluator)))
+            (self.name, self.rules_hash, dump_state(evaluator)))
 
     # -- windows -----------------------------------------------------------------------------
     def _closed_window_starts(self, conn: psycopg.Connection) -> list[datetime]:
         row = conn.execute("SELECT max_event_time, evaluated_until FROM stream_watermarks "
-                           "WHERE sink = 'inference' FOR UPDATE").fetchone()
+                           "WHERE sink = %s FOR UPDATE", (self.name,)).fetchone()
         if row is None:
             return []
         watermark, done = row[0] - self.delay, row[1]
@@ -100,7 +110,7 @@ class AlertStage:
                 return []
             done = first
         starts = []
-        start = max(done, (watermark - MAX_CATCH_UP).replace(second=0, microsecond=0))
+        start = max(done, (watermark - self.max_catch_up).replace(second=0, microsecond=0))
         while start + WINDOW <= watermark:
             starts.append(start)
             start += WINDOW
@@ -119,7 +129,7 @@ class AlertStage:
         evaluator = self._load(conn)
         windows = load_windows(conn, starts)
         try:
-            events = [AlertEventV1.model_validate(e) for e in evaluator.evaluate(windows)]
+            events = [AlertEventV1.model_validate(self._mark(e)) for e in evaluator.evaluate(windows)]
         except Exception as exc:  # a window the rules cannot judge must not fail every batch
             # The evaluator is pure, so nothing was written: keep the state from before these
             # windows, mark them evaluated without alerts, and say so. The next windows go on.
@@ -134,10 +144,18 @@ class AlertStage:
                 [(e.alert_id, e.status, e.rule, e.severity, e.labels.get("model"),
                   e.labels.get("app"), e.labels.get("metric"), e.starts_at, e.ends_at, e.value,
                   e.baseline, e.threshold, e.summary, e.model_dump_json(), tag) for e in events])
-        conn.execute("UPDATE stream_watermarks SET evaluated_until = %s WHERE sink = 'inference'",
-                     (starts[-1] + WINDOW,))
+        conn.execute("UPDATE stream_watermarks SET evaluated_until = %s WHERE sink = %s",
+                     (starts[-1] + WINDOW, self.name))
         self._save(conn, evaluator)
         return len(events)
+
+    def _mark(self, event: dict) -> dict:
+        """A replayed alert: label ``replay`` and its own alert id, so it never continues,
+        resolves or deduplicates against a live alert of the same rule and segment."""
+        if self.replay_label is None:
+            return event
+        return {**event, "alert_id": f"{event['alert_id']}@{self.replay_label}",
+                "labels": {**event["labels"], "replay": self.replay_label}}
 
     def evaluate_silence(self, conn: psycopg.Connection, tag: str, silent_for: timedelta,
                          live_horizon: timedelta) -> int | None:

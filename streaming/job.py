@@ -50,7 +50,8 @@ def alert_stage(settings: Settings, drift: DriftStage | None = None) -> AlertSta
     path = settings.alert_rules or DEFAULT_RULES
     text = Path(path).read_text()
     return AlertStage(settings, load_rules(text), text,
-                      timedelta(seconds=settings.watermark_delay_seconds), drift=drift)
+                      timedelta(seconds=settings.watermark_delay_seconds), drift=drift,
+                      max_catch_up=timedelta(hours=settings.alert_catch_up_hours))
 
 
 def review_pool(settings: Settings) -> PoolDesign | None:

@@ -16,6 +16,7 @@ import typer
 from parrotwatch.cli import (
     alerts,
     audit,
+    backfill,
     dashboards,
     demo,
     index,
@@ -39,6 +40,7 @@ app.command()(stack.up)
 app.command()(stack.down)
 app.command()(stack.status)
 app.command()(score.score)
+app.command()(backfill.backfill)
 app.command()(demo.demo)
 app.command()(schemas.schemas)
 app.command()(stack.stream)
