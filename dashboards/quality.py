@@ -135,6 +135,20 @@ FROM request_drilldown d CROSS JOIN LATERAL {_elements('nearest_reference')} AS 
 WHERE d.request_id = '$request_id' ORDER BY distance""", "table"),), ("request_drilldown",),
           "For an out-of-distribution prompt (ood_score > 1): the closest prompts of the "
           "segment's drift reference.", width=8, height=6, min_interval=None),
+    Panel("PII found", "table", (Query(f"""
+SELECT e->>'side' AS side, e->>'type' AS entity_type, (e->>'start')::int AS start_char,
+       (e->>'end')::int AS end_char
+FROM request_drilldown d CROSS JOIN LATERAL {_elements('pii_entities')} AS e
+WHERE d.request_id = '$request_id' ORDER BY side, start_char""", "table"),), ("request_drilldown",),
+          "Personal data in the prompt or response: type and character offsets, never the value "
+          "(docs/pii.md).", width=12, height=6, min_interval=None),
+    Panel("Nearest known attack", "table", (Query("""
+SELECT injection_match->>'family' AS family, injection_match->>'nearest_id' AS corpus_entry,
+       (injection_match->>'similarity')::float8 AS similarity, injection_match->>'chunk' AS matched_text
+FROM request_drilldown WHERE request_id = '$request_id' AND injection_match IS NOT NULL""", "table"),),
+          ("request_drilldown",), "For an input scored as a likely prompt injection (>= 0.5): the "
+          "closest entry of the attack corpus (docs/injection.md).", width=12, height=6,
+          min_interval=None),
     Panel("Feedback", "table", (Query("""
 SELECT event_time AS "time", thumb, score, label, correction, comment, annotator
 FROM feedback WHERE request_id = '$request_id' ORDER BY event_time""", "table"),),
@@ -149,4 +163,5 @@ FROM alerts WHERE event->'evidence'->'examples' ? '$request_id' ORDER BY id""", 
 DRILLDOWN = Dashboard(
     DRILLDOWN_UID, "Parrotwatch / Request drill-down",
     "Everything stored about one request: scores, unsupported spans, surprising tokens, nearest "
-    "reference prompts, feedback and alerts.", (DRILL,), (REQUEST,), (), time_from="now-7d")
+    "reference prompts, PII types, the nearest known attack, feedback and alerts.", (DRILL,),
+    (REQUEST,), (), time_from="now-7d")

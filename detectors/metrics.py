@@ -167,6 +167,17 @@ METRICS: tuple[Metric, ...] = (
            "cached-input price + output x output price) / 1M, from a dated price table; null for "
            "a model without a price (docs/cost.md).",
            "cost:PriceTable", TRAFFIC),
+    Metric("pii_count", "PII found", "none", HIGHER_IS_WORSE,
+           "Personal data found in the prompt and the response: e-mail addresses, phone numbers, "
+           "payment cards (Luhn), IBANs (mod 97), US SSNs, IP addresses, URLs, crypto wallets, dates "
+           "of birth, by Presidio's pattern and checksum recognizers, no NER model; the types go to "
+           "the drill-down (docs/pii.md).",
+           "pii:PiiScorer", QUALITY_SCORES, needs_models=True),
+    Metric("injection_score", "Prompt injection", "none", HIGHER_IS_WORSE,
+           "Probability (0..1) that the user's input is a prompt injection or jailbreak: similarity "
+           "to a corpus of public attacks and an n-gram model, stacked (Perez & Ribeiro 2022; "
+           "Greshake et al. 2023); opt-in, not yet calibrated for alerting (docs/injection.md).",
+           "injection:InjectionScorer", QUALITY_SCORES, needs_models=True),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

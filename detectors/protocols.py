@@ -142,6 +142,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "cost": "cost:PriceTable",
         "grounding": "grounding.scorer:GroundingScorer",
         "knn_ood": "drift.knn:KnnOod",
+        "pii": "pii:PiiScorer",
+        "injection": "injection:InjectionScorer",
     },
 }
 #: The protocol of each kind.

@@ -38,7 +38,8 @@ from parrotwatch.detectors.language import MAX_CHARS, LanguageSupport, identify
 from parrotwatch.detectors.likelihood import likelihood_scores
 from parrotwatch.detectors.models.encoder import EncoderSpec, get_encoder
 
-DETECTORS = ("toxicity", "hallucination", "drift", "reference_lm")
+DETECTORS = ("toxicity", "hallucination", "drift", "reference_lm", "pii", "injection")
+MAX_PII_SPANS = 50  # drill-down: PII findings kept per request (types and offsets, never values)
 TOP_SURPRISING_TOKENS = 5  # drill-down: the most surprising tokens kept per response
 MAX_SPANS = 10  # drill-down: unsupported spans kept per response
 MAX_SPAN_CHARS = 500
@@ -105,7 +106,11 @@ class QualityModels:
 
             torch.set_num_threads(config.torch_threads)
         self.encoder = get_encoder(config.encoder) if config.needs_encoder else None
-        self.toxicity = self.grounding = self.lm = None
+        self.toxicity = self.grounding = self.lm = self.injection = None
+        if config.uses("injection"):
+            from parrotwatch.detectors.injection import InjectionScorer
+
+            self.injection = InjectionScorer(encoder_spec=config.encoder)
         if config.uses("toxicity"):
             from parrotwatch.detectors.toxicity import ToxicityScorer
 
@@ -205,8 +210,51 @@ def score_quality(events: Sequence[InferenceEvent], config: QualityConfig) -> li
         prompt_emb = models.encoder.encode([prompt_text(e) for e in events])
         for r, p, q in zip(results, _f16(prompt_emb), _f16(response_emb), strict=True):
             r.prompt_embedding, r.response_embedding = p, q
+    if config.uses("pii"):
+        _pii(events, results)
+    if models.injection is not None:
+        _injection(events, results, models.injection)
     _likelihood(events, results, models.lm)
     return results
+
+
+def user_text(event: InferenceEvent) -> str | None:
+    """What the app's users (and its retrieved documents) put into the request: ``prompt``, else
+    the text of every message but the system's (the developer writes those), else None."""
+    if event.prompt is not None:
+        return event.prompt
+    parts = []
+    for m in event.messages or ():
+        if m.role == "system":
+            continue
+        if isinstance(m.content, str):
+            parts.append(m.content)
+        elif isinstance(m.content, list):
+            parts += [p.get("text", "") for p in m.content if isinstance(p, dict)]
+    return "\n".join(p for p in parts if p) or None
+
+
+def _pii(events, results) -> None:
+    from parrotwatch.detectors.pii import pii_findings
+
+    found = pii_findings([{"prompt": prompt_text(e), "response": e.response} for e in events])
+    for r, f in zip(results, found, strict=True):
+        spans = [(side, s) for side, ss in (("prompt", f.prompt), ("response", f.response)) for s in ss or ()]
+        r.scores["pii_count"] = float(len(spans))
+        if spans:
+            r.drilldown = {**(r.drilldown or {}), "pii_entities": [
+                {"side": side, "type": s.entity_type, "start": s.start, "end": s.end}
+                for side, s in spans[:MAX_PII_SPANS]]}
+
+
+def _injection(events, results, scorer) -> None:
+    for r, a in zip(results, scorer.assess([user_text(e) for e in events]), strict=True):
+        r.scores["injection_score"] = a.injection_score
+        if a.injection_score is not None and a.injection_score >= 0.5:
+            r.drilldown = {**(r.drilldown or {}), "injection_match": {
+                "family": a.nearest_family, "nearest_id": a.nearest_id,
+                "similarity": None if a.similarity is None else round(float(a.similarity), 4),
+                "chunk": (a.matched_chunk or "")[:MAX_SPAN_CHARS]}}
 
 
 def _grounding(events, results, scorer, languages: Sequence[str]) -> None:

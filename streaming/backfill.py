@@ -153,11 +153,16 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
-def _dead(item: Item, reason: str, stage: str) -> dict[str, Any]:
+def _dead(item: Item, reason: str, stage: str, redact_pii: bool = False) -> dict[str, Any]:
     raw = item.raw
+    head = raw[:DLQ_HEAD_BYTES] if raw is not None else None
+    if redact_pii:
+        from parrotwatch.streaming.redaction import redact_payload
+
+        head = redact_payload(head)
     return {"topic": item.source, "partition": item.file, "offset": item.line,
             "reason": bounded_reason(reason), "stage": stage,
-            "payload": raw[:DLQ_HEAD_BYTES] if raw is not None else None,
+            "payload": head,
             "payload_bytes": len(raw) if raw is not None else None,
             "payload_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else None}
 
@@ -168,13 +173,14 @@ def score_items(items: list[Item], settings: Settings, quality: QualityConfig | 
     index = str(settings.regurgitation_index) if settings.regurgitation_index else None
     rows, dead = [], []
     readable = [i for i in items if i.reason is None]
-    dead += [_dead(i, i.reason, "map") for i in items if i.reason is not None]
+    dead += [_dead(i, i.reason, "map", settings.redact_pii) for i in items if i.reason is not None]
     for start in range(0, len(readable), SCORE_BATCH):
         chunk = readable[start:start + SCORE_BATCH]
-        for item, row in zip(chunk, inference_rows([i.raw for i in chunk], settings.max_event_bytes,
-                                                   index, quality), strict=True):
+        raws = [i.raw for i in chunk]
+        for item, row in zip(chunk, inference_rows(raws, settings.max_event_bytes, index, quality,
+                                                   redact_pii=settings.redact_pii), strict=True):
             if row["kind"] == "dlq":
-                dead.append(_dead(item, row["reason"], row["stage"]))
+                dead.append(_dead(item, row["reason"], row["stage"], settings.redact_pii))
             else:
                 rows.append({**row, "partition": item.file, "offset": item.line})
         advance(len(chunk))

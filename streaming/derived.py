@@ -17,7 +17,8 @@ from parrotwatch.streaming.windows import partials, window_start
 
 ALL_SEGMENTS = ("*", "*")
 UNKNOWN_SEGMENT = ("unknown", "unknown")  # feedback on a request not (yet) stored
-DRILLDOWN_KEYS = ("unsupported_spans", "surprising_tokens", "nearest_reference")
+DRILLDOWN_KEYS = ("unsupported_spans", "surprising_tokens", "nearest_reference", "pii_entities",
+                  "injection_match")
 
 
 def count_dead_letters(conn: psycopg.Connection, dead_letters: list[dict]) -> None:
@@ -78,8 +79,8 @@ def store_drilldown(conn: psycopg.Connection, tag: str, new_rows: list[dict]) ->
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO request_drilldown (request_id, event_time, model, app, "
-                "unsupported_spans, surprising_tokens, nearest_reference, sink_batch) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", values)
+                f"{', '.join(DRILLDOWN_KEYS)}, sink_batch) "
+                f"VALUES ({', '.join(['%s'] * (len(DRILLDOWN_KEYS) + 5))}) ON CONFLICT DO NOTHING", values)
 
 
 def store_review_texts(conn: psycopg.Connection, tag: str, new_rows: list[dict]) -> None:

@@ -96,7 +96,7 @@ def start_queries(spark, settings: Settings, db_url: str) -> tuple[list, list, S
          None),
     ]
     index = str(settings.regurgitation_index) if settings.regurgitation_index else None
-    extra_args = {"inference": (index, quality, review_pool(settings))}
+    extra_args = {"inference": (index, quality, review_pool(settings), settings.redact_pii)}
     before = {"inference": drift.before_store if drift is not None else None}
     forget = {"inference": drift.forget if drift is not None else None}
     for name, topic, step, spec, after_store, extra in plans:

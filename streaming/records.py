@@ -180,14 +180,37 @@ _OK = {"kind": "ok", "reason": None, "stage": None, "payload": None, "payload_by
 
 
 def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | None = None,
-                   quality: QualityConfig | None = None,
-                   pool: PoolDesign | None = None) -> list[dict[str, Any]]:
+                   quality: QualityConfig | None = None, pool: PoolDesign | None = None,
+                   redact_pii: bool = False) -> list[dict[str, Any]]:
     """One scored row or dead letter per payload, in order.
 
     Valid events are scored together (the model-based detectors batch); a detector failure
     sends only the events it fails on to the dead letters.
     ``index_path``: the training-corpus n-gram index for ``regurgitation`` (loaded once per
-    Python worker process); ``pool``: which requests' texts are kept for human review."""
+    Python worker process); ``pool``: which requests' texts are kept for human review;
+    ``redact_pii``: redact the stored texts (:mod:`parrotwatch.streaming.redaction`)."""
+    out = _inference_rows(raws, max_bytes, index_path, quality, pool, redact_pii)
+    if redact_pii:
+        from parrotwatch.streaming.redaction import redact_payload
+
+        for row in out:
+            if row["kind"] == "dlq":
+                row["payload"] = redact_payload(row["payload"])
+    return out
+
+
+def _redact_texts(row: dict[str, Any], event, scored: ScoredEvent, pool: PoolDesign | None) -> None:
+    """The row's stored texts, redacted; the (costly) redaction of the whole event only when the
+    row keeps a text cut from it (a review text, a prompt excerpt)."""
+    from parrotwatch.streaming.redaction import redact_drilldown, redact_event
+
+    if row["review_text"] is not None or row["prompt_excerpt"] is not None:
+        redacted = _row(redact_event(event), scored, pool)
+        row["review_text"], row["prompt_excerpt"] = redacted["review_text"], redacted["prompt_excerpt"]
+    row["drilldown"] = redact_drilldown(row["drilldown"])
+
+
+def _inference_rows(raws, max_bytes, index_path, quality, pool, redact_pii) -> list[dict[str, Any]]:
     out: list[dict[str, Any] | None] = [None] * len(raws)
     events, where = [], []
     for i, raw in enumerate(raws):
@@ -204,7 +227,10 @@ def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | N
             out[i] = dead_letter(raws[i], s, "score")
             continue
         try:
-            out[i] = {**_row(event, s, pool), **_OK}
+            row = _row(event, s, pool)
+            if redact_pii:
+                _redact_texts(row, event, s, pool)
+            out[i] = {**row, **_OK}
         except Exception as exc:
             out[i] = dead_letter(raws[i], f"building its row failed: {type(exc).__name__}: {exc}",
                                  "build")

@@ -47,7 +47,7 @@ def _apply(df: DataFrame, batch_fn: BatchFn, schema, max_bytes: int) -> DataFram
 
 def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None,
                     quality: QualityConfig | None = None,
-                    pool: PoolDesign | None = None) -> DataFrame:
+                    pool: PoolDesign | None = None, redact_pii: bool = False) -> DataFrame:
     """Kafka rows -> one row per record: its scores, or its dead-letter reason; with ``pool``,
     the texts of the requests it keeps for human review.
 
@@ -58,7 +58,8 @@ def score_inference(df: DataFrame, max_bytes: int, index_path: str | None = None
     """
     if quality is not None and quality.enabled:
         df = df.repartition(df.sparkSession.sparkContext.defaultParallelism)
-    batch_fn = partial(inference_rows, index_path=index_path, quality=quality, pool=pool)
+    batch_fn = partial(inference_rows, index_path=index_path, quality=quality, pool=pool,
+                       redact_pii=redact_pii)
     return _apply(df, batch_fn, INFERENCE_SCHEMA, max_bytes)
 
 

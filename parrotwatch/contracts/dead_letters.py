@@ -42,6 +42,16 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
     })
 
 
+def redacted_head(payload: bytes | None) -> bytes | None:
+    """A dead letter's payload head as its PII-redacted UTF-8 text (undecodable bytes replaced), for
+    ``PARROTWATCH_REDACT_PII``: :func:`parrotwatch.detectors.pii.redact` (policy: docs/pii.md)."""
+    if payload is None:
+        return None
+    from parrotwatch.detectors.pii import redact
+
+    return (redact(payload.decode("utf-8", "replace")) or "").encode("utf-8")
+
+
 DLQ_KEY_BYTES = 1024
 
 

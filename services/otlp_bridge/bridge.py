@@ -115,7 +115,8 @@ class OtlpBridge:
             for record in records:
                 out = translate(record, encoding=self.encoding,
                                 app_attribute=self.settings.otlp_app_attribute,
-                                max_event_bytes=self.settings.max_event_bytes)
+                                max_event_bytes=self.settings.max_event_bytes,
+                                redact_pii=self.settings.redact_pii)
                 events += out.events
                 dead += out.dead
                 self.counts.records += 1

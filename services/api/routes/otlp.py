@@ -34,7 +34,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from parrotwatch.contracts.dead_letters import dead_letter_message
+from parrotwatch.contracts.dead_letters import dead_letter_message, redacted_head
 from parrotwatch.contracts.otlp import JSON, PROTOBUF, OtlpBatch, OtlpDecodeError, decode_traces, map_traces
 from parrotwatch.services.api import jsonscan
 from parrotwatch.services.api.deps import ApiKeyDep, MetricsDep, ProducerDep, SettingsDep
@@ -101,8 +101,9 @@ def _decode(body: bytes, media: str, settings: Settings, metrics: ApiMetrics, ro
         raise HTTPException(status.HTTP_400_BAD_REQUEST, message) from exc
 
 
-def _records(batch: OtlpBatch) -> tuple[list[Record], list[Record], list[str]]:
-    """(inference records, dead-letter records, reasons) of the batch's LLM spans."""
+def _records(batch: OtlpBatch, redact_pii: bool = False) -> tuple[list[Record], list[Record], list[str]]:
+    """(inference records, dead-letter records, reasons) of the batch's LLM spans; ``redact_pii``:
+    a dead letter carries the redacted text of its span (docs/pii.md)."""
     events, dead, reasons = [], [], []
     for span in batch.spans:
         if span.event is not None:
@@ -111,7 +112,9 @@ def _records(batch: OtlpBatch) -> tuple[list[Record], list[Record], list[str]]:
         reasons.append(span.reason or "unmappable")
         dead.append((None, dead_letter_message({
             "topic": SOURCE, "partition": None, "offset": None, "kafka_timestamp": None,
-            "reason": span.reason, "payload": span.span_json, "payload_bytes": len(span.span_json),
+            "reason": span.reason,
+            "payload": redacted_head(span.span_json) if redact_pii else span.span_json,
+            "payload_bytes": len(span.span_json),
             "payload_sha256": None, "stage": "map"})))
     return events, dead, reasons
 
@@ -191,7 +194,7 @@ async def post_traces(
         body = await anyio.to_thread.run_sync(gunzip, body, settings.max_request_bytes, route, metrics,
                                               limiter=limiter)
     batch = await anyio.to_thread.run_sync(_decode, body, media, settings, metrics, route, limiter=limiter)
-    events, dead, reasons = _records(batch)
+    events, dead, reasons = _records(batch, settings.redact_pii)
     metrics.otlp_spans.labels(outcome="skipped").inc(batch.skipped)
     if events:
         await publish(producer, settings.topic(INFERENCE_TOPIC), events, metrics, route)

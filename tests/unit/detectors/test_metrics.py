@@ -231,7 +231,9 @@ def test_unknown_score_lookups_name_the_registered_ones():
 
 
 #: Scores a registered scorer computes that are not stored per request, and why.
-UNSTORED = {"self_inconsistency": "kept in the drill-down only: needs sampled answers, rarely logged"}
+UNSTORED = {"self_inconsistency": "kept in the drill-down only: needs sampled answers, rarely logged",
+            "pii_prompt_count": "the stored pii_count is both sides; the drill-down says which side",
+            "pii_response_count": "the stored pii_count is both sides; the drill-down says which side"}
 
 
 def test_request_scorers_and_the_registry_agree():

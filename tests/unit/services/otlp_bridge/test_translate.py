@@ -111,3 +111,20 @@ def test_no_byte_string_raises(value):
     assert all(isinstance(k, bytes) and isinstance(v, bytes) for k, v in out.events)
     for letter in out.dead:
         assert dead(letter)["reason"]
+
+
+def test_redaction_replaces_pii_in_dead_letter_payloads():
+    pytest.importorskip("presidio_analyzer")
+    span = Span(trace_id=b"\x01" * 16, span_id=b"\x03" * 8, name="chat",
+                start_time_unix_nano=1_700_000_000_000_000_000, end_time_unix_nano=1_700_000_001_000_000_000,
+                attributes=[KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
+                            KeyValue(key="gen_ai.input.messages", value=AnyValue(
+                                string_value='[{"role": "user", "parts": [{"type": "text", '
+                                             '"content": "mail me: jo.doe@example.com"}]}]'))])
+    data = TracesData(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])])
+    body = data.SerializeToString()
+    plain = dead(translate(record(body)).dead[0])
+    red = dead(translate(record(body), redact_pii=True).dead[0])
+    assert "jo.doe@example.com" in plain["payload"]
+    assert "jo.doe@example.com" not in red["payload"] and "<EMAIL_ADDRESS>" in red["payload"]
+    assert red["payload_sha256"] == plain["payload_sha256"]
