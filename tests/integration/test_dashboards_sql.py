@@ -91,8 +91,9 @@ def drill_ids(filled) -> list[str]:
     """Requests with each kind of drill-down data, feedback, and an alert citing them."""
     q = [f"SELECT request_id FROM request_drilldown WHERE jsonb_typeof({c}) = 'array' "
          f"AND jsonb_array_length({c}) > 0 ORDER BY request_id LIMIT 1"
-         for c in ("unsupported_spans", "surprising_tokens", "nearest_reference")]
-    q += ["SELECT request_id FROM feedback WHERE correction IS NOT NULL ORDER BY 1 LIMIT 1",
+         for c in ("unsupported_spans", "surprising_tokens", "nearest_reference", "pii_entities")]
+    q += ["SELECT request_id FROM request_drilldown WHERE injection_match IS NOT NULL ORDER BY 1 LIMIT 1",
+          "SELECT request_id FROM feedback WHERE correction IS NOT NULL ORDER BY 1 LIMIT 1",
           "SELECT event->'evidence'->'examples'->>0 FROM alerts ORDER BY id LIMIT 1"]
     ids = [filled.sql(sql)[0][0] for sql in q]
     assert all(ids), ids
