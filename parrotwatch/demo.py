@@ -103,12 +103,15 @@ class LiveFeed:
     def __init__(self, conn, run_id: str, since: datetime, t0: float, write: Callable[[str], None]):
         self.conn, self.run_id, self.since, self.t0, self.write = conn, run_id, since, t0, write
         self.shown_first = False
+        self.first_scored_s: float | None = None  # seconds into the demo
+        self.first_alert_s: float | None = None
         self.last_alert = conn.execute("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
 
     def poll(self, scored: int) -> None:
         if scored and not self.shown_first:
             self.shown_first = True
-            self.write(f"first scored requests, {time.monotonic() - self.t0:.0f} s into the demo "
+            self.first_scored_s = time.monotonic() - self.t0
+            self.write(f"first scored requests, {self.first_scored_s:.0f} s into the demo "
                        "(surprisal nats/token, toxicity, hallucination, latency ms):")
             for rid, model, app, surprisal, tox, hal, lat in self.conn.execute(
                     FIRST_ROWS_SQL, (f"{self.run_id}%",)):
@@ -117,12 +120,17 @@ class LiveFeed:
         for aid, status, rule, model, app, starts, summary in self.conn.execute(
                 NEW_ALERTS_SQL, (self.last_alert, self.since)).fetchall():
             self.last_alert = aid
-            self.write(f"alert {status:9} {rule:18} {model}/{app} from {starts:%H:%M}: {summary}")
+            elapsed = time.monotonic() - self.t0
+            if self.first_alert_s is None:
+                self.first_alert_s = elapsed
+            self.write(f"[{elapsed:4.0f} s] alert {status:9} {rule:18} {model}/{app} from "
+                       f"{starts:%H:%M}: {summary}")
 
 
 def wait_scored(url: str, run_id: str, expected: int, timeout: float, since: datetime,
-                t0: float) -> int:
-    """Until ``expected`` events of the run are scored, printing the live feed meanwhile."""
+                t0: float) -> LiveFeed:
+    """Until ``expected`` events of the run are scored, printing the live feed meanwhile; the feed
+    (with its first-result times)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn, tqdm(total=expected, desc="scored",
                                                             unit="event") as bar:
@@ -133,7 +141,7 @@ def wait_scored(url: str, run_id: str, expected: int, timeout: float, since: dat
             bar.update(n - bar.n)
             feed.poll(n)
             if n >= expected:
-                return n
+                return feed
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {n} of {expected} events scored after {timeout:.0f}s; "
                                    "see `parrotwatch status` and the stream log")
@@ -237,7 +245,8 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     played = play(settings, run_id, minutes, malformed, seed, say)
     n_events, n_feedback, n_bad, last_event = played.events, played.feedback, played.malformed, played.last
     started = time.monotonic()
-    wait_scored(url, run_id, n_events, timeout, since=played.first - timedelta(minutes=5), t0=t0)
+    feed = wait_scored(url, run_id, n_events, timeout, since=played.first - timedelta(minutes=5), t0=t0)
+    all_scored_s = time.monotonic() - t0
     # not "now": with the model detectors, scoring the hour takes minutes past its last event
     wait_evaluated(url, last_closed_window_end(last_event, settings.watermark_delay_seconds),
                    timeout=120)
@@ -290,6 +299,10 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
         print(f"  {count:5}  {reason}")
     calibration = review_round(settings, url, played, seed, say) if played.truth else None
     report = write_report(url, settings, run_id, minutes)
+    first_alert = f"{feed.first_alert_s:.0f} s" if feed.first_alert_s is not None else "none while waiting"
+    print(f"\ntimings: first scored request {feed.first_scored_s or 0:.0f} s into the demo, first alert "
+          f"{first_alert}, all {n_events} scored at {all_scored_s:.0f} s, summary at "
+          f"{time.monotonic() - t0:.0f} s")
     print(f"""
 report (every dashboard's panels, for people without Grafana): {report}
 where to look next:
