@@ -33,7 +33,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +52,7 @@ from parrotwatch.testbed import (
     _secret,
     build_model,
     prepare_corpus,
+    write_info,
 )
 
 logger = logging.getLogger(__name__)
@@ -295,10 +296,7 @@ def build_dp_testbed(out_dir: str | Path, *, epsilon: float | None, delta: float
                          CANARY_TEMPLATE, CANARY_ALPHABET, epsilon, delta, spent, sigma,
                          None if epsilon is None else max_grad_norm, q, accountant, len(sequences),
                          round(time.perf_counter() - started, 3), sum(tail) / len(tail))
-    payload = asdict(info)
-    del payload["path"]
-    (out / INFO_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    return info
+    return write_info(out, info, INFO_FILE)
 
 
 def load_dp_testbed(path: str | Path) -> DPTestbedInfo:

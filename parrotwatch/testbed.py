@@ -337,9 +337,14 @@ def build_testbed(out_dir: str | Path, *, steps: int | None = None, seed: int = 
     info = TestbedInfo(out, preset, seed, steps, n_params, tuple(members), tuple(non_members),
                        tuple(canaries), CANARY_TEMPLATE, CANARY_ALPHABET,
                        round(time.perf_counter() - started, 3), sum(tail) / len(tail))
+    return write_info(out, info)
+
+
+def write_info(out: Path, info, name: str = INFO_FILE):
+    """Write a testbed's info dataclass (its fields but ``path``) as JSON to ``out/name``; ``info``."""
     payload = asdict(info)
     del payload["path"]
-    (out / INFO_FILE).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    (out / name).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return info
 
 
