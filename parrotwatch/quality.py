@@ -167,8 +167,8 @@ def prompt_text(event: InferenceEvent) -> str:
         if isinstance(m.content, str):
             parts.append(m.content)
         elif isinstance(m.content, list):  # OpenAI content parts: keep the text ones
-            parts += [p.get("text", "") for p in m.content if isinstance(p, dict)]
-    return "\n".join(p for p in parts if p)
+            parts += [p.get("text") for p in m.content if isinstance(p, dict)]
+    return "\n".join(p for p in parts if isinstance(p, str) and p)  # a non-string "text" is no text
 
 
 def surprising_tokens(tokens: Sequence[str], logprobs: Sequence[float],
@@ -230,14 +230,15 @@ def user_text(event: InferenceEvent) -> str | None:
         if isinstance(m.content, str):
             parts.append(m.content)
         elif isinstance(m.content, list):
-            parts += [p.get("text", "") for p in m.content if isinstance(p, dict)]
-    return "\n".join(p for p in parts if p) or None
+            parts += [p.get("text") for p in m.content if isinstance(p, dict)]
+    return "\n".join(p for p in parts if isinstance(p, str) and p) or None
 
 
 def _pii(events, results) -> None:
     from parrotwatch.detectors.pii import pii_findings
 
-    found = pii_findings([{"prompt": prompt_text(e), "response": e.response} for e in events])
+    # the user's input, not the app's own system prompt (its contact address would count every time)
+    found = pii_findings([{"prompt": user_text(e), "response": e.response} for e in events])
     for r, f in zip(results, found, strict=True):
         spans = [(side, s) for side, ss in (("prompt", f.prompt), ("response", f.response)) for s in ss or ()]
         r.scores["pii_count"] = float(len(spans))

@@ -31,6 +31,7 @@ from parrotwatch.streaming.drift_stage import DriftStage, drift_p_values
 from parrotwatch.streaming.windows import WINDOW
 
 SEGMENT_HORIZON = timedelta(hours=6)
+WINDOWS_PER_PASS = 1440  # windows evaluated (and loaded) at once: a day of one-minute windows
 MAX_CATCH_UP = timedelta(days=1)  # a backlog from long ago evaluates its last day only (live)
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,13 @@ class AlertStage:
 
     # -- hooks of the inference sink ---------------------------------------------------------
     def evaluate(self, conn: psycopg.Connection, tag: str) -> int:
-        """Evaluate the windows closed since the last call; returns the alerts emitted."""
+        """Evaluate the windows closed since the last call, a day of windows at a time (bounded
+        memory however far the watermark jumped); returns the alerts emitted."""
         starts = self._closed_window_starts(conn)
-        if not starts:
-            return 0
+        return sum(self._evaluate(conn, tag, starts[i:i + WINDOWS_PER_PASS])
+                   for i in range(0, len(starts), WINDOWS_PER_PASS))
+
+    def _evaluate(self, conn: psycopg.Connection, tag: str, starts: list[datetime]) -> int:
         if self.drift is not None:
             self.drift.test_windows(conn, starts)
         evaluator = self._load(conn)

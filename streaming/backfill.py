@@ -57,7 +57,7 @@ from parrotwatch.streaming.derived import applied_flags, store_drilldown, store_
 from parrotwatch.streaming.drift_stage import DriftStage
 from parrotwatch.streaming.records import DLQ_HEAD_BYTES, inference_rows
 from parrotwatch.streaming.window_store import merge_windows
-from parrotwatch.streaming.windows import WINDOW, partials
+from parrotwatch.streaming.windows import WINDOW, partials, window_start
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,18 @@ COLUMNS = ("request_id", "event_time", "model", "app", *SCORE_NAMES, "input_toke
 CHUNK = timedelta(hours=1)  # event time per transaction
 SCORE_BATCH = 2_000  # events scored together
 NO_CATCH_UP_LIMIT = timedelta(days=36_500)
+MAX_DAYS = 92.0  # events further before the last one are dead letters (see run_backfill)
+
+
+SPANS_PER_LINE = 100_000  # dead-letter offsets: line x this + the span's index in the line
 
 
 @dataclass
 class Item:
-    """One input record: where it came from, and its inference event v1 as JSON bytes, or why not."""
+    """One input record: where it came from (``offset``: its line x ``SPANS_PER_LINE`` + its span's
+    index in that line), and its inference event v1 as JSON bytes, or why not."""
 
-    file: int
-    line: int
+    offset: int
     source: str
     raw: bytes | None
     reason: str | None = None
@@ -93,64 +97,82 @@ class BackfillReport:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _otlp_items(tree: bytes, file: int, line: int, source: str, settings: Settings) -> Iterator[Item]:
+def _otlp_items(tree: bytes, line: int, source: str, settings: Settings) -> Iterator[Item]:
+    at = line * SPANS_PER_LINE
     try:
         batch = map_traces(decode_traces(tree, JSON), app_attribute=settings.otlp_app_attribute)
     except OtlpDecodeError as exc:
-        yield Item(file, line, source, tree, f"not OTLP/JSON traces: {exc}")
+        yield Item(at, source, tree, f"not OTLP/JSON traces: {exc}")
         return
-    for span in batch.spans:
+    except Exception as exc:  # noqa: BLE001 (a record must not stop the backfill)
+        yield Item(at, source, tree, f"unexpected {type(exc).__name__} reading OTLP/JSON: {exc}")
+        return
+    for k, span in enumerate(batch.spans[:SPANS_PER_LINE]):
         if span.event is None:
-            yield Item(file, line, source, span.span_json, span.reason or "unmappable LLM span")
-        else:
-            yield Item(file, line, source, orjson.dumps(span.event))
+            yield Item(at + k, source, span.span_json, span.reason or "unmappable LLM span")
+            continue
+        try:
+            yield Item(at + k, source, orjson.dumps(span.event))
+        except Exception as exc:  # noqa: BLE001
+            yield Item(at + k, source, span.span_json, f"the span's event cannot be encoded: {exc}")
 
 
-def _openai_item(obj: dict, raw: bytes, file: int, line: int, source: str) -> Item:
+def _openai_item(obj: dict, raw: bytes, line: int, source: str) -> Item:
     try:
         event = from_openai_chat(obj["request"], obj["response"], latency_ms=obj.get("latency_ms"),
                                  app=obj.get("app") or "default")
-    except (ValueError, TypeError, KeyError) as exc:
-        return Item(file, line, source, raw, f"not an OpenAI chat request/response pair: {exc}")
-    return Item(file, line, source, event.model_dump_json(exclude_none=True).encode())
+        return Item(line * SPANS_PER_LINE, source, event.model_dump_json(exclude_none=True).encode())
+    except Exception as exc:  # noqa: BLE001 (any content the adapter refuses is a dead letter)
+        what = f"{type(exc).__name__}: {exc}"
+        return Item(line * SPANS_PER_LINE, source, raw,
+                    f"not an OpenAI chat request/response pair: {what[:300]}")
 
 
-def read_items(paths: list[Path], settings: Settings) -> Iterator[Item]:
+def _whole_document(data: bytes) -> Any:
+    """The file as one JSON object when it is one (a pretty-printed OTLP/JSON export), else None."""
+    if data.lstrip()[:1] != b"{" or data.count(b"\n") < 2:
+        return None
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def read_items(paths: list[Path], settings: Settings, name: str = "history") -> Iterator[Item]:
     """Every record of ``paths``, in file and line order, recognised per line: OTLP/JSON traces
     (``resourceSpans``), an OpenAI pair (``request`` and ``response``), else an inference event v1
-    (parsed and validated later, with the stream's own parser). A file that is one JSON document
-    over several lines (pretty-printed OTLP/JSON) is read whole."""
-    for file, path in enumerate(paths):
-        source = f"backfill:{path.name}"
+    (parsed and validated later, with the stream's own parser). A file that parses whole as one JSON
+    object over several lines (pretty-printed OTLP/JSON) is read as one record. A record's source is
+    ``backfill:<name>/<file name>@<content hash>``, so its dead letters are keyed apart from any other
+    file's, and the same file in a rerun gives the same keys."""
+    for path in paths:
         data = path.read_bytes()
-        lines = data.splitlines()
-        if lines and lines[0].strip() in (b"{", b"[") or (len(lines) > 1 and not _is_json(lines[0])):
-            yield from _otlp_items(data, file, 1, source, settings)
+        source = f"backfill:{name}/{path.name}@{hashlib.sha256(data).hexdigest()[:12]}"
+        whole = _whole_document(data)
+        if whole is not None:
+            if "resourceSpans" in whole or "resource_spans" in whole:
+                yield from _otlp_items(data, 1, source, settings)
+            else:
+                yield Item(SPANS_PER_LINE, source, data)
             continue
-        for line, raw in enumerate(lines, start=1):
+        for line, raw in enumerate(data.splitlines(), start=1):
             if not raw.strip():
                 continue
-            if len(raw) > settings.max_event_bytes * 4:
-                yield Item(file, line, source, raw, f"the line is {len(raw):,} bytes, over the event limit")
+            if len(raw) > max(settings.max_event_bytes, settings.max_request_bytes):
+                yield Item(line * SPANS_PER_LINE, source, raw,
+                           f"the line is {len(raw):,} bytes, over the request limit")
                 continue
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 obj = None  # the stream's parser gives the reason
             if isinstance(obj, dict) and ("resourceSpans" in obj or "resource_spans" in obj):
-                yield from _otlp_items(raw, file, line, source, settings)
+                yield from _otlp_items(raw, line, source, settings)
             elif isinstance(obj, dict) and "request" in obj and "response" in obj:
-                yield _openai_item(obj, raw, file, line, source)
+                yield _openai_item(obj, raw, line, source)
             else:
-                yield Item(file, line, source, raw)
-
-
-def _is_json(line: bytes) -> bool:
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return True
+                yield Item(line * SPANS_PER_LINE, source, raw)
 
 
 def _dead(item: Item, reason: str, stage: str, redact_pii: bool = False) -> dict[str, Any]:
@@ -160,7 +182,7 @@ def _dead(item: Item, reason: str, stage: str, redact_pii: bool = False) -> dict
         from parrotwatch.streaming.redaction import redact_payload
 
         head = redact_payload(head)
-    return {"topic": item.source, "partition": item.file, "offset": item.line,
+    return {"topic": item.source, "partition": 0, "offset": item.offset,
             "reason": bounded_reason(reason), "stage": stage,
             "payload": head,
             "payload_bytes": len(raw) if raw is not None else None,
@@ -182,7 +204,7 @@ def score_items(items: list[Item], settings: Settings, quality: QualityConfig | 
             if row["kind"] == "dlq":
                 dead.append(_dead(item, row["reason"], row["stage"], settings.redact_pii))
             else:
-                rows.append({**row, "partition": item.file, "offset": item.line})
+                rows.append({**row, "partition": 0, "offset": item.offset, "source": item.source})
         advance(len(chunk))
     rows.sort(key=lambda r: (r["event_time"], r["partition"], r["offset"]))
     return rows, dead
@@ -207,30 +229,32 @@ class Backfill:
         first_window = first.replace(second=0, microsecond=0)
         conn.execute("INSERT INTO stream_watermarks (sink, max_event_time, evaluated_until) "
                      "VALUES (%s, %s, %s) ON CONFLICT (sink) DO NOTHING",
-                     (self.sink, first - self.delay - WINDOW, first_window))
+                     (self.sink, first_window, first_window))
 
     def store_chunk(self, conn: psycopg.Connection, tag: str, rows: list[dict], dead: list[dict],
                     watermark: datetime) -> tuple[int, int]:
         """One transaction: rows, dead letters, derived state, windows, then the alert rules over
-        the windows ``watermark`` closes. Returns (rows newly stored, alerts)."""
+        the windows ``watermark`` closes (``watermark`` is an event time, as the live sink stores
+        it: the alert stage takes the delay off). Returns (rows newly stored, alerts)."""
         with conn.transaction():
             if self.drift is not None:
                 self.drift.before_store(conn, rows)
             with conn.cursor() as cur:
                 cols = (*COLUMNS, "kafka_partition", "kafka_offset", "sink_batch")
-                cur.executemany(
-                    f"INSERT INTO inference_scores ({', '.join(cols)}) VALUES "
-                    f"({', '.join(['%s'] * len(cols))}) ON CONFLICT (request_id) DO NOTHING "
-                    "RETURNING request_id",
-                    [(*(r[c] for c in COLUMNS), r["partition"], r["offset"], tag) for r in rows],
-                    returning=True)
-                stored = set()
-                while True:
-                    row = cur.fetchone()
-                    if row is not None:
-                        stored.add(row[0])
-                    if not cur.nextset():
-                        break
+                stored: set[str] = set()
+                if rows:  # an empty executemany sends nothing, and has no result to fetch
+                    cur.executemany(
+                        f"INSERT INTO inference_scores ({', '.join(cols)}) VALUES "
+                        f"({', '.join(['%s'] * len(cols))}) ON CONFLICT (request_id) DO NOTHING "
+                        "RETURNING request_id",
+                        [(*(r[c] for c in COLUMNS), r["partition"], r["offset"], tag) for r in rows],
+                        returning=True)
+                    while True:
+                        row = cur.fetchone()
+                        if row is not None:
+                            stored.add(row[0])
+                        if not cur.nextset():
+                            break
                 if dead:
                     cur.executemany(
                         "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset, reason, "
@@ -238,7 +262,11 @@ class Backfill:
                         "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                         [(d["topic"], d["partition"], d["offset"], d["reason"], d["payload"],
                           d["payload_bytes"], d["payload_sha256"], d["stage"]) for d in dead])
-            new_rows = [r for r in rows if r["request_id"] in stored]
+            new_rows = []
+            for r in rows:  # the first occurrence of each id stored now (as the live sink keeps)
+                if r["request_id"] in stored:
+                    stored.discard(r["request_id"])
+                    new_rows.append(r)
             if self.drift is not None:
                 self.drift.after_store(conn, tag, new_rows)
             store_drilldown(conn, tag, new_rows)
@@ -253,21 +281,34 @@ class Backfill:
 
 def run_backfill(settings: Settings, database_url: str, paths: list[Path], name: str, *,
                  quality: QualityConfig | None = None, close_all: bool = False,
+                 max_days: float = MAX_DAYS,
                  progress: Callable[[str, int], Any] | None = None) -> BackfillReport:
     """Read, score and store ``paths`` under the backfill ``name``; see the module docstring.
 
     ``close_all``: also evaluate the windows after the last event's watermark (the input is
     complete); by default they stay open, as in the live stream, until a later backfill of the
-    same name moves the watermark on. ``progress(what, total)`` gives a context manager with
-    ``update(n)`` (a tqdm bar), or None for none."""
+    same name moves the watermark on. ``max_days``: events more than this before the last one are
+    dead letters (one stray timestamp from 2001 must not make the rules walk 25 years of minutes).
+    ``progress(what, total)`` gives a context manager with ``update(n)`` (a tqdm bar), or None."""
     from contextlib import nullcontext
 
     report = BackfillReport(name)
-    items = list(read_items(paths, settings))
+    items = list(read_items(paths, settings, name))
     report.records = len(items)
     bar = progress("scoring", len(items)) if progress else nullcontext()
     with bar as b:
         rows, dead = score_items(items, settings, quality, b.update if b is not None else (lambda n: None))
+    if rows:
+        floor = rows[-1]["event_time"] - timedelta(days=max_days)
+        stale = [r for r in rows if r["event_time"] < floor]
+        if stale:
+            by_offset = {(i.source, i.offset): i for i in items}
+            rows = rows[len(stale):]  # sorted by event time: the stale ones come first
+            dead += [_dead(by_offset[(r["source"], r["offset"])],
+                           f"event time {r['event_time']:%Y-%m-%d %H:%M} is more than {max_days:g} days "
+                           f"before the backfill's last event ({floor + timedelta(days=max_days):%Y-%m-%d}); "
+                           "backfill it on its own, or raise --max-days", "range", settings.redact_pii)
+                     for r in stale]
     for d in dead:
         key = d["reason"][:60]
         report.reasons[key] = report.reasons.get(key, 0) + 1
@@ -286,10 +327,10 @@ def run_backfill(settings: Settings, database_url: str, paths: list[Path], name:
         chunks = _chunks(rows, report.first)
         bar = progress("storing (hours of event time)", len(chunks)) if progress else nullcontext()
         with bar as b:
-            for i, (end, chunk) in enumerate(chunks):
-                watermark = chunk[-1]["event_time"] - backfill.delay
-                if close_all and i == len(chunks) - 1:
-                    watermark = end + WINDOW
+            for i, (_end, chunk) in enumerate(chunks):
+                watermark = chunk[-1]["event_time"]  # as the live sink stores it (before the delay)
+                if close_all and i == len(chunks) - 1:  # just past the last event's window
+                    watermark = window_start(report.last) + WINDOW + backfill.delay
                 stored, alerts = backfill.store_chunk(conn, f"{backfill.sink}:{i}", chunk,
                                                       dead if i == 0 else [], watermark)
                 report.stored += stored
@@ -311,8 +352,8 @@ def publish_alerts(settings: Settings, database_url: str, name: str) -> int:
     from parrotwatch.stack.kafka_auth import client_options
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT alert_id, event FROM alerts WHERE sink_batch LIKE %s ORDER BY id",
-                            (f"backfill:{name}:%",)).fetchall()
+        rows = conn.execute("SELECT alert_id, event FROM alerts WHERE starts_with(sink_batch, %s) "
+                            "ORDER BY id", (f"backfill:{name}:",)).fetchall()
     if not rows:
         return 0
     from kafka import KafkaProducer
@@ -320,9 +361,11 @@ def publish_alerts(settings: Settings, database_url: str, name: str) -> int:
     producer = KafkaProducer(**client_options(settings), acks="all", max_request_size=MAX_MESSAGE_BYTES)
     try:
         topic = settings.topic(ALERTS_TOPIC)
-        for alert_id, event in rows:
-            producer.send(topic, key=alert_id.encode(), value=orjson.dumps(event))
+        futures = [producer.send(topic, key=alert_id.encode(), value=orjson.dumps(event))
+                   for alert_id, event in rows]
         producer.flush()
+        for future in futures:  # flush() does not raise for a failed send; get() does
+            future.get(timeout=30)
     finally:
         producer.close()
     return len(rows)

@@ -167,10 +167,16 @@ def _row(event, scored: ScoredEvent, pool: PoolDesign | None = None) -> dict[str
     }
 
 
-def dead_letter(raw: bytes | None, reason: str, stage: str) -> dict[str, Any]:
-    """The dead-letter columns of a record: its bounded reason, head, size and hash."""
+def dead_letter(raw: bytes | None, reason: str, stage: str, redact_pii: bool = False) -> dict[str, Any]:
+    """The dead-letter columns of a record: its bounded reason, head (PII-redacted with
+    ``redact_pii``: docs/pii.md), size and hash."""
+    head = raw[:DLQ_HEAD_BYTES] if raw is not None else None
+    if redact_pii:
+        from parrotwatch.contracts.dead_letters import redacted_head
+
+        head = redacted_head(head)
     return {"kind": "dlq", "reason": bounded_reason(reason), "stage": stage,
-            "payload": raw[:DLQ_HEAD_BYTES] if raw is not None else None,
+            "payload": head,
             "payload_bytes": len(raw) if raw is not None else None,
             "payload_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else None}
 
@@ -195,18 +201,23 @@ def inference_rows(raws: list[bytes | None], max_bytes: int, index_path: str | N
 
         for row in out:
             if row["kind"] == "dlq":
-                row["payload"] = redact_payload(row["payload"])
+                try:
+                    row["payload"] = redact_payload(row["payload"])
+                except Exception:  # never store what could not be redacted, never fail the batch
+                    row["payload"] = None
     return out
 
 
 def _redact_texts(row: dict[str, Any], event, scored: ScoredEvent, pool: PoolDesign | None) -> None:
-    """The row's stored texts, redacted; the (costly) redaction of the whole event only when the
-    row keeps a text cut from it (a review text, a prompt excerpt)."""
+    """The row's stored texts, redacted: the (costly) redaction of the whole event only for a row
+    that keeps a review text, a prompt excerpt from the prompt's head."""
+    from parrotwatch.detectors.pii import redact
     from parrotwatch.streaming.redaction import redact_drilldown, redact_event
 
-    if row["review_text"] is not None or row["prompt_excerpt"] is not None:
-        redacted = _row(redact_event(event), scored, pool)
-        row["review_text"], row["prompt_excerpt"] = redacted["review_text"], redacted["prompt_excerpt"]
+    if row["review_text"] is not None:  # a few percent of requests: the whole event
+        row["review_text"] = _row(redact_event(event), scored, pool)["review_text"]
+    if row["prompt_excerpt"] is not None:  # its head only, with room for a value cut at the end
+        row["prompt_excerpt"] = (redact(prompt_text(event)[:EXCERPT_CHARS + 200]) or "")[:EXCERPT_CHARS]
     row["drilldown"] = redact_drilldown(row["drilldown"])
 
 
@@ -287,7 +298,8 @@ def process_batches(
             except Exception as exc:  # one row Arrow cannot hold must not fail the task
                 log.warning("a row of this batch does not convert to Arrow (%s); isolating it",
                             exc)
-                rows = [_convertible(row, raw, computed, schema) for row, raw in zip(
+                redact = bool(getattr(batch_fn, "keywords", {}).get("redact_pii"))
+                rows = [_convertible(row, raw, computed, schema, redact) for row, raw in zip(
                     rows, values, strict=True)]
                 arrays = _columns(rows, computed, schema)
             del rows, values
@@ -300,13 +312,15 @@ def _columns(rows: list[dict], names: list[str], schema: pa.Schema) -> dict[str,
     return {n: pa.array([r.get(n) for r in rows], type=schema.field(n).type) for n in names}
 
 
-def _convertible(row: dict, raw: bytes | None, names: list[str], schema: pa.Schema) -> dict:
+def _convertible(row: dict, raw: bytes | None, names: list[str], schema: pa.Schema,
+                 redact_pii: bool = False) -> dict:
     """``row``, or its dead letter when one of its values does not convert to its column."""
     try:
         _columns([row], names, schema)
         return row
     except Exception as exc:
-        return dead_letter(raw, f"its row does not convert ({type(exc).__name__}: {exc})", "build")
+        return dead_letter(raw, f"its row does not convert ({type(exc).__name__}: {exc})", "build",
+                           redact_pii)
 
 
 # Output column <- Kafka source column, copied as is.

@@ -327,7 +327,7 @@ class TransactionalSink:
                 reason = f"its dead letter could not be stored ({describe(error)}): {row['reason']}"
                 raw = None
             log.error("batch %s: dead-lettering %s:%s:%s (%s)", batch_id, *where, reason)
-            dlq.append({**row, **dead_letter(raw, reason, "store")})
+            dlq.append({**row, **dead_letter(raw, reason, "store", self.settings.redact_pii)})
         return ok, dlq
 
     def _forget(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,14 +43,29 @@ def dead_letter_message(row: dict[str, Any]) -> bytes:
     })
 
 
+_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)", re.S)
+
+
 def redacted_head(payload: bytes | None) -> bytes | None:
     """A dead letter's payload head as its PII-redacted UTF-8 text (undecodable bytes replaced), for
-    ``PARROTWATCH_REDACT_PII``: :func:`parrotwatch.detectors.pii.redact` (policy: docs/pii.md)."""
+    ``PARROTWATCH_REDACT_PII`` (policy: docs/pii.md). A head is mostly JSON, where a value may follow
+    an escape (``"card:\\n4111..."``): the scan reads a copy with every escape blanked to spaces of
+    the same length, so word boundaries hold and offsets map back onto the original text."""
     if payload is None:
         return None
-    from parrotwatch.detectors.pii import redact
+    from parrotwatch.detectors.pii import TRUNCATED, find_pii, scanned_length
 
-    return (redact(payload.decode("utf-8", "replace")) or "").encode("utf-8")
+    text = payload.decode("utf-8", "replace")
+    scanned = _JSON_ESCAPE.sub(lambda m: " " * len(m.group()), text)
+    out, last = [], 0
+    for span in find_pii(scanned):
+        out += [text[last:span.start], f"<{span.entity_type}>"]
+        last = span.end
+    end = scanned_length(scanned)
+    out.append(text[last:end])
+    if end < len(text):
+        out.append(TRUNCATED)
+    return "".join(out).encode("utf-8")
 
 
 DLQ_KEY_BYTES = 1024

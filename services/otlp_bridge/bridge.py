@@ -24,6 +24,9 @@ from parrotwatch.settings import DLQ_TOPIC, INFERENCE_TOPIC, Settings
 from parrotwatch.stack.kafka_auth import client_options
 
 log = logging.getLogger(__name__)
+#: records per poll (each at most the broker's message limit), so that what one poll gives is
+#: acknowledged well within the producer's 120 s bound
+MAX_POLL_RECORDS = 50
 
 
 @dataclass
@@ -53,7 +56,7 @@ class OtlpBridge:
         # may take a while to acknowledge (the API's 9 s bound is for one HTTP request)
         self.producer = KafkaEventProducer(
             settings.bootstrap, max_request_bytes=settings.max_event_bytes + 65_536,
-            client_id="parrotwatch-otlp-bridge", security=security, ack_timeout_s=60.0,
+            client_id="parrotwatch-otlp-bridge", security=security, ack_timeout_s=120.0,
             delivery_timeout_ms=55_000, request_timeout_ms=20_000)
 
     def _consumer(self) -> KafkaConsumer | None:
@@ -65,6 +68,8 @@ class OtlpBridge:
                     client_id="parrotwatch-otlp-bridge", enable_auto_commit=False,
                     isolation_level="read_committed", auto_offset_reset="earliest",
                     max_partition_fetch_bytes=self.settings.max_request_bytes,
+                    # a polled batch must be acknowledged within ack_timeout_s, whatever it holds
+                    max_poll_records=MAX_POLL_RECORDS,
                     session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
             except KafkaError as exc:
                 log.warning("Kafka at %s not reachable (%s); retrying in %.0f s",
@@ -92,13 +97,16 @@ class OtlpBridge:
                     continue
                 try:
                     self.write(batch)
-                except KafkaError as exc:
+                except Exception as exc:  # noqa: BLE001 (an outage, or a bug: re-read, never exit)
                     failures += 1
                     self.counts.retries += 1
                     delay = min(2.0 ** failures, 30.0)
-                    log.error("Kafka did not acknowledge the batch (%s); re-reading it in %.0f s", exc, delay)
-                    for tp, records in batch.items():  # not committed: read it again
-                        consumer.seek(tp, records[0].offset)
+                    log.error("the batch was not written (%s: %s); re-reading it in %.0f s",
+                              type(exc).__name__, exc, delay)
+                    assigned = consumer.assignment()
+                    for tp, records in batch.items():  # not committed: read it again (if still ours)
+                        if tp in assigned:
+                            consumer.seek(tp, records[0].offset)
                     self.stop.wait(delay)
                     continue
                 failures = 0

@@ -81,7 +81,12 @@ def translate(record: Any, *, encoding: Encoding = "otlp_proto", app_attribute: 
         if span.event is None:
             out.dead.append(dead(span.reason or "unmappable LLM span", span.span_json, "map"))
             continue
-        body = orjson.dumps(span.event)
+        try:
+            body = orjson.dumps(span.event)
+        except Exception as exc:  # noqa: BLE001 (content the encoder refuses is a dead letter)
+            out.dead.append(dead(f"the span's event cannot be encoded ({type(exc).__name__}: {exc})",
+                                 span.span_json, "map"))
+            continue
         if len(body) > max_event_bytes:
             out.dead.append(dead(f"the span's inference event weighs {len(body):,} bytes, over "
                                  f"max_event_bytes ({max_event_bytes:,}); record less content per span",

@@ -121,23 +121,36 @@ def test_backfill_reads_three_formats_and_dead_letters_poison(stack, tmp_path, n
                                 "usage": {"prompt_tokens": 3, "completion_tokens": 1}},
                    "latency_ms": 120, "app": "chat"}
     start_ns = int((t + timedelta(minutes=2)).timestamp() * 1e9)
+
+    def span(span_id: str, model: str | None) -> dict:
+        attrs = [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}]
+        if model:
+            attrs.append({"key": "gen_ai.request.model", "value": {"stringValue": model}})
+        return {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": span_id, "name": "chat",
+                "startTimeUnixNano": str(start_ns), "endTimeUnixNano": str(start_ns + 500_000_000),
+                "attributes": attrs}
+
     otlp = {"resourceSpans": [{"resource": {"attributes": [
         {"key": "service.name", "value": {"stringValue": "otel-app"}}]}, "scopeSpans": [{"spans": [
-            {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "chat",
-             "startTimeUnixNano": str(start_ns), "endTimeUnixNano": str(start_ns + 500_000_000),
-             "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                            {"key": "gen_ai.request.model", "value": {"stringValue": "otel-model"}}]},
-            {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203332", "name": "chat",
-             "startTimeUnixNano": str(start_ns), "endTimeUnixNano": str(start_ns + 1),
-             "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}]}]}]}]}
+            span("b7ad6b7169203331", "otel-model"), span("b7ad6b7169203332", None),
+            span("b7ad6b7169203333", None)]}]}]}
+    stale = {**v1, "request_id": "v1-stale", "timestamp": "2001-01-01T00:00:00+00:00"}
     lines = [orjson.dumps(v1), orjson.dumps(openai_pair), orjson.dumps(otlp), b"",
              b'{"request_id": "bad\\u0000", "model": 3}', b"not json at all \x00\xff",
-             orjson.dumps({"request": {"messages": "nope"}, "response": {}})]
+             orjson.dumps({"request": {"messages": "nope"}, "response": {}}),
+             orjson.dumps({"request": {"model": "g", "messages": []},
+                           "response": {"id": "x", "created": 1e20, "model": "g",
+                                        "choices": [{"message": {"content": "a"}}]}}),
+             orjson.dumps(v1), orjson.dumps(stale)]
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
+    all_bad = tmp_path / "bad.jsonl"  # a first line that is not JSON must not swallow the file
+    all_bad.write_bytes(b"garbage\n{not json either\n")
     url = stack.postgres.fresh_database(f"{namespace.settings.topic_prefix.strip('.')}_mix")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")},
            "PARROTWATCH_DATABASE_URL": url, "PARROTWATCH_HOME": str(namespace.settings.home)}
+    only_bad = backfill(env, str(all_bad), "--name", "bad")
+    assert only_bad.returncode == 0, only_bad.stderr[-3000:]
     done = backfill(env, str(path), "--name", "mixed", "--close-all")
     assert done.returncode == 0, done.stderr[-3000:]
     import psycopg
@@ -146,10 +159,19 @@ def test_backfill_reads_three_formats_and_dead_letters_poison(stack, tmp_path, n
         rows = conn.execute("SELECT request_id, model, app FROM inference_scores "
                             "ORDER BY event_time").fetchall()
         dead = conn.execute("SELECT source_topic, kafka_offset, stage, reason FROM dead_letters "
-                            "ORDER BY kafka_offset").fetchall()
+                            "ORDER BY source_topic, kafka_offset").fetchall()
+        closed = conn.execute("SELECT evaluated_until FROM stream_watermarks WHERE sink = 'backfill:mixed'"
+                              ).fetchone()[0]
+        firing = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
     assert rows == [("v1-a", "m", "a"), ("chatcmpl-1", "gpt-x", "chat"),
                     ("0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "otel-model", "otel-app")]
-    assert [(d[0], d[1]) for d in dead] == [("backfill:mixed.jsonl", 3), ("backfill:mixed.jsonl", 5),
-                                            ("backfill:mixed.jsonl", 6), ("backfill:mixed.jsonl", 7)]
-    reasons = {d[1]: d[3] for d in dead}
-    assert "model" in reasons[3] and "not an OpenAI" in reasons[7], reasons
+    bad = [d for d in dead if d[0].startswith("backfill:bad/bad.jsonl@")]
+    assert [d[1] for d in bad] == [100_000, 200_000]
+    mixed = [d for d in dead if d[0].startswith("backfill:mixed/mixed.jsonl@")]
+    assert [d[1] for d in mixed] == [300_001, 300_002, 500_000, 600_000, 700_000, 800_000, 1_000_000], mixed
+    reasons = {d[1]: d[3] for d in mixed}
+    assert "model" in reasons[300_001] and "model" in reasons[300_002]
+    assert "not an OpenAI" in reasons[700_000] and "OverflowError" in reasons[800_000], reasons
+    assert "more than 92 days before" in reasons[1_000_000]
+    # --close-all closes the last event's window, and no later one: no phantom traffic drop
+    assert closed == (t + timedelta(minutes=3)) and firing == 0

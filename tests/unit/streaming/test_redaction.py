@@ -75,3 +75,26 @@ def test_redact_event_handles_content_parts_and_missing_fields():
     ev = redact_event(parse_inference(raw, 1 << 20))
     assert ev.messages[0].content[0]["text"] == "<EMAIL_ADDRESS>" and ev.messages[0].content[1] == 7
     assert ev.prompt is None and ev.sources is None and ev.response == "ok"
+
+
+def test_redaction_reaches_values_after_json_escapes_in_dead_letters():
+    import json
+
+    from parrotwatch.contracts.dead_letters import redacted_head
+
+    head = json.dumps({"prompt": "card:\n4111111111111111 ssn\n078-05-1121 ip\n10.1.2.3"}).encode()
+    out = redacted_head(head).decode()
+    assert "4111111111111111" not in out and "078-05-1121" not in out and "10.1.2.3" not in out
+    assert out == '{"prompt": "card:\\n<CREDIT_CARD> ssn\\n<US_SSN> ip\\n<IP_ADDRESS>"}'
+
+
+def test_a_non_string_text_part_is_no_text_not_a_crash():
+    from parrotwatch.quality import prompt_text, user_text
+    from parrotwatch.scoring import parse_inference
+
+    raw = orjson.dumps({"request_id": "r3", "timestamp": "2026-12-01T00:00:00Z", "model": "m", "app": "a",
+                        "messages": [{"role": "user", "content": [{"type": "text", "text": 7},
+                                                                  {"type": "text", "text": "hi"}]}],
+                        "response": "ok"})
+    event = parse_inference(raw, 1 << 20)
+    assert prompt_text(event) == "hi" and user_text(event) == "hi"
