@@ -21,8 +21,10 @@ _OUTBOX_SEGMENT = ("(o.event->'labels'->>'model' IS NULL OR o.event->'labels'->>
 
 STATE = Row("Incidents", (
     Panel("Firing now", "stat", (Query(f"""
-SELECT count(*) FILTER (WHERE a.status = 'firing') AS firing FROM {_INCIDENTS}""", "table"),),
-          ("alerts",), "Incidents in the range whose latest transition is `firing`.", width=6,
+SELECT count(*) FILTER (WHERE a.status = 'firing' AND NOT (a.event->'labels' ? 'replay')) AS firing
+FROM {_INCIDENTS}""", "table"),),
+          ("alerts",), "Incidents in the range whose latest transition is `firing` (replayed history "
+          "from `parrotwatch backfill` left out).", width=6,
           height=6),
     Panel("Alert transitions per rule", "timeseries", (Query("""
 SELECT $__timeGroupAlias(at, $__interval), rule || ' ' || status AS metric,

@@ -300,7 +300,8 @@ def run_demo(settings: Settings, *, minutes: int, malformed: int, seed: int, tim
     calibration = review_round(settings, url, played, seed, say) if played.truth else None
     report = write_report(url, settings, run_id, minutes)
     first_alert = f"{feed.first_alert_s:.0f} s" if feed.first_alert_s is not None else "none while waiting"
-    print(f"\ntimings: first scored request {feed.first_scored_s or 0:.0f} s into the demo, first alert "
+    first_row = f"{feed.first_scored_s:.0f} s" if feed.first_scored_s is not None else "-"
+    print(f"\ntimings: first scored request {first_row} into the demo, first alert "
           f"{first_alert}, all {n_events} scored at {all_scored_s:.0f} s, summary at "
           f"{time.monotonic() - t0:.0f} s")
     print(f"""

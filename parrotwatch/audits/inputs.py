@@ -145,7 +145,10 @@ def read_audit_canaries(path: Path) -> tuple:
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
         if not (isinstance(row, dict) and isinstance(row.get("text"), str)
                 and isinstance(row.get("included"), bool)):
             raise ValueError(f"{path}:{n}: an audit canary is {{\"text\": str, \"included\": bool}}")

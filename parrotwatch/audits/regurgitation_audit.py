@@ -3,12 +3,10 @@ with the training corpus (:func:`parrotwatch.detectors.audits.regurgitation.scan
 flagged output
 to the corpus document that holds it (:func:`~parrotwatch.detectors.audits.regurgitation.top_documents`);
 and for near-verbatim copies (ALL CAPS, re-spaced, lightly edited; Ippolito et al. 2022) of >=
-``min_tokens`` tokens at edit similarity >= ``NEAR_MIN_SIMILARITY``, verified against the corpus text
-(:func:`parrotwatch.detectors.audits.near_verbatim.near_verbatim_scan`, with an exact index of n =
-``NEAR_N`` built here from the same corpus).
-
-Spec keys read when the spec has them (``RegurgitationAudit`` does not declare them yet), else the
-defaults: ``near_verbatim_n`` (8), ``near_verbatim_min_similarity`` (0.8), ``near_verbatim_max_gap`` (16).
+``min_tokens`` tokens at edit similarity >= ``near_verbatim_min_similarity``, verified against the corpus
+text (:func:`parrotwatch.detectors.audits.near_verbatim.near_verbatim_scan`, with an exact index of n =
+``near_verbatim_n`` built here from the same corpus); spec keys of ``RegurgitationAudit``, defaults
+8, 0.8 and a gap of 16 words.
 
 Outputs come from a JSONL file (inference events v1: ``request_id`` + ``response``; or ``id`` + ``text``):
 the ``inference_scores`` table keeps scores, not response texts. The index is ``parrotwatch index build``'s
@@ -34,8 +32,6 @@ from parrotwatch.detectors.audits.ngram_index import ExactIndex, load_index
 from parrotwatch.detectors.audits.regurgitation import Overlap, scan, top_documents
 
 AUDIT = "regurgitation"
-NEAR_N = 8  # n of the near-verbatim candidate index: catches one edit in 12 tokens
-NEAR_MIN_SIMILARITY = 0.8
 
 
 def read_outputs(path: Path) -> dict[str, str]:

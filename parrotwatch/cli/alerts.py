@@ -25,10 +25,12 @@ def list_alerts(
     from parrotwatch.stack.urls import database_url
 
     query = ("SELECT DISTINCT ON (alert_id, starts_at) emitted_at, status, severity, rule, model, "
-             "app, starts_at, ends_at, summary FROM alerts ORDER BY alert_id, starts_at, id DESC")
-    query = f"SELECT * FROM ({query}) a"
-    if firing:
-        query += " WHERE status = 'firing'"
+             "app, starts_at, ends_at, summary, event->'labels' ? 'replay' AS replayed FROM alerts "
+             "ORDER BY alert_id, starts_at, id DESC")
+    query = ("SELECT emitted_at, status, severity, rule, model, app, starts_at, ends_at, summary "
+             f"FROM ({query}) a")
+    if firing:  # replayed history (parrotwatch backfill) is not firing now
+        query += " WHERE status = 'firing' AND NOT replayed"
     query += " ORDER BY emitted_at DESC LIMIT %s"
     with psycopg.connect(database_url(load_settings()), autocommit=True) as conn:
         rows = conn.execute(query, (limit,)).fetchall()

@@ -24,6 +24,9 @@ def backfill(
     close_all: Annotated[bool, typer.Option(
         help="Also evaluate the windows after the last event (the history is complete); by "
         "default they stay open as in the live stream.")] = False,
+    max_days: Annotated[float, typer.Option(
+        min=1, help="Events more than this many days before the last one are dead letters (a stray "
+        "timestamp must not make the rules walk years of minutes).")] = 92.0,
     publish: Annotated[bool, typer.Option(
         help="Also publish the replayed alerts on llm.alerts.v1 (labelled replay=backfill:NAME); "
         "by default they are stored only, so history pages nobody.")] = False,
@@ -46,7 +49,7 @@ def backfill(
         return tqdm(total=total, desc=what, unit="", disable=no_progress)
 
     report = run_backfill(settings, url, list(files), name, quality=quality, close_all=close_all,
-                          progress=bar)
+                          max_days=max_days, progress=bar)
     span = f"{report.first:%Y-%m-%d %H:%M} to {report.last:%Y-%m-%d %H:%M} UTC" if report.first else "-"
     say(f"backfill {name}: {report.records} records, {report.stored} stored "
         f"({report.duplicates} already there), {report.dead_letters} dead letters; events {span}; "
