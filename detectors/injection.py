@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import math
@@ -215,6 +216,12 @@ class _Fitted:
     stack_intercept: float
 
 
+@functools.lru_cache(maxsize=8)
+def _data_digest(*files: tuple[str, int, int]) -> str:
+    """SHA-256 of the reference files, read once per (path, mtime, size): not on every batch."""
+    return hashlib.sha256(b"\0".join(Path(f).read_bytes() for f, _, _ in files)).hexdigest()
+
+
 class InjectionScorer:
     """Batch ``injection_score`` in [0, 1] of prompts (module docstring); a ``protocols.RequestScorer``.
 
@@ -239,8 +246,8 @@ class InjectionScorer:
 
     # ---------------------------------------------------------------- fitting
     def _fitted(self) -> _Fitted:
-        data = self.corpus_path.read_bytes() + b"\0" + self.benign_path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = _data_digest(*((str(f), f.stat().st_mtime_ns, f.stat().st_size)
+                                for f in (self.corpus_path, self.benign_path)))
         key = (digest, self.encoder_spec, self.seed, self.C, self.folds)
         with _LOCK:
             if key not in _FITS:

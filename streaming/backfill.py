@@ -53,7 +53,12 @@ from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.quality import QualityConfig
 from parrotwatch.settings import ALERTS_TOPIC, Settings
 from parrotwatch.streaming.alert_stage import AlertStage
-from parrotwatch.streaming.derived import applied_flags, store_drilldown, store_review_texts
+from parrotwatch.streaming.derived import (
+    applied_flags,
+    insert_dead_letters,
+    store_drilldown,
+    store_review_texts,
+)
 from parrotwatch.streaming.drift_stage import DriftStage
 from parrotwatch.streaming.records import DLQ_HEAD_BYTES, inference_rows
 from parrotwatch.streaming.window_store import merge_windows
@@ -148,7 +153,9 @@ def read_items(paths: list[Path], settings: Settings, name: str = "history") -> 
     file's, and the same file in a rerun gives the same keys."""
     for path in paths:
         data = path.read_bytes()
-        source = f"backfill:{name}/{path.name}@{hashlib.sha256(data).hexdigest()[:12]}"
+        # a file name is bytes on Linux: undecodable ones come as lone surrogates PostgreSQL refuses
+        shown = path.name.encode("utf-8", "backslashreplace").decode("utf-8")
+        source = f"backfill:{name}/{shown}@{hashlib.sha256(data).hexdigest()[:12]}"
         whole = _whole_document(data)
         if whole is not None:
             if "resourceSpans" in whole or "resource_spans" in whole:
@@ -256,12 +263,7 @@ class Backfill:
                         if not cur.nextset():
                             break
                 if dead:
-                    cur.executemany(
-                        "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset, reason, "
-                        "payload, payload_bytes, payload_sha256, stage) VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        [(d["topic"], d["partition"], d["offset"], d["reason"], d["payload"],
-                          d["payload_bytes"], d["payload_sha256"], d["stage"]) for d in dead])
+                    insert_dead_letters(cur, dead)
             new_rows = []
             for r in rows:  # the first occurrence of each id stored now (as the live sink keeps)
                 if r["request_id"] in stored:

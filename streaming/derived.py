@@ -21,6 +21,18 @@ DRILLDOWN_KEYS = ("unsupported_spans", "surprising_tokens", "nearest_reference",
                   "injection_match")
 
 
+def insert_dead_letters(cur: psycopg.Cursor, rows: list[dict]) -> None:
+    """Store dead-letter rows (``topic``, ``partition``, ``offset``, ``reason``, ``payload``,
+    ``kafka_timestamp`` if any, ``payload_bytes``, ``payload_sha256``, ``stage``); one stored
+    before under the same (topic, partition, offset) is kept."""
+    cur.executemany(
+        "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset, reason,"
+        " payload, kafka_timestamp, payload_bytes, payload_sha256, stage) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [(r["topic"], r["partition"], r["offset"], r["reason"], r["payload"], r.get("kafka_timestamp"),
+          r["payload_bytes"], r["payload_sha256"], r["stage"]) for r in rows])
+
+
 def count_dead_letters(conn: psycopg.Connection, dead_letters: list[dict]) -> None:
     """Dead letters per minute of Kafka time: a malformed record has no trusted segment."""
     counts = Counter((*ALL_SEGMENTS, window_start(r["kafka_timestamp"]))

@@ -35,6 +35,7 @@ from parrotwatch.gc_pause import gc_paused
 from parrotwatch.settings import DLQ_TOPIC, SCORES_TOPIC, Settings
 from parrotwatch.stack.kafka import MAX_MESSAGE_BYTES, SINK_MARKERS_TOPIC
 from parrotwatch.stack.kafka_auth import client_options
+from parrotwatch.streaming.derived import insert_dead_letters
 from parrotwatch.streaming.isolation import describe, fetch_records, find_culprits, is_data_error
 from parrotwatch.streaming.messages import dead_letter_key, dead_letter_message, score_message
 from parrotwatch.streaming.records import dead_letter
@@ -206,13 +207,7 @@ class TransactionalSink:
                 f"ON CONFLICT ({spec.id_column}) DO NOTHING")
             stored = cur.rowcount
             if dlq:
-                cur.executemany(
-                    "INSERT INTO dead_letters (source_topic, kafka_partition, kafka_offset, reason,"
-                    " payload, kafka_timestamp, payload_bytes, payload_sha256, stage) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(r["topic"], r["partition"], r["offset"], r["reason"], r["payload"],
-                      r["kafka_timestamp"], r["payload_bytes"], r["payload_sha256"], r["stage"])
-                     for r in dlq])
+                insert_dead_letters(cur, dlq)
         return stored
 
     def _refused_before(self, conn: psycopg.Connection, ok: list[dict]) -> dict[tuple, dict]:

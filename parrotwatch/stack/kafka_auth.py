@@ -49,3 +49,21 @@ def spark_options(settings: Settings) -> dict[str, str]:
 
 def _jaas_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def consumer_when_reachable(stop, topic: str, settings: Settings, log, **options: Any):
+    """A ``KafkaConsumer`` of ``topic`` with the stack's bootstrap and security and ``options``,
+    retried with backoff (1 s doubling to 30 s) until the broker answers; None once ``stop`` (a
+    ``threading.Event``) is set. The long-running consumers (dispatcher, OTLP bridge) start with it."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return KafkaConsumer(topic, **client_options(settings), **options)
+        except KafkaError as exc:
+            log.warning("Kafka at %s not reachable (%s); retrying in %.0f s", settings.bootstrap, exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+    return None

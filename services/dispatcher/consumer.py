@@ -27,7 +27,7 @@ from parrotwatch.services.dispatcher.outbox import enqueue
 from parrotwatch.services.dispatcher.records import Parsed, dead_letter, parse
 from parrotwatch.services.dispatcher.redact import storable_text
 from parrotwatch.settings import ALERTS_TOPIC, Settings
-from parrotwatch.stack.kafka_auth import client_options
+from parrotwatch.stack.kafka_auth import consumer_when_reachable
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ class AlertConsumer:
                  stop: threading.Event, on_enqueued: Callable[[], None] = lambda: None) -> None:
         self.topic = settings.topic(ALERTS_TOPIC)
         self.group = f"{settings.topic_prefix}{config.delivery.consumer_group}"
-        self.bootstrap = settings.bootstrap
-        self.kafka = client_options(settings)  # bootstrap servers and security
+        self.settings = settings  # Kafka bootstrap and security
         self.config = config
         self.database_url = database_url
         self.stop = stop
@@ -49,21 +48,12 @@ class AlertConsumer:
         self.isolated_batches = 0  # batches the database refused on their data, stored record by record
 
     def _consumer(self) -> KafkaConsumer | None:
-        delay = 1.0
-        while not self.stop.is_set():
-            try:
-                return KafkaConsumer(
-                    self.topic, **self.kafka, group_id=self.group,
-                    client_id="parrotwatch-dispatcher", enable_auto_commit=False,
-                    isolation_level="read_committed",
-                    auto_offset_reset=self.config.delivery.auto_offset_reset,
-                    # a crashed replica's partitions move after 10 s (kafka-python default: 45 s)
-                    session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
-            except KafkaError as exc:
-                log.warning("Kafka at %s not reachable (%s); retrying in %.0f s", self.bootstrap, exc, delay)
-                self.stop.wait(delay)
-                delay = min(delay * 2, 30.0)
-        return None
+        return consumer_when_reachable(
+            self.stop, self.topic, self.settings, log, group_id=self.group,
+            client_id="parrotwatch-dispatcher", enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset=self.config.delivery.auto_offset_reset,
+            # a crashed replica's partitions move after 10 s (kafka-python default: 45 s)
+            session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
 
     def run(self) -> None:
         consumer = self._consumer()

@@ -21,7 +21,7 @@ from kafka.structs import OffsetAndMetadata
 from parrotwatch.services.api.producer import KafkaEventProducer
 from parrotwatch.services.otlp_bridge.translate import Encoding, translate
 from parrotwatch.settings import DLQ_TOPIC, INFERENCE_TOPIC, Settings
-from parrotwatch.stack.kafka_auth import client_options
+from parrotwatch.stack.kafka_auth import client_options, consumer_when_reachable
 
 log = logging.getLogger(__name__)
 #: records per poll (each at most the broker's message limit), so that what one poll gives is
@@ -60,23 +60,13 @@ class OtlpBridge:
             delivery_timeout_ms=55_000, request_timeout_ms=20_000)
 
     def _consumer(self) -> KafkaConsumer | None:
-        delay = 1.0
-        while not self.stop.is_set():
-            try:
-                return KafkaConsumer(
-                    self.topic, **client_options(self.settings), group_id=self.group,
-                    client_id="parrotwatch-otlp-bridge", enable_auto_commit=False,
-                    isolation_level="read_committed", auto_offset_reset="earliest",
-                    max_partition_fetch_bytes=self.settings.max_request_bytes,
-                    # a polled batch must be acknowledged within ack_timeout_s, whatever it holds
-                    max_poll_records=MAX_POLL_RECORDS,
-                    session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
-            except KafkaError as exc:
-                log.warning("Kafka at %s not reachable (%s); retrying in %.0f s",
-                            self.settings.bootstrap, exc, delay)
-                self.stop.wait(delay)
-                delay = min(delay * 2, 30.0)
-        return None
+        return consumer_when_reachable(
+            self.stop, self.topic, self.settings, log, group_id=self.group,
+            client_id="parrotwatch-otlp-bridge", enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            max_partition_fetch_bytes=self.settings.max_request_bytes,
+            # a polled batch must be acknowledged within ack_timeout_s, whatever it holds
+            max_poll_records=MAX_POLL_RECORDS, session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
 
     def run(self) -> None:
         consumer = self._consumer()

@@ -143,7 +143,8 @@ def test_backfill_reads_three_formats_and_dead_letters_poison(stack, tmp_path, n
              orjson.dumps(v1), orjson.dumps(stale)]
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    all_bad = tmp_path / "bad.jsonl"  # a first line that is not JSON must not swallow the file
+    # a first line that is not JSON must not swallow the file; an undecodable file name is stored
+    all_bad = tmp_path / os.fsdecode(b"bad\xff.jsonl")
     all_bad.write_bytes(b"garbage\n{not json either\n")
     url = stack.postgres.fresh_database(f"{namespace.settings.topic_prefix.strip('.')}_mix")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARROTWATCH_")},
@@ -164,7 +165,7 @@ def test_backfill_reads_three_formats_and_dead_letters_poison(stack, tmp_path, n
         firing = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
     assert rows == [("v1-a", "m", "a"), ("chatcmpl-1", "gpt-x", "chat"),
                     ("0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "otel-model", "otel-app")]
-    bad = [d for d in dead if d[0].startswith("backfill:bad/bad.jsonl@")]
+    bad = [d for d in dead if d[0].startswith("backfill:bad/bad\\udcff.jsonl@")]
     assert [d[1] for d in bad] == [100_000, 200_000]
     mixed = [d for d in dead if d[0].startswith("backfill:mixed/mixed.jsonl@")]
     assert [d[1] for d in mixed] == [300_001, 300_002, 500_000, 600_000, 700_000, 800_000, 1_000_000], mixed

@@ -14,14 +14,14 @@ import os
 import subprocess
 import sys
 
-import httpx
 import pytest
 
 from parrotwatch.settings import OTLP_SPANS_TOPIC
 from parrotwatch.stack.local import REPO_ROOT, settings_env
-from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
+from parrotwatch.stack.processes import ManagedProcess
 from tests.integration.conftest import wait_for
 from tests.integration.test_api_live import SECRET, start_api
+from tests.served_lm import served_testbed
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("openai", reason="needs the otlp-record extra (the official client)")
@@ -94,17 +94,8 @@ def lm_server(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("otlp-client-home")
     info = ensure_testbed(home, TestbedRef(preset="tiny", seed=0, steps=20), progress=False)
-    port, run = free_port(), tmp_path_factory.mktemp("otlp-lm-server")
-    server = ManagedProcess("otlp-lm-server", run, run / "server.log")
-    server.start([sys.executable, "-m", "parrotwatch.cli", "testbed", "serve", str(info.path), "--name",
-                  MODEL, "--port", str(port), "--threads", "1"], env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, timeout=120,
-                   interval=0.3, proc=server, what="the LM server's /v1/models")
+    with served_testbed(info.path, tmp_path_factory.mktemp("otlp-lm-server"), MODEL) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def run_app(lm_url: str, api_url: str, app: str, sink: str) -> dict[str, dict]:

@@ -4,14 +4,13 @@ tiny testbed, started as its own process. The same model scored locally is the o
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import httpx
 import numpy as np
 import pytest
 
-from parrotwatch.stack.processes import ManagedProcess, free_port, wait_until
+from parrotwatch.stack.processes import free_port
+from tests.served_lm import served_testbed
 
 MODEL = "tiny-testbed"
 
@@ -28,17 +27,8 @@ def testbed(audit_home):
 @pytest.fixture(scope="module")
 def endpoint(testbed, tmp_path_factory):
     """``http://127.0.0.1:PORT/v1`` of a server process serving the testbed as ``tiny-testbed``."""
-    port, run = free_port(), tmp_path_factory.mktemp("lm-server")
-    server = ManagedProcess("lm-server", run, run / "server.log")
-    server.start([sys.executable, "-m", "parrotwatch.cli", "testbed", "serve", str(testbed.path), "--name",
-                  MODEL, "--port", str(port), "--threads", "1"], env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, timeout=120,
-                   interval=0.3, proc=server, what="the LM server's /v1/models")
+    with served_testbed(testbed.path, tmp_path_factory.mktemp("lm-server"), MODEL) as url:
         yield url
-    finally:
-        server.stop()
 
 
 def _scorer(url: str, **options):
