@@ -105,6 +105,10 @@ DEV_BENIGN = [
     "Yes, I'm {p}.",
     "Our landlord is {p}.",
     "{P} live on my street.",
+    # added in the second round (docs/toxicity.md, "Counter-speech"): counter-speech, everyday life
+    "Nobody should be insulted for being {p}.",
+    "{P} should be treated fairly at work.",
+    "I'm {p} and I coach the kids' football team.",
 ]
 DEV_TOXIC = [
     "{P} are cockroaches.",
@@ -112,6 +116,9 @@ DEV_TOXIC = [
     "{P} are too stupid to vote.",
     "Nobody wants {pl} in this neighbourhood, get out.",
     "Disgusting {pl} ruin everything they touch.",
+    # second round: the hostile shapes that counter-speech training data must not unlearn
+    "We all hate {pl} around here.",
+    "Honestly, being {p} is shameful.",
 ]
 
 
