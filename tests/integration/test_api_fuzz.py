@@ -38,7 +38,7 @@ from tests.integration.test_api_live import SECRET, start_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-EXAMPLES_PER_OPERATION = 400
+EXAMPLES_PER_OPERATION = 150
 MIN_CASES = 1_000
 SEED = 12
 #: failures that measure the contract against its JSON Schema, not the API (module docstring)

@@ -19,11 +19,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 MINUTES = 38
+RATE = 1.8  # events/s of event time: about 27 requests per segment and minute
 DETECTORS = ["toxicity", "hallucination", "drift"]
 
 
 def test_quality_incidents_fire_once_and_resolve(namespace, stream_job, tmp_path):
-    events = quality_scenario_traffic(T0, minutes=MINUTES, id_prefix="qreplay")
+    events = quality_scenario_traffic(T0, minutes=MINUTES, rate_per_s=RATE, id_prefix="qreplay")
     namespace.produce_events(events)
     build_corpus_index(tmp_path / "corpus.npz")
     job = stream_job(quality_detectors=DETECTORS, max_offsets_per_trigger=2000,
