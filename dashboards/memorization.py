@@ -68,6 +68,18 @@ FROM inference_scores
 WHERE $__timeFilter(event_time) AND {SEGMENT} AND regurgitation > 0
 ORDER BY regurgitation DESC LIMIT 20""", "table"),), ("inference_scores",),
               links=(DRILLDOWN_LINK,)),
+        Panel("Privacy incidents: PII repeated from the training corpus", "table", (Query("""
+SELECT s.event_time AS "time", s.request_id, s.model, s.app, s.pii_regurgitated AS "PII spans leaked",
+       s.regurgitation AS "longest overlap",
+       (SELECT string_agg(DISTINCT e->>'type', ', ') FROM jsonb_array_elements(d.pii_entities) e
+        WHERE (e->>'in_corpus')::boolean) AS "PII types"
+FROM inference_scores s
+LEFT JOIN request_drilldown d ON d.request_id = s.request_id
+WHERE $__timeFilter(s.event_time) AND s.model IN ($model) AND s.app IN ($app) AND s.pii_regurgitated > 0
+ORDER BY s.event_time DESC LIMIT 50""", "table"),), ("inference_scores", "request_drilldown"),
+              "Responses that repeat personal data found in a verbatim run of the training-corpus "
+              "index (`pii_regurgitated`, docs/pii.md): each one raises the critical `pii_leak` "
+              "alert. Types only, never the values.", width=24, links=(DRILLDOWN_LINK,)),
     ),
     "Membership signal": (
         window_metric(_MIN_K_PROB.title, _MIN_K_PROB.name, _MIN_K_PROB.definition, by="model",

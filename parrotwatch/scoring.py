@@ -19,6 +19,7 @@ from parrotwatch.contracts.reasons import (  # noqa: F401 (re-exported: the stre
 )
 from parrotwatch.contracts.wire import InferenceEvent, WireLogprobToken, decode_inference
 from parrotwatch.detectors.audits.ngram_index import NgramIndex, load_index
+from parrotwatch.detectors.audits.pii_leakage import leaked_pii_spans
 from parrotwatch.detectors.audits.regurgitation import longest_overlap
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.detectors.request import RequestInput, score_requests
@@ -152,6 +153,8 @@ def score_events(events: Sequence[InferenceEvent], regurgitation_index: NgramInd
         q = extra[i] if extra is not None else None
         if q is not None:
             scores.update({k: v for k, v in q.scores.items() if scores.get(k) is None})
+            if regurgitation_index is not None and q.scores.get("pii_count") is not None:
+                scores["pii_regurgitated"] = _pii_regurgitated(event.response, q, regurgitation_index)
         out.append(ScoredEvent(
             request_id=event.request_id,
             timestamp=utc(event.timestamp),
@@ -161,6 +164,16 @@ def score_events(events: Sequence[InferenceEvent], regurgitation_index: NgramInd
             quality=q,
         ))
     return out
+
+
+def _pii_regurgitated(response: str, q: QualityResult, index: NgramIndex) -> float:
+    """How many of the response's PII spans it repeats from the training corpus; marks them
+    ``in_corpus`` in the drill-down's ``pii_entities``."""
+    entities = [e for e in (q.drilldown or {}).get("pii_entities", ()) if e["side"] == "response"]
+    leaked = leaked_pii_spans(response, [(e["start"], e["end"]) for e in entities], index)
+    for i in leaked:
+        entities[i]["in_corpus"] = True
+    return float(len(leaked))
 
 
 def score_events_or_reasons(events: Sequence[InferenceEvent], regurgitation_index: NgramIndex | None

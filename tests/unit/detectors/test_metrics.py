@@ -108,10 +108,11 @@ def _assigned_scores(module: str) -> set[str]:
 def test_the_model_based_code_writes_only_registered_scores_and_all_model_based_ones():
     quality = _assigned_scores("parrotwatch.quality")
     drift = _assigned_scores("parrotwatch.streaming.drift_stage")
+    joint = _assigned_scores("parrotwatch.scoring")  # from a model-free and a model-based score together
     assert {"toxicity", "hallucination", "surprisal_mean"} <= quality  # the scan finds them
-    assert drift == {"ood_score"}
-    assert quality | drift <= set(SCORE_NAMES)
-    assert set(MODEL_SCORE_NAMES) <= quality | drift
+    assert drift == {"ood_score"} and joint == {"regurgitation", "pii_regurgitated"}
+    assert quality | drift | joint <= set(SCORE_NAMES)
+    assert set(MODEL_SCORE_NAMES) <= quality | drift | joint
 
 
 def test_sink_arrow_and_message_columns_are_the_registry_in_order():
@@ -160,7 +161,9 @@ def test_unchanged_thresholds():
         "hallucination": (0.5, "above"), "ood_score": (1.0, "above"),
         "regurgitation": (49.5, "above"),
         # issue 18: 1 = the response's language is one the detector does not read
-        "toxicity_unread": (0.5, "above"), "hallucination_unread": (0.5, "above")}
+        "toxicity_unread": (0.5, "above"), "hallucination_unread": (0.5, "above"),
+        # issue 17: one PII span repeated from the training corpus is a privacy incident
+        "pii_regurgitated": (0.5, "above")}
 
 
 @pytest.mark.parametrize("name", SCORE_NAMES)

@@ -322,3 +322,22 @@ def test_a_cost_per_request_spike_raises_one_alert():
     assert [(e["rule"], e["status"], e["labels"]["app"]) for e in events] == [
         ("cost_per_request_spike", "firing", "rag"), ("cost_per_request_spike", "resolved", "rag")]
     assert events[0]["starts_at"] == "2026-03-01T00:40:00Z" and "US$" in events[0]["summary"]
+
+
+def test_one_response_that_leaks_pii_from_the_corpus_raises_a_critical_privacy_incident():
+    """pii_leak (issue 17): every segment is checked (pii_regurgitated scored, 0 flagged) and one
+    response of llama/rag repeats corpus PII at minute 20, two more at minute 25; one incident,
+    resolved after 30 clear windows, and nothing on the other segments."""
+    batches = traffic(70)
+    for i, batch in enumerate(batches):
+        for w in batch:
+            leaks = {20: 1, 25: 2}.get(i, 0) if (w.model, w.app) == ("llama", "rag") else 0
+            w.metrics["pii_regurgitated"] = MetricStats(n=w.count, flagged=leaks)
+    evaluator = Evaluator(load_default_rules())
+    events = [(i, e) for i, batch in enumerate(batches) for e in evaluator.evaluate(batch)]
+    assert [(i, e["rule"], e["status"], e["labels"]["app"]) for i, e in events] == [
+        (20, "pii_leak", "firing", "rag"), (55, "pii_leak", "resolved", "rag")]  # 30 clear after 25
+    (_, firing), (_, resolved) = events
+    assert firing["severity"] == "critical" and firing["starts_at"] == "2026-03-01T00:20:00Z"
+    assert "1 response(s)" in firing["summary"] and "privacy incident" in firing["summary"]
+    assert resolved["ends_at"] == "2026-03-01T00:26:00Z"  # the end of the last bad window
