@@ -3,6 +3,9 @@
 # One image, several roles, picked by the first argument:
 #   api                       python -m parrotwatch.services.api (PARROTWATCH_API_HOST/PORT)
 #   dispatcher ARGS...        python -m parrotwatch.services.dispatcher ARGS (e.g. --receivers FILE)
+#   otlp-bridge ARGS...       python -m parrotwatch.services.otlp_bridge ARGS (--topic, --encoding,
+#                             --log-level): an OpenTelemetry Collector's kafka exporter topic
+#                             (PARROTWATCH_OTLP_KAFKA_TOPIC) -> llm.inference.v1 and dead letters
 #   stream [SPARK-SUBMIT-ARGS] spark-submit of the scoring job to PARROTWATCH_SPARK_MASTER
 #   create-topics             create the contract topics on PARROTWATCH_KAFKA_BOOTSTRAP (idempotent)
 #   migrate                   apply the PostgreSQL migrations to PARROTWATCH_DATABASE_URL
@@ -10,7 +13,9 @@
 #   spark-worker ARGS...      Spark standalone worker
 #   driver | executor ...     Spark on Kubernetes (what spark-submit and the Spark operator run;
 #                             the same contract as Apache Spark's own image entrypoint)
-#   healthcheck ROLE          exit 0 when ROLE (api, stream, spark-master, spark-worker) is healthy
+#   healthcheck ROLE          exit 0 when ROLE (api, stream, spark-master, spark-worker) is healthy;
+#                             none for otlp-bridge: it serves no port and writes no status file,
+#                             and a check that its process lives says nothing tini's exit does not
 #   anything else             executed as is (parrotwatch ..., python ..., bash)
 set -euo pipefail
 
@@ -58,6 +63,10 @@ case "${1:-}" in
   dispatcher)
     shift
     exec python -m parrotwatch.services.dispatcher "$@"
+    ;;
+  otlp-bridge)
+    shift
+    exec python -m parrotwatch.services.otlp_bridge "$@"
     ;;
   stream)
     shift
@@ -117,8 +126,8 @@ print("applied:", migrate(database_url(load_settings())) or "none (up to date)")
     healthcheck "${2:?healthcheck needs a role}"
     ;;
   "")
-    echo "usage: api | dispatcher ARGS | stream | create-topics | migrate | spark-master |" \
-         "spark-worker | healthcheck ROLE | COMMAND..." >&2
+    echo "usage: api | dispatcher ARGS | otlp-bridge ARGS | stream | create-topics | migrate |" \
+         "spark-master | spark-worker | healthcheck ROLE | COMMAND..." >&2
     exit 2
     ;;
   *)

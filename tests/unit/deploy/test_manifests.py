@@ -257,14 +257,19 @@ def test_k8s_settings_are_real_and_parse(monkeypatch):
                 if env:
                     settings = _settings_from(env, monkeypatch)
                     assert settings.bootstrap == "events-kafka-bootstrap:9092", where
-                    assert settings.database_url, where
+                    # the OTLP bridge uses Kafka only, so it gets no database URL (no
+                    # parrotwatch-secrets: test_otlp_bridge_manifest.py); the others need it
+                    if where == "Deployment/otlp-bridge":
+                        assert settings.database_url is None, where
+                    else:
+                        assert settings.database_url, where
                     # every component authenticates to Kafka (SCRAM users: kafka-users.yaml)
                     assert settings.kafka_security_protocol.startswith("SASL_"), where
                     if where.endswith(".driver"):  # build_session must leave the master to Spark
                         assert settings.spark_master.startswith("k8s://"), where
                     checked.add(where)
     assert checked == {"Deployment/api", "Deployment/dispatcher", "Deployment/review-scheduler",
-                       "SparkApplication/scoring.driver"}
+                       "Deployment/otlp-bridge", "SparkApplication/scoring.driver"}
     for key in [k for d in docs if d["kind"] == "SparkApplication"
                 for k in d["spec"].get("sparkConf", {}) if "PARROTWATCH_" in k]:
         assert key.rsplit(".", 1)[-1] in VALID_ENV, key

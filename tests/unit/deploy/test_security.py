@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from parrotwatch.settings import DLQ_TOPIC, INFERENCE_TOPIC, OTLP_SPANS_TOPIC
 from tests.unit.deploy.test_manifests import k8s_docs, pod_specs
 
 COMPONENTS = {"api": "Deployment/api", "streaming": "SparkApplication/scoring.driver",
-              "dispatcher": "Deployment/dispatcher", "review-scheduler": "Deployment/review-scheduler"}
+              "dispatcher": "Deployment/dispatcher", "review-scheduler": "Deployment/review-scheduler",
+              "otlp-bridge": "Deployment/otlp-bridge"}
 # (operation kind, topic) each component's user may touch: Read or Write, nothing else
 TOPIC_ACCESS = {
     "api": {("Write", "llm.inference.v1"), ("Write", "llm.feedback.v1")},
@@ -19,6 +21,8 @@ TOPIC_ACCESS = {
                   ("Write", "llm.dlq.v1"), ("Write", "llm.alerts.v1")},
     "dispatcher": {("Read", "llm.alerts.v1")},
     "review-scheduler": {("Write", "llm.alerts.v1")},  # calibration alerts
+    # the exact topics and group the bridge's code uses: test_otlp_bridge_manifest.py
+    "otlp-bridge": {("Read", OTLP_SPANS_TOPIC), ("Write", INFERENCE_TOPIC), ("Write", DLQ_TOPIC)},
 }
 DNS = {("dns", 53)}
 KAFKA = {("kafka", 9092), ("kafka", 9093)}
@@ -27,12 +31,13 @@ EGRESS = {
     "dispatcher": DNS | KAFKA | {("any", 5432), ("any", 443), ("monitoring", 9093)},
     "grafana": DNS | {("any", 5432)},
     "review-scheduler": DNS | KAFKA | {("any", 5432)},
+    "otlp-bridge": DNS | KAFKA,  # Kafka only: no PostgreSQL
     "scoring-executor": DNS | KAFKA | {("any", 5432), ("scoring", "any")},
     "scoring-driver": DNS | KAFKA | {("any", 5432), ("scoring", "any"), ("any", 443),
                                      ("any", 6443)},
 }
 INGRESS = {"api": {("any", 8088)}, "grafana": {("any", 3000)}, "dispatcher": set(),
-           "review-scheduler": set(),
+           "review-scheduler": set(), "otlp-bridge": set(),
            "scoring-executor": {("scoring", "any")}, "scoring-driver": {("scoring", "any")}}
 
 
@@ -51,7 +56,7 @@ def test_every_kafka_listener_authenticates_and_acls_are_enforced(docs):
     for lst in listeners:  # Strimzi's generated broker policy admits the components only
         (peer,) = lst["networkPolicyPeers"]
         (expr,) = peer["podSelector"]["matchExpressions"]
-        assert sorted(expr["values"]) == ["api", "dispatcher", "review-scheduler", "scoring"]
+        assert sorted(expr["values"]) == ["api", "dispatcher", "otlp-bridge", "review-scheduler", "scoring"]
     assert "userOperator" in kafka["entityOperator"]
 
 
@@ -131,7 +136,7 @@ def _flows(policies: list[dict], labels: dict[str, str], direction: str) -> set:
 
 def _pod_labels(docs) -> dict[str, dict[str, str]]:
     app = docs[("SparkApplication", "scoring")]["spec"]
-    deployments = ("api", "dispatcher", "grafana", "review-scheduler")
+    deployments = ("api", "dispatcher", "grafana", "review-scheduler", "otlp-bridge")
     return {
         **{name: docs[("Deployment", name)]["spec"]["template"]["metadata"]["labels"]
            for name in deployments},
@@ -171,7 +176,7 @@ def test_only_the_components_reach_the_brokers(docs):
 
 # Deployments that run the Parrotwatch image: each pod hardened the same way (Pod Security
 # "restricted" and more: read-only root file system, resources, no service account token).
-PARROTWATCH_DEPLOYMENTS = ["api", "dispatcher", "review-scheduler"]
+PARROTWATCH_DEPLOYMENTS = ["api", "dispatcher", "otlp-bridge", "review-scheduler"]
 
 
 def test_the_parrotwatch_deployments_are_those_hardened_here(docs):
