@@ -47,7 +47,71 @@ ORDER BY 1, 2"""
                  unit=unit, max_value=max_value, min_interval=None)
 
 
+#: The newest succeeded run of each audit spec in the time range, and its metrics.
+_NEWEST_RUNS = """(
+  SELECT DISTINCT ON (spec_name) id, spec_name, finished_at
+  FROM audit_runs
+  WHERE status = 'succeeded' AND $__timeFilter(finished_at)
+  ORDER BY spec_name, finished_at DESC, id DESC) n"""
+
+#: What the newest run says, in words (docs/audits.md "Verdict"): a blind baseline that reaches
+#: the best attack means the sets differ in distribution, so no AUC there is evidence; else an
+#: attack whose 95 % interval excludes 0.5, or a dataset-inference rejection, is evidence.
+VERDICT_SQL = """
+SELECT n.spec_name AS spec, n.id AS run, n.finished_at AS finished,
+       best.method AS "best attack", best.value AS "best AUC", best.ci_low AS "best AUC CI low",
+       blind.value AS "blind AUC", di.value AS "dataset inference p",
+       eps.value AS "epsilon lower bound", leak.value AS "regurgitation rate",
+       CASE WHEN guard.value = 1
+              THEN 'no evidence: members and non-members differ in distribution (blind baseline)'
+            WHEN best.ci_low > 0.5 OR dir.value = 1 THEN 'evidence of memorization'
+            WHEN best.value IS NULL THEN 'no membership audit in this run'
+            ELSE 'no evidence of memorization' END AS verdict
+FROM """ + _NEWEST_RUNS + """
+LEFT JOIN LATERAL (
+  SELECT m.labels->>'method' AS method, m.value, m.ci_low FROM audit_metrics m
+  WHERE m.run_id = n.id AND m.audit = 'membership' AND m.metric = 'auc' AND m.value IS NOT NULL
+  ORDER BY m.value DESC LIMIT 1) best ON true
+LEFT JOIN audit_metrics blind
+  ON blind.run_id = n.id AND blind.audit = 'membership' AND blind.metric = 'blind_auc'
+LEFT JOIN audit_metrics guard
+  ON guard.run_id = n.id AND guard.audit = 'membership' AND guard.metric = 'blind_guard'
+LEFT JOIN LATERAL (
+  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = 'membership' AND m.metric = 'dataset_inference_p_value') di ON true
+LEFT JOIN LATERAL (
+  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = 'membership' AND m.metric = 'dataset_inference_rejects') dir ON true
+LEFT JOIN LATERAL (
+  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = 'canary_exposure' AND m.metric = 'epsilon_lower_bound') eps ON true
+LEFT JOIN LATERAL (
+  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = 'regurgitation' AND m.metric = 'rate') leak ON true
+ORDER BY n.spec_name"""
+
+LEAKING_DOCUMENTS_SQL = """
+SELECT n.spec_name AS spec, n.id AS run, m.labels->>'doc_id' AS "training document",
+       m.value AS "outputs quoting it", (m.labels->>'max_tokens')::int AS "longest quote (tokens)"
+FROM """ + _NEWEST_RUNS + """
+JOIN audit_metrics m ON m.run_id = n.id AND m.audit = 'regurgitation' AND m.metric = 'document_outputs'
+ORDER BY m.value DESC, 5 DESC LIMIT 50"""
+
 SECTIONS: dict[str, tuple[Panel, ...]] = {
+    "Verdict (newest audit run of each spec)": (
+        Panel("What the newest audit run is evidence of", "table", (Query(VERDICT_SQL, "table"),),
+              ("audit_runs", "audit_metrics"),
+              "Per audit spec, its newest succeeded run: the best membership attack with the low "
+              "end of its 95 % interval, the blind baseline (a classifier that never sees the "
+              "model), the dataset-inference p-value, the DP epsilon lower bound from audit "
+              "canaries, the regurgitation rate, and the verdict they support (docs/audits.md). "
+              "Empty cells: that audit was not in the run.", width=24, min_interval=None),
+        Panel("Leaking training documents", "table", (Query(LEAKING_DOCUMENTS_SQL, "table"),),
+              ("audit_runs", "audit_metrics"),
+              "Training documents the newest regurgitation audit found quoted in logged outputs, "
+              "most quoted first; PII repeated by live responses is in the Regurgitation row's "
+              "privacy incidents.", width=24, min_interval=None),
+    ),
     "Regurgitation (longest verbatim overlap with the training-corpus index, tokens)": (
         Panel("Longest overlap", "timeseries", (Query(f"""
 SELECT $__timeGroupAlias(event_time, $__interval), model AS metric,

@@ -24,6 +24,7 @@ from parrotwatch.dashboards import DASHBOARDS
 from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, RELIABILITY_BINS
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query
 from parrotwatch.dashboards.macros import auto_interval, render
+from parrotwatch.dashboards.memorization import MEMORIZATION
 from parrotwatch.dashboards.overview import OVERVIEW
 from parrotwatch.db import READER_ROLE, provision_reader, reader_conninfo
 from tests.integration.filled_db import FilledDb, filled_database
@@ -237,3 +238,30 @@ def test_calibration_series_keep_the_overall_records_when_one_model_is_selected(
     for r in rows:  # the CI brackets its kappa
         low, value, high = (r[columns.index(c)] for c in ("kappa CI low", "kappa", "kappa CI high"))
         assert low is None or low - 1e-9 <= value <= high + 1e-9, r
+
+
+def test_the_memorization_verdict_states_what_the_newest_run_supports(filled, reader):
+    panel = next(p for p in MEMORIZATION.panels() if p.title == "What the newest audit run is evidence of")
+    tr = filled.time_range
+    with psycopg.connect(reader, autocommit=True) as conn:
+        values, multi, _label, _all = next(variable_selections(conn, MEMORIZATION, filled, []))
+        columns, rows = run(conn, render(panel.queries[0].sql, tr, auto_interval(tr), values, multi))
+    assert rows, "the filled database has an audit run"
+    for row in rows:
+        shown = dict(zip(columns, row, strict=True))
+        metrics = {(m, (labels or {}).get("method")): (v, lo) for m, labels, v, lo in filled.sql(
+            "SELECT metric, labels, value, ci_low FROM audit_metrics WHERE run_id = %s "
+            "AND audit = 'membership'", shown["run"])}
+        aucs = {method: v for (m, method), v in metrics.items() if m == "auc" and v[0] is not None}
+        best = max(aucs, key=lambda k: aucs[k][0])
+        assert (shown["best attack"], shown["best AUC"], shown["best AUC CI low"]) == (best, *aucs[best])
+        guard = metrics[("blind_guard", None)][0] if ("blind_guard", None) in metrics else None
+        rejects = next((v for (m, _), (v, _lo) in metrics.items() if m == "dataset_inference_rejects"), None)
+        if guard == 1:
+            expected = "no evidence: members and non-members differ in distribution (blind baseline)"
+        elif aucs[best][1] > 0.5 or rejects == 1:
+            expected = "evidence of memorization"
+        else:
+            expected = "no evidence of memorization"
+        assert shown["verdict"] == expected, shown
+        assert shown["blind AUC"] == metrics[("blind_auc", "blind")][0]
