@@ -6,4 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 .venv/bin/ruff check .
 .venv/bin/python scripts/lint_imports.py  # layer contracts (pyproject.toml [tool.importlinter])
-.venv/bin/pytest -q --durations=25 "$@"
+if [ "$#" -gt 0 ]; then  # a selection of tests, as given
+  exec .venv/bin/pytest -q --durations=25 "$@"
+fi
+# The unit tests on every core (pytest-xdist), then the integration tests one at a time: they
+# start real brokers, databases and Spark jobs, and some time their recoveries on the wall clock.
+.venv/bin/pytest -q --durations=10 -n "${PARROTWATCH_TEST_WORKERS:-auto}" tests/unit
+.venv/bin/pytest -q --durations=25 tests/integration
