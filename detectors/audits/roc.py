@@ -143,3 +143,21 @@ def plot_roc(reports: Mapping[str, RocReport], path: str | Path) -> Path:
     out = Path(path)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     return out
+
+
+def tpr_at_fpr_cis(scores: np.ndarray, labels: np.ndarray, fprs: tuple[float, ...], n_bootstrap: int,
+                   seed: int) -> dict[float, tuple[float, float]]:
+    """95% percentile-bootstrap CI of TPR@f for each f in ``fprs``: ``n_bootstrap`` stratified resamples
+    (members and non-members resampled separately with replacement, as
+    :func:`~parrotwatch.detectors.audits.roc.bootstrap_aucs`), TPR@f = max{TPR_i : FPR_i <= f} over the
+    points of :func:`sklearn.metrics.roc_curve` of each resample (as ``roc_report``)."""
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.ones(pos.size, dtype=np.int8), np.zeros(neg.size, dtype=np.int8)]
+    values = np.empty((n_bootstrap, len(fprs)))
+    for b in range(n_bootstrap):
+        s = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+        values[b] = [tpr[fpr <= f].max() for f in fprs]
+    low, high = np.percentile(values, [2.5, 97.5], axis=0)
+    return {f: (float(lo), float(hi)) for f, lo, hi in zip(fprs, low, high, strict=True)}

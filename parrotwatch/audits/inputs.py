@@ -1,7 +1,9 @@
-"""What an audit spec points at, loaded: the scorer(s), the member / non-member texts and the canaries.
+"""What an audit spec points at, loaded: the scorer(s), the member / non-member texts and the canaries,
+and for membership method ``rmia`` the reference models and the population texts.
 
 A ``testbed`` model is built once under ``PARROTWATCH_HOME/testbeds/<preset>-seed<seed>-steps<steps>``
-(a file lock keeps two processes from building it at once) and reused by later runs.
+(a file lock keeps two processes from building it at once) and reused by later runs; its
+``testbed_references`` next to it, in ``...-steps<steps>-ref<i>`` (:mod:`parrotwatch.testbed_reference`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class AuditInputs:
     canaries: Canaries | None
     #: candidates of the one-run DP audit, each with ``text`` and ``included`` (trained on or not)
     audit_canaries: tuple = ()
+    #: RMIA's reference models (scorers, all OUT) and population texts z (trained on by no model)
+    rmia_reference_lms: tuple = ()
+    population: tuple[Text, ...] = ()
 
 
 def testbed_dir(home: Path, ref: TestbedRef) -> Path:
@@ -122,7 +127,57 @@ def load_inputs(spec: AuditSpec, home: Path, progress: bool = True) -> AuditInpu
             space = canary_space(c.template, c.alphabet)
             canaries = Canaries(read_texts(c.file, 1), space)
     audit = read_audit_canaries(spec.data.audit_canaries) if spec.data.audit_canaries else ()
-    return AuditInputs(lm, reference, members, non_members, canaries, audit)
+    rmia_lms, population = (), ()
+    if spec.audits.membership is not None and "rmia" in spec.audits.membership.methods:
+        rmia_lms, population = _rmia_inputs(spec, home, progress, members, non_members)
+    return AuditInputs(lm, reference, members, non_members, canaries, audit, rmia_lms, population)
+
+
+def _rmia_inputs(spec: AuditSpec, home: Path, progress: bool, members: tuple[Text, ...],
+                 non_members: tuple[Text, ...]) -> tuple[tuple, tuple[Text, ...]]:
+    """RMIA's reference scorers and population (at most ``rmia.population`` texts, the first ones).
+
+    Testbed references are trained (once) with :mod:`parrotwatch.testbed_reference`; with file data, a
+    member among their training texts is refused. The population is the file ``data.population``, or for
+    ``data: testbed`` the corpus documents no model trained on. A population text equal to a member is
+    refused (the population must be OUT of the target); one equal to a non-member is dropped (x would be
+    compared with itself)."""
+    refs = spec.reference_models
+    target = ensure_testbed(home, spec.model.testbed, progress) if spec.model.testbed is not None else None
+    if refs.testbed_references is not None:
+        from parrotwatch.testbed_reference import ensure_reference_models
+
+        infos = ensure_reference_models(target, refs.testbed_references, progress)
+        if not spec.data.testbed:
+            from parrotwatch.testbed_reference import training_texts
+
+            texts = training_texts(infos)
+            inside = [t.id for t in members if t.text in texts]
+            if inside:
+                raise ValueError(f"{len(inside)} member(s) (e.g. {inside[0]!r}) are in the training data of "
+                                 f"the testbed reference models: they must be OUT for every audited member")
+        lms = tuple(_scorer(spec.model.model_copy(update={"testbed": None, "path": str(info.path)}), home,
+                            progress) for info in infos)
+    else:
+        lms = tuple(_scorer(m, home, progress) for m in refs.models)
+    if spec.data.testbed:
+        from parrotwatch.testbed_reference import testbed_population
+
+        population = tuple(Text(d.id, d.text, 0) for d in testbed_population(target))
+    else:
+        population = read_texts(spec.data.population, 0)
+    member_texts, non_member_texts = {t.text for t in members}, {t.text for t in non_members}
+    inside = [t.id for t in population if t.text in member_texts]
+    if inside:
+        raise ValueError(f"{len(inside)} population text(s) (e.g. {inside[0]!r}) are also members: RMIA's "
+                         f"population must hold texts the target was not trained on")
+    kept = tuple(t for t in population if t.text not in non_member_texts)
+    if len(kept) < len(population):
+        log.warning("RMIA population: %d text(s) equal to a non-member left out", len(population) - len(kept))
+    kept = kept[:spec.audits.membership.rmia.population]
+    if not kept:
+        raise ValueError("RMIA's population is empty")
+    return lms, kept
 
 
 @dataclass(frozen=True)

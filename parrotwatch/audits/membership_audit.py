@@ -4,8 +4,19 @@
 
 Scoring passes: the target model on the texts (with the next-token distribution moments when Min-K%++ is
 asked), the target on the lower-cased texts (``lowercase``), the reference model on the texts
-(``reference``). A text with no scored token, or a ratio that is undefined, leaves that method out
-(reported in ``n_dropped``).
+(``reference``); for ``rmia``, each of its reference models on the texts and the target and each reference
+on the population texts z. A text with no scored token, or a ratio that is undefined, leaves that method
+out (reported in ``n_dropped``).
+
+RMIA, offline (Zarifzadeh et al. 2024, :mod:`parrotwatch.detectors.audits.rmia`): Pr(x | model) =
+exp(mean token log-probability); Pr(x) = 1/2 ((1 + a) mean_ref Pr(x | ref) + 1 - a); score(x) = the share
+of population texts z with (Pr(x | target) / Pr(x)) / (Pr(z | target) / Pr(z)) > gamma. Metric
+``rmia_population`` {offline_a, gamma, reference_models}: how many population texts were compared.
+
+Every ``tpr_at_fpr_<f>`` carries a 95% percentile-bootstrap CI: ``n_bootstrap`` stratified resamples
+(members and non-members resampled separately, as for the AUC), TPR@f of each by
+:func:`sklearn.metrics.roc_curve` exactly as :func:`~parrotwatch.detectors.audits.roc.roc_report` computes
+it. With fewer than 1/f non-members that is the TPR at zero false positives.
 
 Verdict (both on by default, see the spec's ``blind_baseline`` and ``dataset_inference``):
 
@@ -32,9 +43,10 @@ from parrotwatch.audits.inputs import AuditInputs, score_texts
 from parrotwatch.audits.results import AuditResult, Metric, Sample
 from parrotwatch.audits.spec import MembershipAudit
 from parrotwatch.detectors.audits import membership as mia
+from parrotwatch.detectors.audits import rmia
 from parrotwatch.detectors.audits.blind import BlindResult, GuardVerdict, blind_guard, blind_membership
 from parrotwatch.detectors.audits.dataset_inference import DatasetInferenceResult, dataset_inference
-from parrotwatch.detectors.audits.roc import RocReport, roc_report
+from parrotwatch.detectors.audits.roc import RocReport, roc_report, tpr_at_fpr_cis
 
 AUDIT = "membership"
 
@@ -71,19 +83,30 @@ def run_membership(inputs: AuditInputs, cfg: MembershipAudit, bar) -> AuditResul
     items = list(inputs.members) + list(inputs.non_members)
     labels = np.array([1] * len(inputs.members) + [0] * len(inputs.non_members))
     texts = [t.text for t in items]
+    with_rmia = "rmia" in cfg.methods
+    if with_rmia and not inputs.rmia_reference_lms:
+        raise ValueError("membership method 'rmia' needs reference models (spec 'reference_models')")
+    per_text = [m for m in cfg.methods if m != "rmia"]
     passes = 1 + ("lowercase" in cfg.methods) + ("reference" in cfg.methods)
-    with bar(passes * len(texts), "membership: scoring") as b:
+    total = passes * len(texts)
+    if with_rmia:
+        k = len(inputs.rmia_reference_lms)
+        total += k * len(texts) + (1 + k) * len(inputs.population)
+    with bar(total, "membership: scoring") as b:
         target = score_texts(inputs.lm, texts, with_distribution="min_k_plus_plus" in cfg.methods,
                              advance=b.update)
         lower = (score_texts(inputs.lm, [t.lower() for t in texts], advance=b.update)
                  if "lowercase" in cfg.methods else [None] * len(texts))
         ref = (score_texts(inputs.reference_lm, texts, advance=b.update)
                if "reference" in cfg.methods else [None] * len(texts))
+        rmia_scores, n_population = _rmia(inputs, cfg, texts, target, b.update) if with_rmia else (None, 0)
     scores = {m: np.full(len(texts), np.nan) for m in cfg.methods}
     for i, text in enumerate(texts):
-        for m in cfg.methods:
+        for m in per_text:
             with suppress(ValueError):  # no scored token, or an undefined ratio: left out of this method
                 scores[m][i] = _score(m, cfg.k, text, target[i], lower[i], ref[i])
+    if with_rmia:
+        scores["rmia"] = rmia_scores
 
     metrics, reports = [], {}
     for m in cfg.methods:
@@ -91,11 +114,17 @@ def run_membership(inputs: AuditInputs, cfg: MembershipAudit, bar) -> AuditResul
         r = roc_report(scores[m][ok], labels[ok], n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
         reports[m] = r
         lab = {"method": m}
+        tpr_ci = tpr_at_fpr_cis(scores[m][ok], labels[ok], tuple(r.tpr_at_fpr), cfg.n_bootstrap, cfg.seed)
         metrics += [Metric(AUDIT, "auc", r.auc, r.auc_ci_low, r.auc_ci_high, lab),
-                    *(Metric(AUDIT, f"tpr_at_fpr_{f:g}", v, labels=lab) for f, v in r.tpr_at_fpr.items()),
+                    *(Metric(AUDIT, f"tpr_at_fpr_{f:g}", v, *tpr_ci[f], labels=lab)
+                      for f, v in r.tpr_at_fpr.items()),
                     Metric(AUDIT, "n_members", r.n_members, labels=lab),
                     Metric(AUDIT, "n_non_members", r.n_nonmembers, labels=lab),
                     Metric(AUDIT, "n_dropped", int((~ok).sum()), labels=lab)]
+    if with_rmia:
+        metrics.append(Metric(AUDIT, "rmia_population", n_population, labels={
+            "offline_a": f"{cfg.rmia.offline_a:g}", "gamma": f"{cfg.rmia.gamma:g}",
+            "reference_models": str(len(inputs.rmia_reference_lms))}))
     blind, guard, blind_metrics = _blind_baseline(cfg, texts, labels, reports)
     di, di_error, di_metrics = _dataset_inference(cfg, scores, labels)
     metrics += blind_metrics + di_metrics
@@ -114,6 +143,35 @@ def run_membership(inputs: AuditInputs, cfg: MembershipAudit, bar) -> AuditResul
     alpha = cfg.dataset_inference.alpha if cfg.dataset_inference else None
     plot = MembershipPlot(reports, blind, guard, di, alpha, di_error)
     return AuditResult(AUDIT, tuple(metrics), samples, time.perf_counter() - t0, plot)
+
+
+def _probability(s) -> float:
+    """Pr(x | model) of a text's token scores; NaN when it has no scored token (or an invalid one)."""
+    try:
+        return rmia.sequence_probability(s.logprobs)
+    except ValueError:
+        return np.nan
+
+
+def _rmia(inputs: AuditInputs, cfg: MembershipAudit, texts: list[str], target, advance
+          ) -> tuple[np.ndarray, int]:
+    """RMIA's score of each text (NaN where a model scored no token) and the population size used."""
+    population = [t.text for t in inputs.population]
+    refs_x = [score_texts(lm, texts, advance=advance) for lm in inputs.rmia_reference_lms]
+    target_z = score_texts(inputs.lm, population, advance=advance)
+    refs_z = [score_texts(lm, population, advance=advance) for lm in inputs.rmia_reference_lms]
+    px = np.array([_probability(s) for s in target])
+    rx = np.column_stack([[_probability(s) for s in r] for r in refs_x])
+    pz = np.array([_probability(s) for s in target_z])
+    rz = np.column_stack([[_probability(s) for s in r] for r in refs_z])
+    ok_x = np.isfinite(px) & np.isfinite(rx).all(axis=1)
+    ok_z = np.isfinite(pz) & np.isfinite(rz).all(axis=1)
+    if not ok_z.any():
+        raise ValueError("RMIA: no population text has a scored token")
+    out = np.full(len(texts), np.nan)
+    out[ok_x] = rmia.rmia_scores(px[ok_x], rx[ok_x], pz[ok_z], rz[ok_z], offline_a=cfg.rmia.offline_a,
+                                 gamma=cfg.rmia.gamma)
+    return out, int(ok_z.sum())
 
 
 def _blind_baseline(cfg: MembershipAudit, texts: list[str], labels: np.ndarray, reports: dict[str, RocReport]

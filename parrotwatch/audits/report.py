@@ -201,6 +201,7 @@ def write_report(run, path: str | Path, run_id: int | None = None) -> Path:
 
 _HEADLINE = {("membership", "auc"), ("membership", "tpr_at_fpr_0.01"), ("membership", "blind_auc"),
              ("membership", "blind_guard"), ("membership", "dataset_inference_p_value"),
+             ("membership", "rmia_population"),
              ("canary_exposure", "exposure_mean"),
              ("canary_exposure", "exposure_repetitions_spearman"), ("extraction", "extractable_rate"),
              ("extraction", "precision_at_top_n"), ("extraction", "memorised_rate"),

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-MembershipMethod = Literal["loss", "zlib", "lowercase", "reference", "min_k", "min_k_plus_plus"]
+MembershipMethod = Literal["loss", "zlib", "lowercase", "reference", "min_k", "min_k_plus_plus", "rmia"]
 
 
 class SpecError(ValueError):
@@ -85,6 +85,30 @@ class ModelSource(_Strict):
 ModelField = Annotated[ModelSource, BeforeValidator(_path_shorthand)]
 
 
+def _references_shorthand(value: Any) -> Any:
+    """A list (or one path) of model sources stands for ``{models: [...]}``."""
+    if isinstance(value, str):
+        return {"models": [value]}
+    return {"models": value} if isinstance(value, list) else value
+
+
+class ReferenceModels(_Strict):
+    """RMIA's reference models, every one OUT (trained without the audited members): ``models``, 1 to 4
+    model sources (paths, testbeds or endpoints, as ``model``), or ``testbed_references: N``, N models the
+    project trains on the testbed with the target's recipe and disjoint data
+    (:mod:`parrotwatch.testbed_reference`; needs a testbed model)."""
+
+    models: list[ModelField] = Field(default_factory=list, max_length=4)
+    testbed_references: int | None = Field(default=None, ge=1, le=4)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ReferenceModels:
+        if bool(self.models) == (self.testbed_references is not None):
+            raise ValueError("give either 'models' (a list of 1 to 4 model sources) or "
+                             "'testbed_references: N' (1 to 4 models trained on the testbed)")
+        return self
+
+
 class CanaryFile(_Strict):
     """Inserted canaries: a JSONL file of ``{"text", "repetitions", "id"?}`` and their space R."""
 
@@ -110,10 +134,13 @@ class DataSource(_Strict):
     audit_canaries: Path | None = Field(default=None, description=(
         "candidate canaries of the one-run DP audit with their inclusion bits: a DP testbed "
         "directory (`parrotwatch/dp_testbed.py`) or a JSONL file of {text, included}"))
+    population: Path | None = Field(default=None, description=(
+        "RMIA's population z: texts of the members' distribution that neither the target nor the "
+        "reference models were trained on (same document rule as members)"))
 
     @model_validator(mode="after")
     def _files_or_testbed(self) -> DataSource:
-        files = (self.members, self.non_members, self.canaries)
+        files = (self.members, self.non_members, self.canaries, self.population)
         if self.testbed and any(f is not None for f in files):
             raise ValueError("data: 'testbed' takes no files; give either 'testbed' or members/non_members")
         if not self.testbed and (self.members is None or self.non_members is None):
@@ -166,9 +193,20 @@ class DatasetInference(_Strict):
     seed: int = 0
 
 
+class RmiaOptions(_Strict):
+    """RMIA, offline (Zarifzadeh et al. 2024; :mod:`parrotwatch.detectors.audits.rmia`): ``offline_a`` the a
+    of Pr(x) = 1/2 ((1 + a) mean_ref Pr(x | ref) + 1 - a), ``gamma`` the threshold on the pairwise ratio
+    LR(x, z), ``population`` the most population texts z used (the first ones)."""
+
+    offline_a: float = Field(default=1.0, ge=0, le=1)  # not ML Privacy Meter's 0.3: docs/audits.md
+    gamma: float = Field(default=1.0, gt=0)
+    population: int = Field(default=1000, ge=1)
+
+
 class MembershipAudit(_Strict):
     """Membership-inference ROC (AUC with a bootstrap CI, TPR at 0.1% and 1% FPR) per method, the blind
-    baseline guard and dataset inference (each on by default; ``false`` turns it off)."""
+    baseline guard and dataset inference (each on by default; ``false`` turns it off), and the options of
+    method ``rmia``."""
 
     methods: list[MembershipMethod] = Field(default_factory=lambda: ["loss", "zlib", "lowercase", "min_k",
                                                                       "min_k_plus_plus"], min_length=1)
@@ -177,6 +215,7 @@ class MembershipAudit(_Strict):
     seed: int = 0
     blind_baseline: Annotated[BlindBaseline | None, BeforeValidator(_switch)] = BlindBaseline()
     dataset_inference: Annotated[DatasetInference | None, BeforeValidator(_switch)] = DatasetInference()
+    rmia: RmiaOptions = RmiaOptions()
 
     @field_validator("methods")
     @classmethod
@@ -275,6 +314,7 @@ class AuditSpec(_Strict):
     audits: Audits
     schedule: Annotated[str | None, BeforeValidator(_cron)] = None
     storage: Storage = Storage()
+    reference_models: Annotated[ReferenceModels | None, BeforeValidator(_references_shorthand)] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditSpec:
@@ -285,6 +325,19 @@ class AuditSpec(_Strict):
             raise ValueError("data 'testbed' needs the model 'testbed: {preset, seed}'")
         if a.membership and "reference" in a.membership.methods and self.reference_model is None:
             raise ValueError("membership method 'reference' needs 'reference_model'")
+        if a.membership and "rmia" in a.membership.methods:
+            if self.reference_models is None:
+                raise ValueError("membership method 'rmia' needs 'reference_models': a list of 1 to 4 models "
+                                 "trained without the members, or {testbed_references: N} to train N on the "
+                                 "testbed")
+            if not self.data.testbed and self.data.population is None:
+                raise ValueError("membership method 'rmia' needs population texts that neither the target "
+                                 "nor the reference models were trained on: 'data.population' (or data "
+                                 "'testbed')")
+        if (self.reference_models is not None and self.reference_models.testbed_references is not None
+                and self.model.testbed is None):
+            raise ValueError("reference_models 'testbed_references' needs the model "
+                             "'testbed: {preset, seed}'")
         if (a.canary_exposure and not self.data.testbed and self.data.canaries is None
                 and self.data.audit_canaries is None):
             raise ValueError("canary_exposure needs canaries: data 'testbed', data.canaries or "
@@ -386,16 +439,23 @@ def resolve_paths(spec: AuditSpec, base: Path) -> AuditSpec:
         return q if q.is_absolute() else (base / q).resolve()
 
     updates: dict[str, Any] = {}
+    def fix_model(m: ModelSource) -> ModelSource:
+        return m if m.path is None else m.model_copy(update={"path": str(fix(m.path))})
+
     for key in ("model", "reference_model"):
         m = getattr(spec, key)
         if m is not None and m.path is not None:
-            updates[key] = m.model_copy(update={"path": str(fix(m.path))})
+            updates[key] = fix_model(m)
+    if spec.reference_models is not None and spec.reference_models.models:
+        models = [fix_model(m) for m in spec.reference_models.models]
+        updates["reference_models"] = spec.reference_models.model_copy(update={"models": models})
     d = spec.data
     if not d.testbed:
         canaries = d.canaries.model_copy(update={"file": fix(d.canaries.file)}) if d.canaries else None
         updates["data"] = d.model_copy(update={"members": fix(d.members), "non_members": fix(d.non_members),
                                                "canaries": canaries,
-                                               "audit_canaries": fix(d.audit_canaries)})
+                                               "audit_canaries": fix(d.audit_canaries),
+                                               "population": fix(d.population)})
     else:
         updates["data"] = d.model_copy(update={"audit_canaries": fix(d.audit_canaries)})
     r = spec.audits.regurgitation

@@ -193,3 +193,54 @@ def test_audit_canary_files_are_read_and_bad_lines_named(tmp_path):
     bad.write_text('{"text": "x", "included": "yes"}\n')
     with pytest.raises(ValueError, match="b.jsonl:1"):
         read_audit_canaries(bad)
+
+
+def test_rmia_needs_reference_models_and_a_population_and_its_keys_are_strict(tmp_path):
+    rmia = {"membership": {"methods": ["loss", "rmia"]}}
+    assert "membership method 'rmia' needs 'reference_models': a list of 1 to 4 models" in _problems(
+        _spec(audits=rmia))
+    spec = parse_spec(_spec(audits=rmia, reference_models={"testbed_references": 2}))
+    assert spec.reference_models.testbed_references == 2 and spec.reference_models.models == []
+    o = spec.audits.membership.rmia
+    assert (o.offline_a, o.gamma, o.population) == (1.0, 1.0, 1000)
+    # a list (or one path) is the shorthand of {models: [...]}; 1 to 4 of them
+    files = {"members": "m.txt", "non_members": "n.txt", "population": "p.jsonl"}
+    listed = parse_spec(_spec(model="/m", data=files, audits=rmia, reference_models=["/r1", {"path": "/r2"}]))
+    assert [m.path for m in listed.reference_models.models] == ["/r1", "/r2"]
+    assert parse_spec(_spec(model="/m", data=files, audits=rmia, reference_models="/r1")).reference_models \
+        .models[0].path == "/r1"
+    assert "List should have at most 4 items" in _problems(
+        _spec(audits=rmia, reference_models=["/a", "/b", "/c", "/d", "/e"]))
+    assert "testbed_references: Input should be less than or equal to 4" in _problems(
+        _spec(audits=rmia, reference_models={"testbed_references": 5}))
+    assert "give either 'models'" in _problems(_spec(audits=rmia, reference_models=[]))
+    assert "give either 'models'" in _problems(
+        _spec(audits=rmia, reference_models={"models": ["/a"], "testbed_references": 1}))
+    # typos name the valid keys
+    msg = _problems(_spec(audits={"membership": {"methods": ["rmia"], "rmia": {"ofline_a": 0.5, "gamma": 0}}},
+                          reference_models={"testbed_referencs": 1}))
+    assert "3 problem(s)" in msg
+    assert "reference_models: unknown key 'testbed_referencs' (did you mean 'testbed_references'?); " \
+           "valid keys: models, testbed_references" in msg
+    assert "audits.membership.rmia: unknown key 'ofline_a' (did you mean 'offline_a'?); valid keys: " \
+           "offline_a, gamma, population" in msg
+    assert "audits.membership.rmia.gamma: Input should be greater than 0" in msg
+    assert "reference_models.models.0: unknown key 'sed' (did you mean 'testbed'?)" in _problems(
+        _spec(audits=rmia, reference_models=[{"path": "/r", "sed": 1}]))
+    assert "valid keys: methods, k, n_bootstrap, seed, blind_baseline, dataset_inference, rmia" in _problems(
+        _spec(audits={"membership": {"rmai": {}}}))
+    # file data needs a population no model trained on; testbed references need a testbed target
+    no_population = {"members": "m.txt", "non_members": "n.txt"}
+    assert "'rmia' needs population texts" in _problems(
+        _spec(model="/m", data=no_population, audits=rmia, reference_models=["/r"]))
+    assert "'testbed_references' needs the model 'testbed" in _problems(
+        _spec(model="/m", data=files, audits=rmia, reference_models={"testbed_references": 1}))
+    assert "data: 'testbed' takes no files" in _problems(_spec(data={"testbed": True, "population": "p"}))
+    # relative paths of the population and of the reference models resolve against the spec's folder
+    (tmp_path / "spec.yaml").write_text(
+        "name: r\nmodel: /m\nreference_models: [refs/one, {path: /abs/two}]\n"
+        "data: {members: m.jsonl, non_members: n.jsonl, population: pop.jsonl}\n"
+        "audits: {membership: {methods: [rmia]}}\n")
+    spec = load_spec(tmp_path / "spec.yaml")
+    assert [m.path for m in spec.reference_models.models] == [str(tmp_path / "refs" / "one"), "/abs/two"]
+    assert spec.data.population == tmp_path / "pop.jsonl"
