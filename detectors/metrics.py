@@ -179,9 +179,10 @@ METRICS: tuple[Metric, ...] = (
            "Greshake et al. 2023); opt-in, not yet calibrated for alerting (docs/injection.md).",
            "injection:InjectionScorer", QUALITY_SCORES, needs_models=True),
     Metric("pii_regurgitated", "PII regurgitated", "none", HIGHER_IS_WORSE,
-           "PII spans of the response that lie inside a verbatim run of training-corpus n-grams: "
-           "personal data repeated from the training data, a privacy incident (Lukas et al. 2023); "
-           "null without both `PARROTWATCH_REGURGITATION_INDEX` and the `pii` detector (docs/pii.md).",
+           "Personal data (e-mail, phone, card, IBAN, SSN, wallet, date of birth) of the response that "
+           "lies inside a verbatim run of training-corpus n-grams and is not in the request's prompt or "
+           "sources: repeated from the training data, a privacy incident (Lukas et al. 2023); null "
+           "without both `PARROTWATCH_REGURGITATION_INDEX` and the `pii` detector (docs/pii.md).",
            "audits.pii_leakage:count_leaked", REGURGITATION,
            threshold=0.5, needs_models=True),  # one leaked PII span is an incident
 )

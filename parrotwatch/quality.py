@@ -154,6 +154,8 @@ class QualityResult:
     score_source: str | None = None
     language: str | None = None
     drilldown: dict[str, list] | None = None
+    #: the response's PII findings, all of them (the drill-down keeps at most MAX_PII_SPANS of both sides)
+    pii_response: tuple | None = None
     prompt_embedding: bytes | None = None
     response_embedding: bytes | None = None
 
@@ -242,6 +244,7 @@ def _pii(events, results) -> None:
     for r, f in zip(results, found, strict=True):
         spans = [(side, s) for side, ss in (("prompt", f.prompt), ("response", f.response)) for s in ss or ()]
         r.scores["pii_count"] = float(len(spans))
+        r.pii_response = tuple(f.response or ())
         if spans:
             r.drilldown = {**(r.drilldown or {}), "pii_entities": [
                 {"side": side, "type": s.entity_type, "start": s.start, "end": s.end}

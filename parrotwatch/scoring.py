@@ -23,7 +23,7 @@ from parrotwatch.detectors.audits.pii_leakage import leaked_pii_spans
 from parrotwatch.detectors.audits.regurgitation import longest_overlap
 from parrotwatch.detectors.metrics import SCORE_NAMES
 from parrotwatch.detectors.request import RequestInput, score_requests
-from parrotwatch.quality import QualityConfig, QualityResult, score_quality
+from parrotwatch.quality import QualityConfig, QualityResult, score_quality, user_text
 
 _INFERENCE = TypeAdapter(InferenceEventV1)
 _FEEDBACK = TypeAdapter(FeedbackEventV1)
@@ -153,8 +153,8 @@ def score_events(events: Sequence[InferenceEvent], regurgitation_index: NgramInd
         q = extra[i] if extra is not None else None
         if q is not None:
             scores.update({k: v for k, v in q.scores.items() if scores.get(k) is None})
-            if regurgitation_index is not None and q.scores.get("pii_count") is not None:
-                scores["pii_regurgitated"] = _pii_regurgitated(event.response, q, regurgitation_index)
+            if regurgitation_index is not None and q.pii_response is not None:
+                scores["pii_regurgitated"] = _pii_regurgitated(event, q, regurgitation_index)
         out.append(ScoredEvent(
             request_id=event.request_id,
             timestamp=utc(event.timestamp),
@@ -166,13 +166,17 @@ def score_events(events: Sequence[InferenceEvent], regurgitation_index: NgramInd
     return out
 
 
-def _pii_regurgitated(response: str, q: QualityResult, index: NgramIndex) -> float:
-    """How many of the response's PII spans it repeats from the training corpus; marks them
-    ``in_corpus`` in the drill-down's ``pii_entities``."""
-    entities = [e for e in (q.drilldown or {}).get("pii_entities", ()) if e["side"] == "response"]
-    leaked = leaked_pii_spans(response, [(e["start"], e["end"]) for e in entities], index)
-    for i in leaked:
-        entities[i]["in_corpus"] = True
+def _pii_regurgitated(event: InferenceEvent, q: QualityResult, index: NgramIndex) -> float:
+    """How many of the response's PII findings it repeats from the training corpus (values the
+    request's prompt or sources hold excluded); marks them ``in_corpus`` in the drill-down's
+    ``pii_entities`` where it lists them."""
+    spans = [(s.start, s.end, s.entity_type) for s in q.pii_response or ()]
+    context = [user_text(event), *(event.sources or ())]
+    leaked = [spans[i] for i in leaked_pii_spans(event.response, spans, index, context)]
+    marked = {(start, end) for start, end, _ in leaked}
+    for e in (q.drilldown or {}).get("pii_entities", ()):
+        if e["side"] == "response" and (e["start"], e["end"]) in marked:
+            e["in_corpus"] = True
     return float(len(leaked))
 
 
