@@ -47,35 +47,46 @@ ORDER BY 1, 2"""
                  unit=unit, max_value=max_value, min_interval=None)
 
 
-#: The newest succeeded run of each audit spec in the time range, and its metrics.
+#: The newest succeeded run of each audit spec up to the end of the time range (no lower bound: a
+#: weekly audit stays on the dashboard all week).
 _NEWEST_RUNS = """(
   SELECT DISTINCT ON (spec_name) id, spec_name, finished_at
   FROM audit_runs
-  WHERE status = 'succeeded' AND $__timeFilter(finished_at)
+  WHERE status = 'succeeded' AND finished_at <= $__timeTo()
   ORDER BY spec_name, finished_at DESC, id DESC) n"""
 
-#: What the newest run says, in words (docs/audits.md "Verdict"): a blind baseline that reaches
-#: the best attack means the sets differ in distribution, so no AUC there is evidence; else an
-#: attack whose 95 % interval excludes 0.5, or a dataset-inference rejection, is evidence.
+#: What the newest run says, in words, as the HTML report's verdict (docs/audits.md "Reading the
+#: verdict"): a blind baseline that reaches the best attack's interval means no AUC there is evidence
+#: (the sets differ in distribution when the blind classifier is above chance, the attacks are weak
+#: when it is not); else an attack whose 95 % interval excludes 0.5, or a dataset-inference
+#: rejection, is evidence.
 VERDICT_SQL = """
 SELECT n.spec_name AS spec, n.id AS run, n.finished_at AS finished,
        best.method AS "best attack", best.value AS "best AUC", best.ci_low AS "best AUC CI low",
        blind.value AS "blind AUC", di.value AS "dataset inference p",
        eps.value AS "epsilon lower bound", leak.value AS "regurgitation rate",
-       CASE WHEN guard.value = 1
+       CASE WHEN best.value IS NULL AND blind.value IS NULL AND di.value IS NULL
+              THEN 'no membership audit in this run'
+            WHEN guard.value = 1 AND guard.labels->>'shift' = 'true'
               THEN 'no evidence: members and non-members differ in distribution (blind baseline)'
-            WHEN best.ci_low > 0.5 OR dir.value = 1 THEN 'evidence of memorization'
-            WHEN best.value IS NULL THEN 'no membership audit in this run'
+            WHEN guard.value = 1
+              THEN 'no evidence: the attacks do not beat a classifier that never sees the model'
+            WHEN best.ci_low > 0.5 OR dir.value = 1
+              THEN 'evidence of memorization' || CASE WHEN guard.value IS NULL
+                                                      THEN ' (blind baseline not run)' ELSE '' END
             ELSE 'no evidence of memorization' END AS verdict
 FROM """ + _NEWEST_RUNS + """
 LEFT JOIN LATERAL (
   SELECT m.labels->>'method' AS method, m.value, m.ci_low FROM audit_metrics m
   WHERE m.run_id = n.id AND m.audit = 'membership' AND m.metric = 'auc' AND m.value IS NOT NULL
   ORDER BY m.value DESC LIMIT 1) best ON true
-LEFT JOIN audit_metrics blind
-  ON blind.run_id = n.id AND blind.audit = 'membership' AND blind.metric = 'blind_auc'
-LEFT JOIN audit_metrics guard
-  ON guard.run_id = n.id AND guard.audit = 'membership' AND guard.metric = 'blind_guard'
+LEFT JOIN LATERAL (
+  SELECT m.value FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = 'membership' AND m.metric = 'blind_auc'
+  ORDER BY m.value DESC NULLS LAST LIMIT 1) blind ON true
+LEFT JOIN LATERAL (
+  SELECT m.value, m.labels FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = 'membership' AND m.metric = 'blind_guard' ORDER BY m.value DESC LIMIT 1) guard ON true
 LEFT JOIN LATERAL (
   SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
     AND m.audit = 'membership' AND m.metric = 'dataset_inference_p_value') di ON true

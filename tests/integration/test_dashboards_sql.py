@@ -19,6 +19,7 @@ from datetime import datetime
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.types.json import Jsonb
 
 from parrotwatch.dashboards import DASHBOARDS
 from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, RELIABILITY_BINS
@@ -240,28 +241,64 @@ def test_calibration_series_keep_the_overall_records_when_one_model_is_selected(
         assert low is None or low - 1e-9 <= value <= high + 1e-9, r
 
 
-def test_the_memorization_verdict_states_what_the_newest_run_supports(filled, reader):
+def _verdicts(conn, filled: FilledDb) -> dict[str, dict]:
     panel = next(p for p in MEMORIZATION.panels() if p.title == "What the newest audit run is evidence of")
     tr = filled.time_range
+    values, multi, _label, _all = next(variable_selections(conn, MEMORIZATION, filled, []))
+    columns, rows = run(conn, render(panel.queries[0].sql, tr, auto_interval(tr), values, multi))
+    return {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+
+
+def test_the_memorization_verdict_of_the_pipelines_audit_run(filled, reader):
     with psycopg.connect(reader, autocommit=True) as conn:
-        values, multi, _label, _all = next(variable_selections(conn, MEMORIZATION, filled, []))
-        columns, rows = run(conn, render(panel.queries[0].sql, tr, auto_interval(tr), values, multi))
-    assert rows, "the filled database has an audit run"
-    for row in rows:
-        shown = dict(zip(columns, row, strict=True))
-        metrics = {(m, (labels or {}).get("method")): (v, lo) for m, labels, v, lo in filled.sql(
-            "SELECT metric, labels, value, ci_low FROM audit_metrics WHERE run_id = %s "
-            "AND audit = 'membership'", shown["run"])}
-        aucs = {method: v for (m, method), v in metrics.items() if m == "auc" and v[0] is not None}
-        best = max(aucs, key=lambda k: aucs[k][0])
-        assert (shown["best attack"], shown["best AUC"], shown["best AUC CI low"]) == (best, *aucs[best])
-        guard = metrics[("blind_guard", None)][0] if ("blind_guard", None) in metrics else None
-        rejects = next((v for (m, _), (v, _lo) in metrics.items() if m == "dataset_inference_rejects"), None)
-        if guard == 1:
-            expected = "no evidence: members and non-members differ in distribution (blind baseline)"
-        elif aucs[best][1] > 0.5 or rejects == 1:
-            expected = "evidence of memorization"
-        else:
-            expected = "no evidence of memorization"
-        assert shown["verdict"] == expected, shown
-        assert shown["blind AUC"] == metrics[("blind_auc", "blind")][0]
+        shown = _verdicts(conn, filled)["filled-db"]
+    aucs = {labels["method"]: (v, lo) for labels, v, lo in filled.sql(
+        "SELECT labels, value, ci_low FROM audit_metrics WHERE run_id = %s AND audit = 'membership' "
+        "AND metric = 'auc'", shown["run"])}
+    best = max(aucs, key=lambda k: aucs[k][0])
+    assert (shown["best attack"], shown["best AUC"], shown["best AUC CI low"]) == (best, *aucs[best])
+    (blind,) = filled.sql("SELECT value FROM audit_metrics WHERE run_id = %s AND metric = 'blind_auc'",
+                          shown["run"])[0]
+    assert shown["blind AUC"] == blind and shown["verdict"].startswith(("evidence", "no evidence"))
+
+
+# (spec, {metric: (value, ci_low, labels)}) -> the verdict the report would give (docs/audits.md)
+VERDICT_CASES = {
+    "shifted": ({"auc": (0.9, 0.85, {"method": "loss"}), "blind_auc": (0.88, 0.8, {"method": "blind"}),
+                 "blind_guard": (1, None, {"shift": "true", "best_method": "loss"})},
+                "no evidence: members and non-members differ in distribution (blind baseline)"),
+    "weak": ({"auc": (0.53, 0.47, {"method": "loss"}), "blind_auc": (0.5, 0.45, {"method": "blind"}),
+              "blind_guard": (1, None, {"shift": "false", "best_method": "loss"})},
+             "no evidence: the attacks do not beat a classifier that never sees the model"),
+    "memorised": ({"auc": (0.8, 0.72, {"method": "loss"}), "blind_auc": (0.51, 0.44, {"method": "blind"}),
+                   "blind_guard": (0, None, {"shift": "false", "best_method": "loss"})},
+                  "evidence of memorization"),
+    "set-level": ({"auc": (0.56, 0.49, {"method": "loss"}), "blind_auc": (0.5, 0.44, {"method": "blind"}),
+                   "blind_guard": (0, None, {"shift": "false", "best_method": "loss"}),
+                   "dataset_inference_rejects": (1, None, {"alpha": "0.05"})},
+                  "evidence of memorization"),
+    "unguarded": ({"auc": (0.8, 0.72, {"method": "loss"})},
+                  "evidence of memorization (blind baseline not run)"),
+    "clean": ({"auc": (0.55, 0.48, {"method": "loss"}), "blind_auc": (0.5, 0.44, {"method": "blind"}),
+               "blind_guard": (0, None, {"shift": "false", "best_method": "loss"})},
+              "no evidence of memorization"),
+}
+
+
+def test_the_memorization_verdict_follows_the_reports_rules(filled):
+    """Synthetic runs in a transaction that is rolled back (the filled database is shared)."""
+    with psycopg.connect(filled.url) as conn:
+        try:
+            for spec, (metrics, _verdict) in VERDICT_CASES.items():
+                (run_id,) = conn.execute(
+                    "INSERT INTO audit_runs (spec_name, spec_hash, spec, trigger, status, finished_at) "
+                    "VALUES (%s, 'x', '{}', 'manual', 'succeeded', now()) RETURNING id", (spec,)).fetchone()
+                for metric, (value, low, labels) in metrics.items():
+                    conn.execute("INSERT INTO audit_metrics (run_id, audit, metric, value, ci_low, labels) "
+                                 "VALUES (%s, 'membership', %s, %s, %s, %s)",
+                                 (run_id, metric, value, low, Jsonb(labels)))
+            shown = _verdicts(conn, filled)
+        finally:
+            conn.rollback()
+    assert {spec: shown[spec]["verdict"] for spec in VERDICT_CASES} == {
+        spec: verdict for spec, (_m, verdict) in VERDICT_CASES.items()}
