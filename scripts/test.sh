@@ -9,7 +9,9 @@ bash scripts/bootstrap.sh --test
 if [ "$#" -gt 0 ]; then  # a selection of tests, as given
   exec .venv/bin/pytest -q --durations=25 "$@"
 fi
-# The unit tests on every core (pytest-xdist), then the integration tests one at a time: they
-# start real brokers, databases and Spark jobs, and some time their recoveries on the wall clock.
-.venv/bin/pytest -q --durations=10 -n "${PARROTWATCH_TEST_WORKERS:-auto}" tests/unit
+# The unit tests on every core (pytest-xdist, one BLAS/OpenMP thread per worker so that workers
+# do not oversubscribe the cores), then the integration tests one at a time: they start real
+# brokers, databases and Spark jobs, and some time their recoveries on the wall clock.
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+  .venv/bin/pytest -q --durations=25 -n "${PARROTWATCH_TEST_WORKERS:-auto}" tests/unit
 .venv/bin/pytest -q --durations=25 tests/integration

@@ -21,6 +21,7 @@ import functools
 import logging
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -80,13 +81,25 @@ def _prepared(source: Path) -> Path | None:
         return source
     target = _cache_dir()
     if not (target / "lexnames").is_file():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in _FILES:
-            shutil.copyfile(source / name, target / name)
-        lines = (f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}\n"
-                 for i, name in enumerate(_LEXNAMES))
-        (target / "lexnames.tmp").write_text("".join(lines))
-        (target / "lexnames.tmp").replace(target / "lexnames")  # written last: marks it complete
+        # built aside and renamed into place: processes that prepare it at once (test workers, Spark
+        # workers) never read a file another one is still writing
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".wordnet-", dir=target.parent))
+        try:
+            for name in _FILES:
+                shutil.copyfile(source / name, staging / name)
+            lines = (f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}\n"
+                     for i, name in enumerate(_LEXNAMES))
+            (staging / "lexnames").write_text("".join(lines))
+            if target.exists() and not (target / "lexnames").is_file():
+                shutil.rmtree(target, ignore_errors=True)  # an incomplete copy of an older version
+            try:
+                staging.rename(target)
+            except OSError:  # another process renamed its copy first: use that one
+                if not (target / "lexnames").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
