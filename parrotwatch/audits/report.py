@@ -151,6 +151,65 @@ def extraction_png(plot) -> str:
     return _png(fig)
 
 
+def evidence_verdict(best_ci_low: float | None, guard: tuple[bool, bool] | None,
+                     dataset_rejects: bool | None) -> str:
+    """What a membership audit is evidence of, in one line; the Memorization dashboard's
+    ``VERDICT_SQL`` states the same rules. ``guard``: (fired, shift) of the blind baseline, None when
+    it did not run.
+
+    >>> evidence_verdict(0.8, (True, True), True)
+    'no evidence: members and non-members differ in distribution (blind baseline)'
+    >>> evidence_verdict(0.47, (True, False), False)
+    'no evidence: the attacks do not beat a classifier that never sees the model'
+    >>> evidence_verdict(0.49, (False, False), True), evidence_verdict(0.72, None, None)
+    ('evidence of memorization', 'evidence of memorization (blind baseline not run)')
+    >>> evidence_verdict(0.48, (False, False), False)
+    'no evidence of memorization'
+    """
+    if guard is not None and guard[0]:
+        return ("no evidence: members and non-members differ in distribution (blind baseline)" if guard[1]
+                else "no evidence: the attacks do not beat a classifier that never sees the model")
+    if (best_ci_low is not None and best_ci_low > 0.5) or dataset_rejects:
+        return "evidence of memorization" + (" (blind baseline not run)" if guard is None else "")
+    return "no evidence of memorization"
+
+
+def run_verdict(run) -> str:
+    """The report's opening section: what the run is evidence of (membership), the one-run DP
+    epsilon lower bound, and the training documents the regurgitation audit found quoted."""
+    found = {r.audit: r for r in run.results}
+    lines = []
+    if (r := found.get("membership")) is not None:
+        aucs = [m for m in r.metrics if m.metric == "auc" and m.value is not None]
+        best = max(aucs, key=lambda m: m.value, default=None)
+        g = getattr(r.plot, "guard", None)
+        di = getattr(r.plot, "dataset_inference", None)
+        said = evidence_verdict(None if best is None else best.ci_low,
+                                None if g is None else (bool(g.fires), bool(g.shift)),
+                                None if di is None else bool(di.rejects(r.plot.alpha)))
+        at = "" if best is None else (f" (best attack {html.escape(best.labels.get('method', '?'))}, AUC "
+                                      f"{best.value:.3f}, 95% CI from {_fmt(best.ci_low)})")
+        lines.append(f"<li><strong>Membership: {html.escape(said)}</strong>{at}; the reasons are in "
+                     f"its Verdict below.</li>")
+    if (r := found.get("canary_exposure")) is not None:
+        for m in r.metrics:
+            if m.metric == "epsilon_lower_bound" and m.value is not None:
+                delta, beta = (html.escape(m.labels.get(k, "?")) for k in ("delta", "beta"))
+                lines.append(f"<li><strong>Differential privacy: epsilon &ge; {m.value:.3g}</strong> at "
+                             f"delta {delta}, with probability &ge; 1 - {beta} (one-run audit, Steinke et "
+                             f"al. 2023): a claim of a smaller epsilon is false.</li>")
+    if (r := found.get("regurgitation")) is not None:
+        docs = sorted((m for m in r.metrics if m.metric == "document_outputs"),
+                      key=lambda m: (-(m.value or 0), m.labels.get("doc_id", "")))
+        rate = next((m.value for m in r.metrics if m.metric == "rate"), None)
+        named = ", ".join(f"{html.escape(m.labels.get('doc_id', '?'))} ({_fmt(m.value)} outputs, up to "
+                          f"{html.escape(m.labels.get('max_tokens', '?'))} tokens)" for m in docs[:10])
+        lines.append(f"<li><strong>Regurgitation: {'' if rate is None else f'{rate:.2%} of the outputs'}"
+                     f"</strong> repeat the training corpus verbatim"
+                     f"{'; most quoted training documents: ' + named if named else ''}.</li>")
+    return f"<h2>What this run is evidence of</h2><ul>{''.join(lines)}</ul>" if lines else ""
+
+
 def _fmt(v: float | None) -> str:
     if v is None:
         return ""
@@ -178,7 +237,7 @@ def write_report(run, path: str | Path, run_id: int | None = None) -> Path:
     parts = [f"<h1>Memorization audit: {html.escape(spec.name)}</h1>",
              f"<p class=muted>{'run ' + str(run_id) + ', ' if run_id is not None else ''}written {when}; "
              f"spec hash {spec.spec_hash()[:12]}; {run.seconds:.1f} s in all "
-             f"({run.load_seconds:.1f} s loading).</p>"]
+             f"({run.load_seconds:.1f} s loading).</p>", run_verdict(run)]
     plots = {"membership": (roc_png, "Membership inference: log-log ROC per method"),
              "canary_exposure": (exposure_png, "Canary exposure by repetition count"),
              "extraction": (extraction_png, "k-extractable rate by repetition count")}
@@ -202,7 +261,7 @@ def write_report(run, path: str | Path, run_id: int | None = None) -> Path:
 _HEADLINE = {("membership", "auc"), ("membership", "tpr_at_fpr_0.01"), ("membership", "blind_auc"),
              ("membership", "blind_guard"), ("membership", "dataset_inference_p_value"),
              ("membership", "rmia_population"),
-             ("canary_exposure", "exposure_mean"),
+             ("canary_exposure", "exposure_mean"), ("canary_exposure", "epsilon_lower_bound"),
              ("canary_exposure", "exposure_repetitions_spearman"), ("extraction", "extractable_rate"),
              ("extraction", "precision_at_top_n"), ("extraction", "memorised_rate"),
              ("regurgitation", "rate"), ("regurgitation", "n_flagged")}
