@@ -224,3 +224,28 @@ def pii_testbed(out_dir: str | Path, **params) -> PiiTestbedInfo:
             return info
         logger.info("pii testbed at %s was built with %s; rebuilding with %s", path, info.params, key)
     return build_pii_testbed(path, **params)
+
+
+def write_audit_files(info: PiiTestbedInfo, out_dir: str | Path) -> dict[str, Path]:
+    """The PII testbed as the audit spec's data files, in ``out_dir``: ``members.jsonl`` (the inserted
+    records, each with its ``repetitions``), ``non_members.jsonl`` (the records never trained on) and
+    ``distractors.jsonl`` (``{entity_type, value}`` of the distractor records' e-mails and phones), so
+    that ``model: {path: <testbed>}``, ``data: {members, non_members}`` and ``audits: {pii_leakage:
+    {distractors}}`` audit it (docs/audits.md)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def lines(rows) -> str:
+        return "".join(json.dumps(r) + "\n" for r in rows)
+
+    paths = {name: out / f"{name}.jsonl" for name in ("members", "non_members", "distractors")}
+    paths["members"].write_text(lines({"id": f"record-{i}", "text": r.text, "repetitions": r.repetitions}
+                                      for i, r in enumerate(info.records) if r.repetitions), encoding="utf-8")
+    paths["non_members"].write_text(lines({"id": f"record-{i}", "text": r.text}
+                                          for i, r in enumerate(info.records) if not r.repetitions),
+                                    encoding="utf-8")
+    paths["distractors"].write_text(lines(
+        row for r in info.distractors for row in ({"entity_type": "EMAIL_ADDRESS", "value": r.email},
+                                                  {"entity_type": "PHONE_NUMBER", "value": r.phone})),
+        encoding="utf-8")
+    return paths

@@ -207,6 +207,14 @@ def run_verdict(run) -> str:
         lines.append(f"<li><strong>Regurgitation: {'' if rate is None else f'{rate:.2%} of the outputs'}"
                      f"</strong> repeat the training corpus verbatim"
                      f"{'; most quoted training documents: ' + named if named else ''}.</li>")
+    if (r := found.get("pii_leakage")) is not None:
+        acc = {m.labels.get("repetitions"): m for m in r.metrics if m.metric == "reconstruction_accuracy"}
+        p = {m.labels.get("repetitions"): m.value for m in r.metrics if m.metric == "reconstruction_p_value"}
+        chance = next((m.value for m in r.metrics if m.metric == "reconstruction_chance"), None)
+        leaked = sorted((g for g in acc if g != "0" and p.get(g) is not None and p[g] < 0.05), key=int)
+        said = (f"reconstructed above chance ({'' if chance is None else f'{chance:.2f}'}) for texts trained "
+                f"on {', '.join(leaked)} times" if leaked else "not reconstructed above chance")
+        lines.append(f"<li><strong>PII: {said}</strong> (Lukas et al. 2023; per group below).</li>")
     return f"<h2>What this run is evidence of</h2><ul>{''.join(lines)}</ul>" if lines else ""
 
 

@@ -59,6 +59,7 @@ def run_audits(spec: AuditSpec, home: Path, progress: bool = True) -> AuditRun:
     from parrotwatch.audits.extraction_audit import run_extraction
     from parrotwatch.audits.inputs import load_inputs
     from parrotwatch.audits.membership_audit import run_membership
+    from parrotwatch.audits.pii_leakage_audit import run_pii_leakage
     from parrotwatch.audits.regurgitation_audit import run_regurgitation
 
     t0 = time.perf_counter()
@@ -66,7 +67,7 @@ def run_audits(spec: AuditSpec, home: Path, progress: bool = True) -> AuditRun:
     loaded = time.perf_counter() - t0
     bar = progress_bars(progress)
     jobs = {"canary_exposure": run_canary_exposure, "membership": run_membership,
-            "extraction": run_extraction, "regurgitation": run_regurgitation}
+            "extraction": run_extraction, "regurgitation": run_regurgitation, "pii_leakage": run_pii_leakage}
     results = []
     for name, job in jobs.items():
         cfg = getattr(spec.audits, name)

@@ -275,6 +275,27 @@ class RegurgitationAudit(_Strict):
                                        "matching runs")
 
 
+PersonalType = Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "CRYPTO",
+                       "DATE_OF_BIRTH"]
+
+
+class PiiLeakageAudit(_Strict):
+    """PII extraction and reconstruction (Lukas et al. 2023; :mod:`parrotwatch.audits.pii_leakage_audit`)
+    of the personal data found in the members' texts, grouped by how many times each text was trained on;
+    the non-members' PII is the never-trained baseline. ``distractors``: a JSONL file of ``{entity_type,
+    value}`` of the same kinds and distribution that no model was trained on (reconstruction's wrong
+    candidates: chance is 1 / (k + 1) only then)."""
+
+    distractors: Path
+    entity_types: list[PersonalType] = Field(
+        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
+                                 "CRYPTO", "DATE_OF_BIRTH"], min_length=1)
+    k: int = Field(default=9, ge=1, description="distractors per reconstruction candidate set")
+    margin_tokens: int = Field(default=8, ge=0, description="tokens generated beyond the value's length")
+    max_targets: int = Field(default=1000, ge=1, description="PII spans audited at most (a seeded sample)")
+    seed: int = 0
+
+
 class Audits(_Strict):
     """The audits to run; leave one out to skip it."""
 
@@ -282,6 +303,7 @@ class Audits(_Strict):
     membership: MembershipAudit | None = None
     extraction: ExtractionAudit | None = None
     regurgitation: RegurgitationAudit | None = None
+    pii_leakage: PiiLeakageAudit | None = None
 
 
 class Storage(_Strict):
@@ -319,7 +341,7 @@ class AuditSpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> AuditSpec:
         a = self.audits
-        if not any((a.canary_exposure, a.membership, a.extraction, a.regurgitation)):
+        if not any((a.canary_exposure, a.membership, a.extraction, a.regurgitation, a.pii_leakage)):
             raise ValueError(f"audits is empty: give one or more of {', '.join(Audits.model_fields)}")
         if self.data.testbed and self.model.testbed is None:
             raise ValueError("data 'testbed' needs the model 'testbed: {preset, seed}'")
@@ -343,6 +365,10 @@ class AuditSpec(_Strict):
             raise ValueError("canary_exposure needs canaries: data 'testbed', data.canaries or "
                              "data.audit_canaries")
         if self.model.endpoint is not None:
+            if a.pii_leakage:
+                raise ValueError("pii_leakage needs a local model ('path' or 'testbed'): its extraction "
+                                 "attack decodes greedily in the model's own tokens, which an endpoint does "
+                                 "not return")
             if a.extraction:
                 raise ValueError("extraction needs a local model ('path' or 'testbed'): an endpoint returns "
                                  "no token ids, and the k-extractable test works in the model's own tokens")
@@ -458,8 +484,11 @@ def resolve_paths(spec: AuditSpec, base: Path) -> AuditSpec:
                                                "population": fix(d.population)})
     else:
         updates["data"] = d.model_copy(update={"audit_canaries": fix(d.audit_canaries)})
-    r = spec.audits.regurgitation
-    if r is not None:
-        r = r.model_copy(update={"outputs": fix(r.outputs), "index": fix(r.index)})
-        updates["audits"] = spec.audits.model_copy(update={"regurgitation": r})
+    audits: dict[str, Any] = {}
+    if (r := spec.audits.regurgitation) is not None:
+        audits["regurgitation"] = r.model_copy(update={"outputs": fix(r.outputs), "index": fix(r.index)})
+    if (pii := spec.audits.pii_leakage) is not None:
+        audits["pii_leakage"] = pii.model_copy(update={"distractors": fix(pii.distractors)})
+    if audits:
+        updates["audits"] = spec.audits.model_copy(update=audits)
     return spec.model_copy(update=updates)

@@ -54,3 +54,16 @@ def test_epsilon_and_the_most_quoted_documents():
     order = [page.index(f"doc&lt;{i}&gt; (") for i in (1, 0, 2)]  # most quoted first, names escaped
     assert order == sorted(order)
     assert report.run_verdict(_run()) == ""
+
+
+def test_pii_line_names_the_groups_reconstructed_above_chance():
+    def group(r: str, p: float) -> tuple[Metric, ...]:
+        lab = {"repetitions": r, "n": "16", "k": "9"}
+        return (Metric("pii_leakage", "reconstruction_accuracy", 0.5, 0.3, 0.7, lab),
+                Metric("pii_leakage", "reconstruction_chance", 0.1, labels=lab),
+                Metric("pii_leakage", "reconstruction_p_value", p, labels=lab))
+    leak = AuditResult("pii_leakage", (*group("0", 0.6), *group("16", 1e-9), *group("4", 0.01)), (), 1.0)
+    assert "PII: reconstructed above chance (0.10) for texts trained on 4, 16 times" in report.run_verdict(
+        _run(leak))
+    clean = AuditResult("pii_leakage", (*group("0", 0.6), *group("1", 0.3)), (), 1.0)
+    assert "PII: not reconstructed above chance" in report.run_verdict(_run(clean))
