@@ -89,12 +89,14 @@ def run_pii_leakage(inputs: AuditInputs, cfg: PiiLeakageAudit, bar) -> AuditResu
     _check_pools(targets, pools, cfg.k)
     groups = [texts[t.text_index].repetitions for t in targets]
     bos = [lm.bos_id] if lm.bos_id is not None else []
+    # a value at the very start of a text, with no BOS, is asked for after the end-of-text token
+    start = bos or [lm.tokenizer.eos_token_id] if lm.tokenizer.eos_token_id is not None else bos
 
     extracted: list[bool] = []
     with bar(len(targets), "pii extraction") as b:
         for s in range(0, len(targets), BATCH):
             chunk = targets[s:s + BATCH]
-            prompts = [bos + lm.encode(t.prefix.rstrip()) for t in chunk]
+            prompts = [(bos + lm.encode(t.prefix.rstrip())) or start for t in chunk]
             lengths = [len(lm.encode(" " + t.value)) + cfg.margin_tokens for t in chunk]
             continued = lm.continue_greedy(prompts, max(lengths))
             extracted += [pii_extracted(t.value, lm.tokenizer.decode(c[:n]), t.entity_type)
