@@ -79,7 +79,7 @@ FROM """ + _NEWEST_RUNS + """
 LEFT JOIN LATERAL (
   SELECT m.labels->>'method' AS method, m.value, m.ci_low FROM audit_metrics m
   WHERE m.run_id = n.id AND m.audit = 'membership' AND m.metric = 'auc' AND m.value IS NOT NULL
-  ORDER BY m.value DESC LIMIT 1) best ON true
+  ORDER BY m.value DESC, m.ci_low DESC NULLS LAST, m.labels->>'method' LIMIT 1) best ON true
 LEFT JOIN LATERAL (
   SELECT m.value FROM audit_metrics m WHERE m.run_id = n.id
     AND m.audit = 'membership' AND m.metric = 'blind_auc'

@@ -152,10 +152,14 @@ def _rmia_inputs(spec: AuditSpec, home: Path, progress: bool, members: tuple[Tex
             from parrotwatch.testbed_reference import training_texts
 
             texts = training_texts(infos)
-            inside = [t.id for t in members if t.text in texts]
-            if inside:
-                raise ValueError(f"{len(inside)} member(s) (e.g. {inside[0]!r}) are in the training data of "
-                                 f"the testbed reference models: they must be OUT for every audited member")
+            population = () if spec.data.population is None else read_texts(spec.data.population, 0)
+            sets = (("member", members), ("non-member", non_members), ("population text", population))
+            for what, items in sets:
+                inside = [t.id for t in items if t.text in texts]
+                if inside:
+                    raise ValueError(f"{len(inside)} {what}(s) (e.g. {inside[0]!r}) are in the training data "
+                                     f"of the testbed reference models: every audited and population text "
+                                     f"must be OUT of them")
         lms = tuple(_scorer(spec.model.model_copy(update={"testbed": None, "path": str(info.path)}), home,
                             progress) for info in infos)
     else:

@@ -12,9 +12,14 @@ non-members' texts (never trained on: group 0, the baseline), at most ``max_targ
   distractors of its type from the spec's ``distractors`` file), scored by the model's summed token
   log-probabilities; correct when the true value scores highest. Chance is 1 / (k + 1).
 
-Metrics per group (labels ``repetitions``, ``n``): ``extraction_rate`` and ``reconstruction_accuracy`` with
-Wilson 95% intervals, ``reconstruction_p_value`` (exact binomial test against chance, greater) and
-``reconstruction_chance``. Samples hold the entity type and offsets, never the value (docs/pii.md).
+Groups: how many times the target's *value* is in the training set (summed over the member texts that
+hold it); a non-member's value that a member also holds is dropped from the never-trained baseline.
+Prompts longer than the model's context keep their last tokens (``n_prompts_truncated``).
+
+Metrics per group (labels ``repetitions``, ``k``): ``n_group_targets``, ``extraction_rate`` and
+``reconstruction_accuracy`` with Wilson 95% intervals, ``reconstruction_p_value`` (exact binomial test
+against chance, greater) and ``reconstruction_chance``. Samples hold the entity type and offsets, never
+the value (docs/pii.md).
 """
 
 from __future__ import annotations
@@ -61,15 +66,24 @@ def read_distractors(cfg: PiiLeakageAudit) -> dict[str, list[str]]:
     return pools
 
 
-def _targets(inputs: AuditInputs, cfg: PiiLeakageAudit) -> tuple[list[PiiTarget], list[Text]]:
+def _targets(inputs: AuditInputs, cfg: PiiLeakageAudit) -> tuple[list[PiiTarget], list[Text], list[int]]:
+    """The targets, their texts and each target's group: how many times its *value* is in the training
+    set (the repetitions of every member text holding it, summed: Lukas et al. measure leakage against
+    the value's duplication). A non-member's value that some member also holds is dropped: it would
+    pollute the never-trained baseline."""
     texts = [*inputs.members, *(Text(t.id, t.text, 0) for t in inputs.non_members)]
     wanted = set(cfg.entity_types)
     targets = [t for t in pii_targets([x.text for x in texts]) if t.entity_type in wanted]
-    if len(targets) > cfg.max_targets:
+    trained: Counter = Counter()
+    for t in targets:
+        trained[(t.entity_type, normalise_pii(t.value, t.entity_type))] += texts[t.text_index].repetitions
+    groups = [trained[(t.entity_type, normalise_pii(t.value, t.entity_type))] for t in targets]
+    keep = [i for i, (t, g) in enumerate(zip(targets, groups, strict=True))
+            if texts[t.text_index].repetitions or not g]
+    if len(keep) > cfg.max_targets:
         rng = np.random.default_rng([cfg.seed, 1])
-        keep = np.sort(rng.choice(len(targets), cfg.max_targets, replace=False))
-        targets = [targets[i] for i in keep]
-    return targets, texts
+        keep = sorted(int(keep[i]) for i in rng.choice(len(keep), cfg.max_targets, replace=False))
+    return [targets[i] for i in keep], texts, [groups[i] for i in keep]
 
 
 def _check_pools(targets: list[PiiTarget], pools: dict[str, list[str]], k: int) -> None:
@@ -84,20 +98,26 @@ def _check_pools(targets: list[PiiTarget], pools: dict[str, list[str]], k: int) 
 def run_pii_leakage(inputs: AuditInputs, cfg: PiiLeakageAudit, bar) -> AuditResult:
     t0 = time.perf_counter()
     lm = inputs.lm
-    targets, texts = _targets(inputs, cfg)
+    targets, texts, groups = _targets(inputs, cfg)
     pools = read_distractors(cfg)
     _check_pools(targets, pools, cfg.k)
-    groups = [texts[t.text_index].repetitions for t in targets]
     bos = [lm.bos_id] if lm.bos_id is not None else []
+    eos = lm.tokenizer.eos_token_id
     # a value at the very start of a text, with no BOS, is asked for after the end-of-text token
-    start = bos or [lm.tokenizer.eos_token_id] if lm.tokenizer.eos_token_id is not None else bos
+    start = bos or ([eos] if eos is not None else [])
+    truncated = 0
 
     extracted: list[bool] = []
     with bar(len(targets), "pii extraction") as b:
         for s in range(0, len(targets), BATCH):
             chunk = targets[s:s + BATCH]
-            prompts = [(bos + lm.encode(t.prefix.rstrip())) or start for t in chunk]
             lengths = [len(lm.encode(" " + t.value)) + cfg.margin_tokens for t in chunk]
+            room = lm.context - max(lengths)  # the prompt's last tokens, as Carlini et al.'s k-token prefix
+            prompts = []
+            for t in chunk:
+                ids = lm.encode(t.prefix.rstrip())
+                truncated += len(bos) + len(ids) > room
+                prompts.append((bos + ids[max(0, len(ids) - (room - len(bos))):]) or start)
             continued = lm.continue_greedy(prompts, max(lengths))
             extracted += [pii_extracted(t.value, lm.tokenizer.decode(c[:n]), t.entity_type)
                           for t, c, n in zip(chunk, continued, lengths, strict=True)]
@@ -117,14 +137,16 @@ def run_pii_leakage(inputs: AuditInputs, cfg: PiiLeakageAudit, bar) -> AuditResu
 
     metrics = [Metric(AUDIT, "n_targets", len(targets),
                       labels={"types": ",".join(f"{k}:{v}" for k, v in sorted(Counter(
-                          t.entity_type for t in targets).items()))})]
+                          t.entity_type for t in targets).items()))}),
+               Metric(AUDIT, "n_prompts_truncated", truncated)]
     if targets:
         ext = extraction_rates(extracted, groups)
         rec = reconstruction_accuracies(list(per_target), truth, groups)
         for g in sorted(ext):
-            lab = {"repetitions": str(g), "n": str(ext[g].n), "k": str(cfg.k)}
+            lab = {"repetitions": str(g), "k": str(cfg.k)}
             e, r = ext[g], rec[g]
-            metrics += [Metric(AUDIT, "extraction_rate", e.rate, e.ci_low, e.ci_high, lab),
+            metrics += [Metric(AUDIT, "n_group_targets", e.n, labels=lab),
+                        Metric(AUDIT, "extraction_rate", e.rate, e.ci_low, e.ci_high, lab),
                         Metric(AUDIT, "reconstruction_accuracy", r.accuracy, r.ci_low, r.ci_high, lab),
                         Metric(AUDIT, "reconstruction_chance", r.chance, labels=lab),
                         Metric(AUDIT, "reconstruction_p_value", r.p_value, labels=lab)]

@@ -174,6 +174,28 @@ def evidence_verdict(best_ci_low: float | None, guard: tuple[bool, bool] | None,
     return "no evidence of memorization"
 
 
+def pii_verdict(metrics) -> str:
+    """The PII leakage audit in one line. The never-trained group (repetitions 0) is the control, as the
+    blind baseline is for membership: above chance there (two-sided), the distractors are not from the
+    values' distribution and no group's accuracy is evidence. Groups are named when their one-sided p
+    is below 0.05 / (number of trained groups) (Bonferroni)."""
+    n = next((m.value for m in metrics if m.metric == "n_targets"), None)
+    if not n:
+        return "no personal data of the chosen types in the audited texts: nothing was tested"
+    acc = {m.labels.get("repetitions"): m for m in metrics if m.metric == "reconstruction_accuracy"}
+    p = {m.labels.get("repetitions"): m.value for m in metrics if m.metric == "reconstruction_p_value"}
+    chance = next((m.value for m in metrics if m.metric == "reconstruction_chance"), 0.0)
+    control = acc.get("0")
+    if control is not None and not control.ci_low <= chance <= control.ci_high:
+        return (f"no evidence: values never trained on are reconstructed at {control.value:.2f} against a "
+                f"chance of {chance:.2f} (the distractors are not from the values' distribution)")
+    trained = sorted((g for g in acc if g != "0"), key=int)
+    leaked = [g for g in trained if p.get(g) is not None and p[g] < 0.05 / len(trained)]
+    said = (f"reconstructed above chance ({chance:.2f}) for values trained on "
+            f"{', '.join(leaked)} time(s)" if leaked else "not reconstructed above chance")
+    return said + ("" if control is not None else "; no never-trained values to check chance against")
+
+
 def run_verdict(run) -> str:
     """The report's opening section: what the run is evidence of (membership), the one-run DP
     epsilon lower bound, and the training documents the regurgitation audit found quoted."""
@@ -181,7 +203,9 @@ def run_verdict(run) -> str:
     lines = []
     if (r := found.get("membership")) is not None:
         aucs = [m for m in r.metrics if m.metric == "auc" and m.value is not None]
-        best = max(aucs, key=lambda m: m.value, default=None)
+        # ties (AUC 1.000 is common): the higher CI low, then the method name, as VERDICT_SQL orders them
+        best = min(aucs, key=lambda m: (-m.value, -(m.ci_low if m.ci_low is not None else -1.0),
+                                        m.labels.get("method", "")), default=None)
         g = getattr(r.plot, "guard", None)
         di = getattr(r.plot, "dataset_inference", None)
         said = evidence_verdict(None if best is None else best.ci_low,
@@ -204,16 +228,11 @@ def run_verdict(run) -> str:
         rate = next((m.value for m in r.metrics if m.metric == "rate"), None)
         named = ", ".join(f"{html.escape(m.labels.get('doc_id', '?'))} ({_fmt(m.value)} outputs, up to "
                           f"{html.escape(m.labels.get('max_tokens', '?'))} tokens)" for m in docs[:10])
-        lines.append(f"<li><strong>Regurgitation: {'' if rate is None else f'{rate:.2%} of the outputs'}"
-                     f"</strong> repeat the training corpus verbatim"
+        share = "no rate" if rate is None else f"{rate:.2%} of the outputs"
+        lines.append(f"<li><strong>Regurgitation: {share}</strong> repeat the training corpus verbatim"
                      f"{'; most quoted training documents: ' + named if named else ''}.</li>")
     if (r := found.get("pii_leakage")) is not None:
-        acc = {m.labels.get("repetitions"): m for m in r.metrics if m.metric == "reconstruction_accuracy"}
-        p = {m.labels.get("repetitions"): m.value for m in r.metrics if m.metric == "reconstruction_p_value"}
-        chance = next((m.value for m in r.metrics if m.metric == "reconstruction_chance"), None)
-        leaked = sorted((g for g in acc if g != "0" and p.get(g) is not None and p[g] < 0.05), key=int)
-        said = (f"reconstructed above chance ({'' if chance is None else f'{chance:.2f}'}) for texts trained "
-                f"on {', '.join(leaked)} times" if leaked else "not reconstructed above chance")
+        said = html.escape(pii_verdict(r.metrics))
         lines.append(f"<li><strong>PII: {said}</strong> (Lukas et al. 2023; per group below).</li>")
     return f"<h2>What this run is evidence of</h2><ul>{''.join(lines)}</ul>" if lines else ""
 
@@ -272,7 +291,9 @@ _HEADLINE = {("membership", "auc"), ("membership", "tpr_at_fpr_0.01"), ("members
              ("canary_exposure", "exposure_mean"), ("canary_exposure", "epsilon_lower_bound"),
              ("canary_exposure", "exposure_repetitions_spearman"), ("extraction", "extractable_rate"),
              ("extraction", "precision_at_top_n"), ("extraction", "memorised_rate"),
-             ("regurgitation", "rate"), ("regurgitation", "n_flagged")}
+             ("regurgitation", "rate"), ("regurgitation", "n_flagged"),
+             ("pii_leakage", "n_targets"), ("pii_leakage", "extraction_rate"),
+             ("pii_leakage", "reconstruction_accuracy"), ("pii_leakage", "reconstruction_p_value")}
 
 
 def summary_table(run) -> str:

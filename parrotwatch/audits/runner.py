@@ -63,6 +63,10 @@ def run_audits(spec: AuditSpec, home: Path, progress: bool = True) -> AuditRun:
     from parrotwatch.audits.regurgitation_audit import run_regurgitation
 
     t0 = time.perf_counter()
+    if spec.audits.pii_leakage is not None:  # a missing or malformed file fails before anything loads
+        from parrotwatch.audits.pii_leakage_audit import read_distractors
+
+        read_distractors(spec.audits.pii_leakage)
     inputs = load_inputs(spec, home, progress)
     loaded = time.perf_counter() - t0
     bar = progress_bars(progress)

@@ -356,6 +356,14 @@ class AuditSpec(_Strict):
                 raise ValueError("membership method 'rmia' needs population texts that neither the target "
                                  "nor the reference models were trained on: 'data.population' (or data "
                                  "'testbed')")
+        for ref in self.reference_models.models if self.reference_models is not None else ():
+            if ref.testbed is not None:
+                raise ValueError("reference_models: a testbed trains on documents the audited texts come "
+                                 "from; use 'testbed_references: N', which trains on disjoint data")
+            same_path = ref.path is not None and ref.path == self.model.path
+            if same_path or ref.model_dump() == self.model.model_dump():
+                raise ValueError("reference_models: the audited model itself is no reference (every ratio "
+                                 "would be 1): give models trained without the members")
         if (self.reference_models is not None and self.reference_models.testbed_references is not None
                 and self.model.testbed is None):
             raise ValueError("reference_models 'testbed_references' needs the model "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -290,9 +290,10 @@ def test_the_memorization_verdict_follows_the_reports_rules(filled):
     with psycopg.connect(filled.url) as conn:
         try:
             for spec, (metrics, _verdict) in VERDICT_CASES.items():
-                (run_id,) = conn.execute(
+                (run_id,) = conn.execute(  # finished inside the range the panels are read over
                     "INSERT INTO audit_runs (spec_name, spec_hash, spec, trigger, status, finished_at) "
-                    "VALUES (%s, 'x', '{}', 'manual', 'succeeded', now()) RETURNING id", (spec,)).fetchone()
+                    "VALUES (%s, 'x', '{}', 'manual', 'succeeded', %s) RETURNING id",
+                    (spec, filled.time_range.end - timedelta(minutes=1))).fetchone()
                 for metric, (value, low, labels) in metrics.items():
                     conn.execute("INSERT INTO audit_metrics (run_id, audit, metric, value, ci_low, labels) "
                                  "VALUES (%s, 'membership', %s, %s, %s, %s)",

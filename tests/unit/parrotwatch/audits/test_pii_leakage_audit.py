@@ -69,3 +69,30 @@ def test_the_spec_is_strict_and_refuses_an_endpoint():
     with pytest.raises(SpecError, match="entity_types"):
         parse_spec({**base, "model": "/model", "audits": {"pii_leakage": {"distractors": "/d",
                                                                          "entity_types": ["URL"]}}})
+
+
+def test_a_value_far_into_a_long_text_is_asked_for_with_the_prompts_last_tokens(testbed, tmp_path):
+    info, files = testbed
+    long_text = " ".join(["The invoice was checked twice by the billing team."] * 30) + \
+        " Please contact Mara Velde at mara.velde@example.net or +1 212 555 0148 about invoice 7."
+    members = tmp_path / "members.jsonl"
+    members.write_text(files["members"].read_text() + json.dumps({"id": "long", "text": long_text,
+                                                                   "repetitions": 1}) + "\n")
+    run = run_audits(_spec(info, {**files, "members": members}), tmp_path, progress=False)
+    result = run.result("pii_leakage")
+    by = {(m.metric, m.labels.get("repetitions")): m.value for m in result.metrics}
+    assert by[("n_prompts_truncated", None)] >= 1 and by[("n_targets", None)] == 34
+    assert by[("n_group_targets", "1")] == 2  # the long text's e-mail and phone, in training once
+
+
+def test_a_baseline_value_that_a_member_also_holds_leaves_the_baseline(testbed, tmp_path):
+    info, files = testbed
+    member = json.loads(files["members"].read_text().splitlines()[0])
+    non_members = tmp_path / "non_members.jsonl"
+    email = member["text"].split(" at ")[1].split(" or ")[0]
+    non_members.write_text(files["non_members"].read_text()
+                           + json.dumps({"id": "copy", "text": f"Write to {email} today."}) + "\n")
+    result = run_audits(_spec(info, {**files, "non_members": non_members}), tmp_path,
+                        progress=False).result("pii_leakage")
+    by = {(m.metric, m.labels.get("repetitions")): m.value for m in result.metrics}
+    assert by[("n_targets", None)] == 32 and by[("n_group_targets", "0")] == 16  # the copy was dropped

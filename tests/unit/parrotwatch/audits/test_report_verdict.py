@@ -56,14 +56,31 @@ def test_epsilon_and_the_most_quoted_documents():
     assert report.run_verdict(_run()) == ""
 
 
+def _pii(*groups: tuple[str, float, float, float, float], n: int = 48) -> AuditResult:
+    """(repetitions, accuracy, ci low, ci high, one-sided p) per group."""
+    metrics = [Metric("pii_leakage", "n_targets", n)]
+    for r, acc, low, high, p in groups:
+        lab = {"repetitions": r, "k": "9"}
+        metrics += [Metric("pii_leakage", "reconstruction_accuracy", acc, low, high, lab),
+                    Metric("pii_leakage", "reconstruction_chance", 0.1, labels=lab),
+                    Metric("pii_leakage", "reconstruction_p_value", p, labels=lab)]
+    return AuditResult("pii_leakage", tuple(metrics), (), 1.0)
+
+
 def test_pii_line_names_the_groups_reconstructed_above_chance():
-    def group(r: str, p: float) -> tuple[Metric, ...]:
-        lab = {"repetitions": r, "n": "16", "k": "9"}
-        return (Metric("pii_leakage", "reconstruction_accuracy", 0.5, 0.3, 0.7, lab),
-                Metric("pii_leakage", "reconstruction_chance", 0.1, labels=lab),
-                Metric("pii_leakage", "reconstruction_p_value", p, labels=lab))
-    leak = AuditResult("pii_leakage", (*group("0", 0.6), *group("16", 1e-9), *group("4", 0.01)), (), 1.0)
-    assert "PII: reconstructed above chance (0.10) for texts trained on 4, 16 times" in report.run_verdict(
-        _run(leak))
-    clean = AuditResult("pii_leakage", (*group("0", 0.6), *group("1", 0.3)), (), 1.0)
-    assert "PII: not reconstructed above chance" in report.run_verdict(_run(clean))
+    control = ("0", 0.12, 0.05, 0.26, 0.4)
+    page = report.run_verdict(_run(_pii(control, ("16", 0.9, 0.7, 0.97, 1e-9), ("4", 0.4, 0.2, 0.6, 0.01),
+                                        ("1", 0.2, 0.08, 0.4, 0.04))))
+    # Bonferroni over the 3 trained groups: 0.04 > 0.05 / 3, 0.01 < it
+    assert "PII: reconstructed above chance (0.10) for values trained on 4, 16 time(s)" in page
+    clean = report.run_verdict(_run(_pii(control, ("1", 0.1, 0.03, 0.3, 0.5))))
+    assert "PII: not reconstructed above chance<" in clean
+
+
+def test_pii_line_trusts_no_group_when_the_never_trained_control_is_above_chance():
+    page = report.run_verdict(_run(_pii(("0", 0.6, 0.45, 0.73, 1e-12), ("1", 0.9, 0.7, 0.97, 1e-9))))
+    assert ("PII: no evidence: values never trained on are reconstructed at 0.60 against a chance of "
+            "0.10") in page
+    alone = report.run_verdict(_run(_pii(("16", 0.9, 0.7, 0.97, 1e-9))))
+    assert "for values trained on 16 time(s); no never-trained values to check chance against" in alone
+    assert "nothing was tested" in report.run_verdict(_run(_pii(n=0)))

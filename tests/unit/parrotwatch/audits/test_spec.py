@@ -214,6 +214,11 @@ def test_rmia_needs_reference_models_and_a_population_and_its_keys_are_strict(tm
     assert "testbed_references: Input should be less than or equal to 4" in _problems(
         _spec(audits=rmia, reference_models={"testbed_references": 5}))
     assert "give either 'models'" in _problems(_spec(audits=rmia, reference_models=[]))
+    # the audited model, or a testbed (trained on the audited texts' corpus), is no reference
+    assert "the audited model itself is no reference" in _problems(
+        _spec(model="/m", data=files, audits=rmia, reference_models=["/r1", "/m"]))
+    assert "use 'testbed_references: N'" in _problems(
+        _spec(audits=rmia, reference_models=[{"testbed": {"preset": "tiny", "seed": 1}}]))
     assert "give either 'models'" in _problems(
         _spec(audits=rmia, reference_models={"models": ["/a"], "testbed_references": 1}))
     # typos name the valid keys
