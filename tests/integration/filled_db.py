@@ -131,6 +131,11 @@ class _Webhook:
         self.server.server_close()
 
 
+def audit_home(base_settings: Settings) -> Path:
+    """The test session's PARROTWATCH_HOME for audits: the tiny testbed is trained there once."""
+    return Path(base_settings.home) / "audit-home"
+
+
 def filled_database(stack, base_settings: Settings, workdir: Path) -> FilledDb:
     """The filled database of this test session (built by the first caller)."""
     key = str(base_settings.home)
@@ -213,7 +218,7 @@ def _fill(stack, base_settings: Settings, workdir: Path) -> FilledDb:
                      >= alerts, 60, f"{alerts} alert deliveries")
     finally:
         hook.close()
-    _audit(url, events, workdir)
+    _audit(url, events, workdir, audit_home(base_settings))
     fill_review(url, feedback, events)
     done = datetime.now(UTC)
     filled = FilledDb(url, settings, TimeRange(start - timedelta(minutes=2), done + timedelta(minutes=15)),
@@ -222,16 +227,16 @@ def _fill(stack, base_settings: Settings, workdir: Path) -> FilledDb:
     return filled
 
 
-def _audit(url: str, events: list[dict], workdir: Path) -> None:
+def _audit(url: str, events: list[dict], workdir: Path, home: Path) -> None:
     """One real audit run of the tiny testbed recorded in the database at ``url``: built under
-    ``workdir`` by the runner's own ``ensure_testbed``, with one torch thread (faster on a shared
-    CPU); the regurgitation audit scans the pipeline's responses and 4 training members."""
+    ``home`` (the session's audit home, where tests/integration/test_audits.py may have built it
+    already) by the runner's own ``ensure_testbed``, with one torch thread (faster on a shared CPU);
+    the regurgitation audit scans the pipeline's responses and 4 training members."""
     import torch
 
     from parrotwatch.audits.inputs import ensure_testbed
     from parrotwatch.audits.spec import TestbedRef
 
-    home = workdir / "audit-home"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

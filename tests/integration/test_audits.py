@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from parrotwatch.audits.runner import execute
 from parrotwatch.audits.spec import load_spec, parse_spec
 from parrotwatch.audits.store import AuditStore
 from parrotwatch.stack.local import REPO_ROOT
+from tests.integration import filled_db
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +31,20 @@ PERIOD = 30  # seconds between the scheduler test's firings (a 6-field cron with
 
 
 @pytest.fixture(scope="module")
-def audit_home():
-    """A PARROTWATCH_HOME with the tiny testbed built once (one torch thread: faster on a shared CPU)."""
-    import shutil
-
+def audit_home(base_settings):
+    """The session's audit PARROTWATCH_HOME with the tiny testbed built once (one torch thread: faster
+    on a shared CPU); the filled database of the dashboard tests audits the same testbed there."""
     import torch
 
     from parrotwatch.audits.inputs import ensure_testbed
     from parrotwatch.audits.spec import TestbedRef
 
-    home = Path(tempfile.mkdtemp(prefix="parrotwatch-audit-it-"))
+    home = filled_db.audit_home(base_settings)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     ensure_testbed(home, TestbedRef(preset="tiny", seed=0), progress=False)
     yield home
     torch.set_num_threads(threads)
-    shutil.rmtree(home, ignore_errors=True)
 
 
 def _write_spec(path: Path, **spec) -> Path:

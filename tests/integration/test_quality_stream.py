@@ -24,7 +24,8 @@ REFERENCE = 20
 
 
 def test_model_scores_come_out_of_the_stream_once_per_worker(namespace, stream_job, tmp_path):
-    lm = build_testbed(tmp_path / "reference-lm", preset="tiny", progress=False).path
+    # 20 steps: any causal LM serves to score the responses without logprobs (not a memorising one)
+    lm = build_testbed(tmp_path / "reference-lm", preset="tiny", steps=20, progress=False).path
     # One segment, so that the first REFERENCE requests form its drift reference.
     events = generate_inference_events(240, seed=5, id_prefix="q", models=("gpt-4o-mini",),
                                        apps=("search",), rate_per_s=2.0)
