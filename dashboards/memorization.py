@@ -55,6 +55,14 @@ _NEWEST_RUNS = """(
   WHERE status = 'succeeded' AND finished_at <= $__timeTo()
   ORDER BY spec_name, finished_at DESC, id DESC) n"""
 
+def _run_max(alias: str, audit: str, metric: str) -> str:
+    """A LATERAL join giving ``alias.value``: the largest value of ``audit``'s ``metric`` in run n."""
+    return f"""
+LEFT JOIN LATERAL (
+  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
+    AND m.audit = '{audit}' AND m.metric = '{metric}') {alias} ON true"""
+
+
 #: What the newest run says, in words, as the HTML report's verdict (docs/audits.md "Reading the
 #: verdict"): a blind baseline that reaches the best attack's interval means no AUC there is evidence
 #: (the sets differ in distribution when the blind classifier is above chance, the attacks are weak
@@ -87,18 +95,9 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
   SELECT m.value, m.labels FROM audit_metrics m WHERE m.run_id = n.id
     AND m.audit = 'membership' AND m.metric = 'blind_guard' ORDER BY m.value DESC LIMIT 1) guard ON true
-LEFT JOIN LATERAL (
-  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
-    AND m.audit = 'membership' AND m.metric = 'dataset_inference_p_value') di ON true
-LEFT JOIN LATERAL (
-  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
-    AND m.audit = 'membership' AND m.metric = 'dataset_inference_rejects') dir ON true
-LEFT JOIN LATERAL (
-  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
-    AND m.audit = 'canary_exposure' AND m.metric = 'epsilon_lower_bound') eps ON true
-LEFT JOIN LATERAL (
-  SELECT max(m.value) AS value FROM audit_metrics m WHERE m.run_id = n.id
-    AND m.audit = 'regurgitation' AND m.metric = 'rate') leak ON true
+""" + "".join(_run_max(alias, audit, metric) for alias, audit, metric in (
+    ("di", "membership", "dataset_inference_p_value"), ("dir", "membership", "dataset_inference_rejects"),
+    ("eps", "canary_exposure", "epsilon_lower_bound"), ("leak", "regurgitation", "rate"))) + """
 ORDER BY n.spec_name"""
 
 LEAKING_DOCUMENTS_SQL = """
