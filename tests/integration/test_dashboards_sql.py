@@ -21,6 +21,7 @@ import pytest
 from psycopg import errors
 from psycopg.types.json import Jsonb
 
+from parrotwatch.audits.report import evidence_verdict
 from parrotwatch.dashboards import DASHBOARDS
 from parrotwatch.dashboards.calibration import CALIBRATION, RELIABILITY, RELIABILITY_BINS
 from parrotwatch.dashboards.grafana import Dashboard, Panel, Query
@@ -303,3 +304,10 @@ def test_the_memorization_verdict_follows_the_reports_rules(filled):
             conn.rollback()
     assert {spec: shown[spec]["verdict"] for spec in VERDICT_CASES} == {
         spec: verdict for spec, (_m, verdict) in VERDICT_CASES.items()}
+    # the HTML report states the same rules in Python (report.evidence_verdict): one verdict per run
+    for spec, (metrics, verdict) in VERDICT_CASES.items():
+        guard = metrics.get("blind_guard")
+        said = evidence_verdict(metrics["auc"][1],
+                                None if guard is None else (guard[0] == 1, guard[2]["shift"] == "true"),
+                                "dataset_inference_rejects" in metrics)
+        assert said == verdict, spec
