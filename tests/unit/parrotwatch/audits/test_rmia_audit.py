@@ -12,6 +12,13 @@ import pytest
 from parrotwatch.audits.report import summary_table, write_report
 
 
+def _population_size() -> int:
+    from parrotwatch.testbed import prepare_corpus
+    from parrotwatch.testbed_reference import reference_split
+
+    return len(reference_split(prepare_corpus("tiny", 0), 0).population)
+
+
 @pytest.fixture(scope="module")
 def target(audit_home):
     from parrotwatch.audits.inputs import testbed_dir
@@ -46,8 +53,11 @@ def run(audit_home, reference):
 def test_rmia_is_reported_next_to_the_other_methods(run, tmp_path):
     r = run.result("membership")
     pop = r.metric("rmia_population")
-    # tiny, seed 0: 675 corpus documents that neither the target nor its references trained on
-    assert pop.value == 675 and pop.labels == {"offline_a": "1", "gamma": "1", "reference_models": "1"}
+    # tiny, seed 0: the corpus documents that neither the target nor its references trained on (675 on
+    # CPython 3.11.7: the corpus is its pydoc topics)
+    n_population = _population_size()
+    assert n_population > 500 and pop.value == n_population
+    assert pop.labels == {"offline_a": "1", "gamma": "1", "reference_models": "1"}
     for m in ("loss", "reference", "rmia"):
         auc = r.metric("auc", method=m)
         assert auc.ci_low <= auc.value <= auc.ci_high and auc.value > 0.95  # the testbed memorises (~0.99)
@@ -59,8 +69,8 @@ def test_rmia_is_reported_next_to_the_other_methods(run, tmp_path):
     page = write_report(run, tmp_path / "rmia.html").read_text()
     assert "method=rmia" in page and "rmia_population" in page and "data:image/png;base64," in page
     scores = [s.extra["scores"]["rmia"] for s in r.samples]
-    # each score is a share of the 675 population texts
-    assert all(0 <= s <= 1 and round(s * 675, 6).is_integer() for s in scores)
+    # each score is a share of the population texts
+    assert all(0 <= s <= 1 and round(s * n_population, 6).is_integer() for s in scores)
 
 
 def test_with_one_reference_and_a_1_rmia_ranks_like_the_reference_ratio(run):
