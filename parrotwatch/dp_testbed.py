@@ -28,7 +28,6 @@ uses. The testbed's four Secret Sharer canaries are not inserted here.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -52,6 +51,8 @@ from parrotwatch.testbed import (
     _secret,
     build_model,
     prepare_corpus,
+    read_info,
+    save_trained,
     write_info,
 )
 
@@ -289,20 +290,18 @@ def build_dp_testbed(out_dir: str | Path, *, epsilon: float | None, delta: float
     if epsilon is not None:
         spent = accountant_epsilon(sigma, q, steps, delta, accountant)
         trained.remove_hooks()  # Opacus' wrapper trained ``model``'s own parameters in place
-    model.save_pretrained(out)
-    corpus.tokenizer.save_pretrained(out)
-    tail = losses[-max(1, len(losses) // 10):] or [float("nan")]
+    final_loss = save_trained(out, model, corpus.tokenizer, losses)
     info = DPTestbedInfo(out, preset, seed, steps, n_params, corpus.members, audit, repetitions,
                          CANARY_TEMPLATE, CANARY_ALPHABET, epsilon, delta, spent, sigma,
                          None if epsilon is None else max_grad_norm, q, accountant, len(sequences),
-                         round(time.perf_counter() - started, 3), sum(tail) / len(tail))
+                         round(time.perf_counter() - started, 3), final_loss)
     return write_info(out, info, INFO_FILE)
 
 
 def load_dp_testbed(path: str | Path) -> DPTestbedInfo:
     """The :class:`DPTestbedInfo` of a directory written by :func:`build_dp_testbed`."""
     path = Path(path)
-    raw = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    raw = read_info(path, INFO_FILE, "build_dp_testbed() writes it (the dp_lower_bound audit does)")
     raw["members"] = tuple(Document(**d) for d in raw["members"])
     raw["audit_canaries"] = tuple(AuditCanary(**c) for c in raw["audit_canaries"])
     return DPTestbedInfo(path=path, **raw)

@@ -44,6 +44,8 @@ from parrotwatch.testbed import (
     TestbedCorpus,
     build_model,
     prepare_corpus,
+    read_info,
+    save_trained,
     write_info,
 )
 
@@ -189,18 +191,16 @@ def build_pii_testbed(out_dir: str | Path, *, n_per_group: int = 32,
     model, losses = _train(model, sequences, lr=p.lr, steps=n_steps, sample_rate=q,
                            expected_batch=p.batch_size, pad_id=corpus.eot, seed=seed, dp=None,
                            progress=progress)
-    model.save_pretrained(out)
-    corpus.tokenizer.save_pretrained(out)
-    tail = losses[-max(1, len(losses) // 10):] or [float("nan")]
+    final_loss = save_trained(out, model, corpus.tokenizer, losses)
     info = PiiTestbedInfo(out, params, preset, seed, n_steps, n_params, corpus.members, records, distractors,
-                          len(sequences), round(time.perf_counter() - started, 3), sum(tail) / len(tail))
+                          len(sequences), round(time.perf_counter() - started, 3), final_loss)
     return write_info(out, info, INFO_FILE)
 
 
 def load_pii_testbed(path: str | Path) -> PiiTestbedInfo:
     """The :class:`PiiTestbedInfo` of a directory written by :func:`build_pii_testbed`."""
     path = Path(path)
-    raw = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    raw = read_info(path, INFO_FILE, "build_pii_testbed() writes it (the pii_leakage audit does)")
     raw["members"] = tuple(Document(**d) for d in raw["members"])
     raw["records"] = tuple(PersonRecord(**r) for r in raw["records"])
     raw["distractors"] = tuple(PersonRecord(**r) for r in raw["distractors"])

@@ -331,13 +331,20 @@ def build_testbed(out_dir: str | Path, *, steps: int | None = None, seed: int = 
     logger.info("testbed %s: %d parameters, %d members, %d non-members, %d training sequences",
                 preset, n_params, len(members), len(non_members), len(sequences))
     losses = _train(model, sequences, p, steps, seed, corpus.eot, progress)
-    model.save_pretrained(out)
-    corpus.tokenizer.save_pretrained(out)
-    tail = losses[-max(1, steps // 10):]
+    final_loss = save_trained(out, model, corpus.tokenizer, losses)
     info = TestbedInfo(out, preset, seed, steps, n_params, tuple(members), tuple(non_members),
                        tuple(canaries), CANARY_TEMPLATE, CANARY_ALPHABET,
-                       round(time.perf_counter() - started, 3), sum(tail) / len(tail))
+                       round(time.perf_counter() - started, 3), final_loss)
     return write_info(out, info)
+
+
+def save_trained(out: Path, model, tokenizer, losses: list[float]) -> float:
+    """Save a trained testbed model and its tokenizer to ``out``; the mean training loss of the last
+    tenth of the steps (nan without steps), the ``final_loss`` of the testbeds' info files."""
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    tail = losses[-max(1, len(losses) // 10):] or [float("nan")]
+    return sum(tail) / len(tail)
 
 
 def write_info(out: Path, info, name: str = INFO_FILE):
@@ -348,14 +355,19 @@ def write_info(out: Path, info, name: str = INFO_FILE):
     return info
 
 
+def read_info(path: Path, name: str, how_to_build: str) -> dict:
+    """The fields of the info file ``path/name`` written by :func:`write_info`; a missing file is a
+    :class:`FileNotFoundError` that ends with ``how_to_build``."""
+    try:
+        return json.loads((path / name).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{path} holds no {name}: {how_to_build}") from exc
+
+
 def load_testbed(path: str | Path) -> TestbedInfo:
     """The :class:`TestbedInfo` of a testbed directory written by :func:`build_testbed`."""
     path = Path(path)
-    try:
-        raw = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{path} holds no {INFO_FILE}: build it with "
-                                f"'parrotwatch testbed build --out {path}'") from exc
+    raw = read_info(path, INFO_FILE, f"build it with 'parrotwatch testbed build --out {path}'")
     raw["members"] = tuple(Document(**d) for d in raw["members"])
     raw["non_members"] = tuple(Document(**d) for d in raw["non_members"])
     raw["canaries"] = tuple(Canary(**c) for c in raw["canaries"])

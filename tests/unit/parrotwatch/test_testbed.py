@@ -122,3 +122,13 @@ def test_bad_arguments_raise(tmp_path):
         build_testbed(tmp_path, steps=0)
     with pytest.raises(FileNotFoundError, match="testbed build"):
         load_testbed(tmp_path / "nowhere")
+
+
+def test_a_missing_info_file_says_which_testbed_and_how_to_build_it(tmp_path):
+    from parrotwatch.dp_testbed import load_dp_testbed
+    from parrotwatch.pii_testbed import load_pii_testbed
+
+    with pytest.raises(FileNotFoundError, match=r"holds no dp_testbed\.json: build_dp_testbed\(\)"):
+        load_dp_testbed(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"holds no pii_testbed\.json: build_pii_testbed\(\)"):
+        load_pii_testbed(tmp_path)
