@@ -11,7 +11,7 @@ Methods: ours (parrotwatch.detectors.drift: MMD, MMDAgg, the domain classifier) 
 Evidently's embedding drift methods decide their own way (see docs/drift.md): "model" is its default
 (bootstrap, as the reference has < 1000 rows). One table per pair, then the acceptance of ours.
 
-Usage: .venv/bin/python bench/drift_power.py [--pairs computers:politics,...] [--n 400] [--trials 20]
+Usage: .venv/bin/python bench/drift_power.py [--pairs computers:politics,...] [--n 400] [--n-reference 400] [--trials 20]
        [--null-trials 20] [--fractions 0.1,0.2,1.0]
 """
 
@@ -96,11 +96,14 @@ def evidently_methods(n_reference: int) -> tuple[str, dict[str, Method]]:
     }
 
 
-def trial_sets(base: np.ndarray, other: np.ndarray, n: int, fraction: float, seed: int):
-    """Reference and current embedding matrices for one trial (disjoint rows of ``base``)."""
+def trial_sets(base: np.ndarray, other: np.ndarray, n: int, fraction: float, seed: int,
+               n_reference: int | None = None):
+    """Reference (``n_reference`` rows, default ``n``) and current (``n`` rows) embedding matrices for
+    one trial (disjoint rows of ``base``)."""
     rng = np.random.default_rng(seed)
     rows = rng.permutation(len(base))
-    ref, cur = base[rows[:n]], base[rows[n:2 * n]]
+    m = n_reference or n
+    ref, cur = base[rows[:m]], base[rows[m:m + n]]
     k = int(round(fraction * n))
     if k:
         cur = cur.copy()
@@ -119,7 +122,7 @@ def run_pair(base: np.ndarray, other: np.ndarray, methods: dict[str, Method], sc
         shares = []
         for t in range(trials):
             seed = args.seed_base + t
-            ref, cur = trial_sets(base, other, args.n, fraction, seed)
+            ref, cur = trial_sets(base, other, args.n, fraction, seed, args.n_reference)
             for name, method in methods.items():
                 start = time.perf_counter()
                 drifted, stat = method(ref, cur, seed)
@@ -141,6 +144,8 @@ def main() -> None:
     ap.add_argument("--pairs", default=PAIRS,
                     help=f"base:other fortune files, comma-separated (default {PAIRS})")
     ap.add_argument("--n", type=int, default=400, help="texts per sample (reference and current)")
+    ap.add_argument("--n-reference", type=int, default=None,
+                    help="texts in the reference (default: --n); the current sample keeps --n")
     ap.add_argument("--fractions", default="0.1,0.2,1.0", help="drifted shares of the current set")
     ap.add_argument("--trials", type=int, default=20, help="seeded trials per drift fraction")
     ap.add_argument("--null-trials", type=int, default=20, help="seeded trials without drift")
@@ -163,9 +168,10 @@ def main() -> None:
     fractions = [float(f) for f in args.fractions.split(",") if f.strip()]
     need_other = max([round(f * args.n) for f in fractions] + [0])
     texts = {name: load_fortunes(name) for pair in pairs for name in pair}
+    n_reference = args.n_reference or args.n
     for base, other in pairs:
-        if len(texts[base]) < 2 * args.n or len(texts[other]) < need_other:
-            sys.exit(f"need >= {2 * args.n} texts in {base} and >= {need_other} in {other}; "
+        if len(texts[base]) < n_reference + args.n or len(texts[other]) < need_other:
+            sys.exit(f"need >= {n_reference + args.n} texts in {base} and >= {need_other} in {other}; "
                      f"have {len(texts[base])} and {len(texts[other])}")
     t0 = time.perf_counter()
     encoder = get_encoder()
@@ -181,7 +187,7 @@ def main() -> None:
     methods = dict(ours)
     version = None
     if not args.no_evidently:
-        version, ev = evidently_methods(args.n)
+        version, ev = evidently_methods(n_reference)
         methods.update(ev)
 
     scenarios = [(0.0, args.null_trials)] + [(f, args.trials) for f in fractions if f > 0]
@@ -194,7 +200,7 @@ def main() -> None:
         t_pair = time.perf_counter()
         rates, p_median, all_stats, ood_share, seconds = run_pair(
             emb[base], emb[other], methods, scenarios, args, f"{base}->{other}")
-        print(f"\nDetection rate ({base} -> {other}, n={args.n} vs {args.n}; ours at p < {args.alpha};"
+        print(f"\nDetection rate ({base} -> {other}, n={n_reference} vs {args.n}; ours at p < {args.alpha};"
               f" evidently {version or 'not run'}; {time.perf_counter() - t_pair:.0f} s)")
         header = " ".join(f"{n:>{width[n]}}" for n in names)
         print(f"{'drift share':>11} {'trials':>6} {header} {'OOD>1 share':>11}")
