@@ -8,26 +8,30 @@ Classification", AIES; the identity-attack and dehumanisation classes of Vidgen 
 ACL). Swearing on its own, not aimed at anyone ("this damn printer"), is not toxic
 (docs/toxicity.md states the labelling policy).
 
-Offline default, a stacked ensemble (Wolpert 1992, "Stacked Generalization") of two models:
+Offline default for English, a stacked ensemble (Wolpert 1992, "Stacked Generalization") of three
+models:
 
-    p_prof(x) = alt-profanity-check's linear SVM over character/word n-grams, trained on labelled
-                comments (Zhou 2019, profanity-check; alt-profanity-check, its maintained fork)
-    z_emb(x)  = w . e(x) + b, a logistic regression (L2, inverse strength ``C``, on standardised
-                features) over the sentence embedding e(x) of all-MiniLM-L6-v2 (Reimers &
-                Gurevych 2019), fitted on the seed set the project ships
-                (``detectors/data/toxicity_seed.jsonl``); it covers toxicity *without* profanity
-    toxicity  = sigmoid(a * z_emb + c * logit(p_prof) + d)
+    p_prof(x)  = alt-profanity-check's linear SVM over character/word n-grams, trained on labelled
+                 comments (Zhou 2019, profanity-check; alt-profanity-check, its maintained fork)
+    z_emb(x)   = w . e(x) + b, a logistic regression (L2, inverse strength ``C``, on standardised
+                 features) over the sentence embedding e(x) of all-MiniLM-L6-v2 (Reimers &
+                 Gurevych 2019); it covers toxicity *without* profanity
+    z_ngram(x) = v . t(x) + b', a logistic regression over t(x), TF-IDF character 2-5-grams and word
+                 1-2-grams (Wulczyn, Thain & Dixon 2017's char-n-gram LR); it reads words, where a
+                 short sentence's embedding is dominated by its topic
+    toxicity   = sigmoid(a * z_emb + c * logit(p_prof) + g * z_ngram + d)
 
-(a, c, d) is a second logistic regression fitted on the seed set, with z_emb taken out-of-fold
-(stratified 5-fold cross-validation, shuffled with ``seed``) so that the stacker does not learn
-to trust an embedding model that has seen the very texts. Stacking rather than max or noisy-or:
-both of those keep every profane-but-harmless text as toxic as the profanity model says, while a
-learnt weight lets the embedding model overrule the word list (the ablation in
-``bench/toxicity_eval.py``). Under the shipped labelling policy the stacker learns c ~ 0.004
-(a ~ 1.18): alt-profanity-check adds almost nothing that the embedding model lacks, so the default
-is in effect the embedding model; a seed set labelled otherwise (``seed_path``) reweighs it.
-The seed set is nearly balanced (195 toxic of 407), so the score is the posterior for an even
-prior; a threshold for a rarer base rate comes from configuration (``parrotwatch.detectors.flags``).
+all fitted on the seed files the project ships (:data:`SEEDS`). (a, c, g, d) is a second logistic
+regression, with z_emb and z_ngram taken out-of-fold (stratified 5-fold cross-validation, shuffled
+with ``seed``) so that the stacker does not learn to trust models that have seen the very texts.
+Stacking rather than max or noisy-or: both of those keep every profane-but-harmless text as toxic
+as the profanity model says, while a learnt weight lets the other models overrule the word list
+(the ablation in ``bench/toxicity_eval.py``). Under the shipped labelling policy swear words are as
+common in benign seed texts as in toxic ones, so the profanity model's weight c is small; a seed set
+labelled otherwise (``seed_path``) reweighs it. French is scored by its n-gram model alone. The seed
+sets are nearly balanced, so the score is the posterior for an even prior; a threshold for a rarer
+base rate comes from configuration (``parrotwatch.detectors.flags``). docs/toxicity.md gives the
+fitted weights and the seed files.
 
 Languages and spelling tricks. Each text is first read as a person would see it
 (:func:`~parrotwatch.detectors.deobfuscate.deobfuscate`: letter spacing, leetspeak, homoglyphs,

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         default="otlp_proto", description="The exporter's encoding of that topic.")
     max_batch_events: int = Field(
         default=1_000, gt=0, description="Most events in one API request (a JSON array); a "
-        "larger batch is refused with 413 before it is parsed.")
+        "larger batch is refused with 422 before it is parsed.")
     topic_prefix: str = Field(
         default="", description="Prefix for every topic name (isolates tenants and tests)."
     )
@@ -168,7 +168,7 @@ class Settings(BaseSettings):
         "reference (its first ones); ood_score is null until it is complete.")
     drift_window_sample: int = Field(
         default=200, ge=10, description="Embeddings kept per segment and window for the drift "
-        "tests (uniform reservoir sample).")
+        "tests (a uniform bottom-k sample by request id hash, reproduced by a replay).")
 
     # Human review and calibration (docs/review.md).
     review_pool_rate: float = Field(
@@ -300,13 +300,18 @@ class Settings(BaseSettings):
         return self.home / "checkpoints"
 
 
+#: variables that the detectors read themselves (they cannot import this module): the price table
+#: file (parrotwatch.detectors.cost.ENV) and the WordNet directory (detectors.grounding.lexicon.ENV)
+DETECTOR_VARIABLES = frozenset({"PARROTWATCH_PRICES", "PARROTWATCH_WORDNET"})
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides on top.
 
     An unknown ``PARROTWATCH_*`` variable is an error naming the valid ones, so that a typo
     does not silently fall back to a default.
     """
-    valid = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields}
+    valid = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields} | DETECTOR_VARIABLES
     unknown = sorted(k for k in os.environ if k.startswith("PARROTWATCH_") and k not in valid)
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; valid: {sorted(valid)}")

@@ -28,6 +28,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEBIAN_DIR = Path("/usr/share/wordnet")
+ENV = "PARROTWATCH_WORDNET"  # another WordNet database directory
 _FILES = [f"{kind}.{pos}" for kind in ("data", "index") for pos in ("noun", "verb", "adj", "adv")]
 _FILES += [f"{pos}.exc" for pos in ("noun", "verb", "adj", "adv")]
 # WordNet 3.0's lexicographer files, numbered as in its ``lexnames`` (wninput(5WN))
@@ -193,7 +194,7 @@ class Lexicon:
 @functools.cache
 def get_lexicon() -> Lexicon | None:
     """The process's :class:`Lexicon`, or None (logged once) where no WordNet database is found."""
-    source = Path(os.environ.get("PARROTWATCH_WORDNET", DEBIAN_DIR))
+    source = Path(os.environ.get(ENV, DEBIAN_DIR))
     try:
         root = _prepared(source)
     except OSError as exc:

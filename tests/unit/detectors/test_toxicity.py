@@ -57,7 +57,7 @@ def eval_rows() -> list[dict]:
 def test_docstrings_cite_sources_and_formula():
     doc = toxicity.__doc__
     for ref in ("alt-profanity-check", "Dixon et al. 2018", "Vidgen et al. 2021", "Wolpert 1992",
-                "Reimers", "sigmoid(a * z_emb + c * logit(p_prof) + d)"):
+                "Reimers", "Wulczyn", "sigmoid(a * z_emb + c * logit(p_prof) + g * z_ngram + d)"):
         assert ref in doc, ref
     assert ToxicityScorer.__doc__ and ToxicityScorer.score.__doc__
 

@@ -113,3 +113,17 @@ def test_reviewer_keys_are_checked_from_the_environment_too(monkeypatch):
     good = {"alice": secrets.token_urlsafe(32), "bob": secrets.token_urlsafe(32)}
     monkeypatch.setenv("PARROTWATCH_REVIEWER_KEYS", json.dumps(good))
     assert {n: k.get_secret_value() for n, k in Settings().reviewer_keys.items()} == good
+
+
+def test_the_detectors_own_variables_are_accepted_and_a_typo_is_not(monkeypatch, tmp_path):
+    from parrotwatch.detectors import cost
+    from parrotwatch.detectors.grounding import lexicon
+    from parrotwatch.settings import DETECTOR_VARIABLES, load_settings
+
+    assert {cost.ENV, lexicon.ENV} == DETECTOR_VARIABLES
+    monkeypatch.setenv(cost.ENV, str(tmp_path / "prices.yaml"))
+    monkeypatch.setenv(lexicon.ENV, str(tmp_path))
+    assert load_settings().topic_prefix == Settings().topic_prefix  # loads: both names are known
+    monkeypatch.setenv("PARROTWATCH_PRICE", "x")
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['PARROTWATCH_PRICE'\]"):
+        load_settings()
