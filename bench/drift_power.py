@@ -11,8 +11,8 @@ Methods: ours (parrotwatch.detectors.drift: MMD, MMDAgg, the domain classifier) 
 Evidently's embedding drift methods decide their own way (see docs/drift.md): "model" is its default
 (bootstrap, as the reference has < 1000 rows). One table per pair, then the acceptance of ours.
 
-Usage: .venv/bin/python bench/drift_power.py [--pairs computers:politics,...] [--n 400] [--n-reference 400] [--trials 20]
-       [--null-trials 20] [--fractions 0.1,0.2,1.0]
+Usage: .venv/bin/python bench/drift_power.py [--pairs computers:politics,...] [--n 400] [--trials 20]
+       [--n-reference 400] [--null-trials 20] [--fractions 0.1,0.2,1.0]
 """
 
 from __future__ import annotations

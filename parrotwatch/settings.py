@@ -300,9 +300,12 @@ class Settings(BaseSettings):
         return self.home / "checkpoints"
 
 
-#: variables that the detectors read themselves (they cannot import this module): the price table
-#: file (parrotwatch.detectors.cost.ENV) and the WordNet directory (detectors.grounding.lexicon.ENV)
-DETECTOR_VARIABLES = frozenset({"PARROTWATCH_PRICES", "PARROTWATCH_WORDNET"})
+#: ``PARROTWATCH_*`` variables that are not settings but are read elsewhere: by the detectors (which
+#: cannot import this module): the price table file (parrotwatch.detectors.cost.ENV) and the WordNet
+#: directory (detectors.grounding.lexicon.ENV); by scripts: the Chromium binary of
+#: scripts/install_chromium.sh and the unit-test workers of scripts/test.sh
+OTHER_VARIABLES = frozenset({"PARROTWATCH_PRICES", "PARROTWATCH_WORDNET", "PARROTWATCH_CHROMIUM",
+                             "PARROTWATCH_TEST_WORKERS"})
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -311,7 +314,7 @@ def load_settings(**overrides: object) -> Settings:
     An unknown ``PARROTWATCH_*`` variable is an error naming the valid ones, so that a typo
     does not silently fall back to a default.
     """
-    valid = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields} | DETECTOR_VARIABLES
+    valid = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
     unknown = sorted(k for k in os.environ if k.startswith("PARROTWATCH_") and k not in valid)
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; valid: {sorted(valid)}")

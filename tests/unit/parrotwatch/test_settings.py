@@ -118,12 +118,32 @@ def test_reviewer_keys_are_checked_from_the_environment_too(monkeypatch):
 def test_the_detectors_own_variables_are_accepted_and_a_typo_is_not(monkeypatch, tmp_path):
     from parrotwatch.detectors import cost
     from parrotwatch.detectors.grounding import lexicon
-    from parrotwatch.settings import DETECTOR_VARIABLES, load_settings
+    from parrotwatch.settings import OTHER_VARIABLES, load_settings
 
-    assert {cost.ENV, lexicon.ENV} == DETECTOR_VARIABLES
+    assert {cost.ENV, lexicon.ENV} <= OTHER_VARIABLES
     monkeypatch.setenv(cost.ENV, str(tmp_path / "prices.yaml"))
     monkeypatch.setenv(lexicon.ENV, str(tmp_path))
-    assert load_settings().topic_prefix == Settings().topic_prefix  # loads: both names are known
+    monkeypatch.setenv("PARROTWATCH_TEST_WORKERS", "2")
+    assert load_settings().topic_prefix == Settings().topic_prefix  # loads: these names are known
     monkeypatch.setenv("PARROTWATCH_PRICE", "x")
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['PARROTWATCH_PRICE'\]"):
         load_settings()
+
+
+def test_every_variable_the_code_and_scripts_name_is_known():
+    """A PARROTWATCH_* name used anywhere in the project but unknown to load_settings() would make
+    every process refuse to start once a user sets it."""
+    import re
+    from pathlib import Path
+
+    from parrotwatch.settings import OTHER_VARIABLES
+
+    root = Path(__file__).resolve().parents[3]
+    known = {f"PARROTWATCH_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    used = set()
+    for folder in ("parrotwatch", "detectors", "streaming", "services", "dashboards", "scripts", "deploy"):
+        for path in (root / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ".sh", ".yaml", ".yml", ".env"}:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                used |= set(re.findall(r"\bPARROTWATCH_[A-Z0-9_]*[A-Z0-9]\b", text))
+    assert len(used) > 30 and used - known == set()
