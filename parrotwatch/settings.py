@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         "generate a key for the local stack (stored in $PARROTWATCH_HOME/api-key, mode 0600).",
     )
     max_event_bytes: int = Field(
-        default=1_048_576, description="Largest accepted event, in bytes (API and stream)."
+        default=1_048_576, gt=0, description="Largest accepted event, in bytes (API and stream)."
     )
     max_request_bytes: int = Field(default=8_388_608, description="Largest API request body.")
     otlp_app_attribute: str | None = Field(

@@ -30,7 +30,29 @@ from parrotwatch.cli import (
 
 __all__ = ["app"]
 
-app = typer.Typer(
+class _App(typer.Typer):
+    """The root app: an error of the user's environment or input that no command turned into a message
+    (a path that cannot be read or written, a file that is not UTF-8, an unreachable database, a date
+    out of range) ends in one ``error:`` line and status 1, not a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except (OSError, UnicodeDecodeError, OverflowError) as exc:
+            _environment_error(exc)
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+                _environment_error(exc)
+            raise
+
+
+def _environment_error(exc: BaseException):
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(1)
+
+
+app = _App(
     help="Parrotwatch: LLM observability and memorization audits on Kafka, Spark and PostgreSQL.",
     no_args_is_help=True,
     add_completion=False,

@@ -78,7 +78,7 @@ def push(
         help=f"Give {READER_ROLE} (created NOLOGIN by the migrations) LOGIN and the password, "
              "connected as Parrotwatch's own database account. --no-provision-reader when a "
              "DBA manages the role's login: pass its password.")] = True,
-    timeout: Annotated[float, typer.Option(help="Seconds per HTTP request.")] = 30.0,
+    timeout: Annotated[float, typer.Option(min=0.1, max=3600, help="Seconds per HTTP request.")] = 30.0,
 ) -> None:
     """Create or update the PostgreSQL datasource (read-only role), the folder and every
     dashboard; running it again updates them in place (no duplicates)."""

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from parrotwatch.cli.common import load_settings, say
+from parrotwatch.cli.common import fail, load_settings, say
 
 index_app = typer.Typer(help="The training-corpus n-gram index of the `regurgitation` score and audit.",
                         no_args_is_help=True)
@@ -63,9 +63,17 @@ def build(
     else:
         from parrotwatch.corpus import read_texts
 
-        docs = list(read_texts(corpus))
+        try:
+            docs = list(read_texts(corpus))
+        except ValueError as exc:
+            fail(exc)
+        if not any(text.strip() for text in docs):
+            fail(f"no text in {', '.join(map(str, corpus))}: nothing to index")
         index = (ExactIndex.from_documents(docs, n=n) if fpr == 0
                  else BloomIndex.from_documents(docs, n=n, target_fpr=fpr))
+    if output.suffix != ".npz":
+        output = output.with_name(output.name + ".npz")  # what numpy writes
+    output.parent.mkdir(parents=True, exist_ok=True)
     index.save(output)
     say(f"{output}: {index.kind} index, n={n}, {index.size_bytes / 2**20:.1f} MiB, false-positive rate "
          f"per n-gram {index.false_positive_rate:.2g}, built in {time.perf_counter() - started:.1f} s")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from parrotwatch.cli.common import load_settings, say
+from parrotwatch.cli.common import fail, load_settings, say
 
 
 def score(
@@ -32,9 +32,12 @@ def score(
         quality = QualityConfig.from_settings(settings)
         quality = replace(quality, detectors=tuple(d for d in quality.detectors if d != "drift"),
                           load_log=None)
-    report = score_file(input_path, output, max_event_bytes=settings.max_event_bytes,
-                        progress=not no_progress,
-                        regurgitation_index=settings.regurgitation_index, quality=quality)
+    try:  # a bad index or output path is refused before any line is read; bad lines are reported
+        report = score_file(input_path, output, max_event_bytes=settings.max_event_bytes,
+                            progress=not no_progress,
+                            regurgitation_index=settings.regurgitation_index, quality=quality)
+    except ValueError as exc:
+        fail(exc)
     for line, reason in report.errors[:20]:
         typer.secho(f"{input_path}:{line}: {reason}", fg=typer.colors.YELLOW, err=True)
     if len(report.errors) > 20:

@@ -40,8 +40,9 @@ def build(
     preset: Annotated[PresetName, typer.Option(
         help="tiny: ~0.17 M parameters, 64 members, under a minute on a CPU (tests). small: ~2.6 M "
              "parameters, 256 members, minutes on a CPU.")] = PresetName.tiny,
-    seed: Annotated[int, typer.Option(help="Seed of the member split, the canaries, the initialisation and "
-                                      "the data order; the same seed gives the same testbed.")] = 0,
+    seed: Annotated[int, typer.Option(
+        min=0, max=2**32 - 1, help="Seed of the member split, the canaries, the initialisation and the data "
+                                   "order; the same seed gives the same testbed.")] = 0,
     steps: Annotated[int | None, typer.Option(
         min=1, help="Optimiser steps (default: the preset's, 150 for tiny, 250 for small).")] = None,
     threads: Annotated[int | None, typer.Option(
@@ -91,7 +92,7 @@ def serve(
     name: Annotated[str | None, typer.Option(
         help="The model name clients send (default: the directory's name).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to bind.")] = 8000,
     batch_size: Annotated[int, typer.Option(min=1, help="Sequences per forward pass.")] = 16,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's).")] = None,
 ) -> None:
