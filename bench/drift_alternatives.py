@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_power import load_fortunes  # noqa: E402
+from drift_power import load_fortunes, trial_sets  # noqa: E402
 
 from parrotwatch.detectors.drift import mmd_test  # noqa: E402
 
@@ -110,16 +110,12 @@ def layer_table(encoder, texts: dict[str, list[str]], args) -> None:
             print(f"{base + ' -> ' + other:<24} {fraction:>5.2f} {row}", flush=True)
 
 
-def trial(base: list[int], other: list[int], n: int, fraction: float, seed: int):
-    """Row indices: reference and current (a share of current replaced by rows of ``other``)."""
-    rng = np.random.default_rng(seed)
-    rows = rng.permutation(len(base))
-    ref, cur = [base[i] for i in rows[:n]], [base[i] for i in rows[n:2 * n]]
-    k = int(round(fraction * n))
-    for slot, pick in zip(rng.choice(n, k, replace=False), rng.choice(len(other), k, replace=False),
-                          strict=True):
-        cur[slot] = other[pick]
-    return ref, cur
+def trial(base: list, other: list, n: int, fraction: float, seed: int) -> tuple[list, list]:
+    """The rows of ``base`` / ``other`` that drift_power.trial_sets draws for one trial (same seeds)."""
+    rows = base + other
+    ids = np.arange(len(rows))
+    ref, cur = trial_sets(ids[:len(base)], ids[len(base):], n, fraction, seed)
+    return [rows[i] for i in ref], [rows[i] for i in cur]
 
 
 def main() -> None:

@@ -39,7 +39,6 @@ k, so asking for 4 after 2 trains 2 more.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -57,6 +56,8 @@ from parrotwatch.testbed import (
     build_model,
     corpus_documents,
     prepare_corpus,
+    read_info,
+    save_trained,
     write_info,
 )
 
@@ -178,19 +179,17 @@ def build_reference(out_dir: str | Path, target: TestbedInfo, index: int, *, pro
     losses = _train(model, sequences, corpus.preset, target.steps, train_seed, corpus.eot, progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    corpus.tokenizer.save_pretrained(out)
-    tail = losses[-max(1, target.steps // 10):]
+    final_loss = save_trained(out, model, corpus.tokenizer, losses)
     info = ReferenceInfo(out, str(target.path), target.preset, target.seed, index, train_seed, target.steps,
                          sum(t.numel() for t in model.parameters()), tuple(d.id for d in train),
-                         round(time.perf_counter() - started, 3), sum(tail) / len(tail))
+                         round(time.perf_counter() - started, 3), final_loss)
     return write_info(out, info, REFERENCE_FILE)
 
 
 def load_reference(path: str | Path) -> ReferenceInfo:
     """The :class:`ReferenceInfo` of a directory written by :func:`build_reference`."""
     path = Path(path)
-    raw = json.loads((path / REFERENCE_FILE).read_text(encoding="utf-8"))
+    raw = read_info(path, REFERENCE_FILE, "ensure_reference_models() writes it (an rmia audit does)")
     raw["train_ids"] = tuple(raw["train_ids"])
     return ReferenceInfo(path=path, **raw)
 

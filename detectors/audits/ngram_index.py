@@ -362,13 +362,16 @@ def load_index(path: str | Path, tokenize: Tokenizer | None = None) -> BloomInde
 
     An index of the former default tokenizer ``regex-v1`` is refused (ValueError, rebuild it): its
     tokens are not the normal form the queries now take."""
+    not_an_index = ValueError(f"{path} is not a Parrotwatch n-gram index (an .npz archive of its arrays); "
+                              "build one with `parrotwatch index build`")
     try:
         archive = np.load(path, allow_pickle=False)
-        if not hasattr(archive, "files") or "hash" not in archive.files:
-            raise ValueError("no index arrays")
     except ValueError:
-        raise ValueError(f"{path} is not a Parrotwatch n-gram index (an .npz archive of its arrays); "
-                         "build one with `parrotwatch index build`") from None
+        raise not_an_index from None
+    if not isinstance(archive, np.lib.npyio.NpzFile) or "hash" not in archive.files:
+        if isinstance(archive, np.lib.npyio.NpzFile):
+            archive.close()
+        raise not_an_index
     with archive as z:
         if str(z["hash"]) != HASH_VERSION:
             raise ValueError(f"{path}: n-gram hash {z['hash']} is not {HASH_VERSION}; rebuild the index")

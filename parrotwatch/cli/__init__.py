@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -46,7 +46,7 @@ class _App(typer.Typer):
             raise
 
 
-def _environment_error(exc: BaseException):
+def _environment_error(exc: BaseException) -> NoReturn:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     sys.exit(1)
